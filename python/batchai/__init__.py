@@ -1,0 +1,123 @@
+"""batchai: Azure Batch AI's model of ML training infrastructure for your own machines.
+
+A workspace holds clusters (compute nodes), file servers (shared storage) and experiments; an
+experiment groups jobs; a job runs a script on gang-scheduled nodes with one of nine toolkits.
+
+    import batchai
+    ws = batchai.Workspace()                       # ~/.batchai/workspaces/default
+    cluster = ws.create_cluster("local", target_node_count=2)
+    exp = ws.create_experiment("demo")
+    job = exp.create_job("hello", cluster=cluster, command_line="echo hello")
+"""
+
+from __future__ import annotations
+
+from ._core import __version__
+from .cluster import Cluster
+from .exceptions import (
+    AgentError,
+    AlreadyExistsError,
+    BatchAIError,
+    BatchAITimeoutError,
+    BatchAIWarning,
+    ConflictError,
+    JobFailedError,
+    NotFoundError,
+    StoreError,
+    ValidationError,
+)
+from .experiment import Experiment
+from .file_server import FileServer
+from .job import Job
+from .settings import (
+    AutoScaleSettings,
+    AzureBlobFileSystemReference,
+    AzureFileShareReference,
+    BatchAIErrorInfo,
+    ContainerSettings,
+    EnvironmentVariable,
+    EnvironmentVariableWithSecretValue,
+    ExecutionInfo,
+    FileServerReference,
+    ImageSourceRegistry,
+    InputDirectory,
+    JobConstraints,
+    JobPreparation,
+    ManualScaleSettings,
+    MountVolumes,
+    NodeSetup,
+    NodeShape,
+    NodeStateCounts,
+    OutputDirectory,
+    PrivateRegistryCredentials,
+    ScaleSettings,
+    SecretVariable,
+    SetupTask,
+    UnmanagedFileSystemReference,
+)
+from .toolkits import (
+    Caffe2Settings,
+    CaffeSettings,
+    ChainerSettings,
+    CNTKSettings,
+    CustomMpiSettings,
+    CustomToolkitSettings,
+    HorovodSettings,
+    PyTorchSettings,
+    TensorFlowSettings,
+    ToolkitSettings,
+)
+from .workspace import Workspace
+
+__all__ = [
+    "AgentError",
+    "AlreadyExistsError",
+    "AutoScaleSettings",
+    "AzureBlobFileSystemReference",
+    "AzureFileShareReference",
+    "BatchAIError",
+    "BatchAIErrorInfo",
+    "BatchAITimeoutError",
+    "BatchAIWarning",
+    "CNTKSettings",
+    "Caffe2Settings",
+    "CaffeSettings",
+    "ChainerSettings",
+    "Cluster",
+    "ConflictError",
+    "ContainerSettings",
+    "CustomMpiSettings",
+    "CustomToolkitSettings",
+    "EnvironmentVariable",
+    "EnvironmentVariableWithSecretValue",
+    "ExecutionInfo",
+    "Experiment",
+    "FileServer",
+    "FileServerReference",
+    "HorovodSettings",
+    "ImageSourceRegistry",
+    "InputDirectory",
+    "Job",
+    "JobConstraints",
+    "JobFailedError",
+    "JobPreparation",
+    "ManualScaleSettings",
+    "MountVolumes",
+    "NodeSetup",
+    "NodeShape",
+    "NodeStateCounts",
+    "NotFoundError",
+    "OutputDirectory",
+    "PrivateRegistryCredentials",
+    "PyTorchSettings",
+    "ScaleSettings",
+    "SecretVariable",
+    "SetupTask",
+    "StoreError",
+    "TensorFlowSettings",
+    "ToolkitSettings",
+    "UnmanagedFileSystemReference",
+    "ValidationError",
+    "Workspace",
+    "__version__",
+]

@@ -1,0 +1,160 @@
+"""Between Python's snake_case dataclasses and Batch AI's camelCase JSON.
+
+The Rust core speaks Batch AI's JSON and validates it. This module turns keyword arguments and
+settings dataclasses into that JSON, turns resources back into dataclasses, and rewrites the field
+paths of validation errors into the Python names the caller used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import enum
+import json
+import os
+import re
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
+
+from .exceptions import ValidationError
+
+T = TypeVar("T")
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def camel(name: str) -> str:
+    """``python_script_file_path`` -> ``pythonScriptFilePath``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def snake(name: str) -> str:
+    """``pythonScriptFilePath`` -> ``python_script_file_path``."""
+    return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+def snake_path(path: str) -> str:
+    """Rewrite every component of a dotted error path: ``pyTorchSettings.processCount`` ->
+    ``py_torch_settings.process_count``; list indexes and map keys are kept."""
+    parts = []
+    for part in path.split("."):
+        key, bracket, rest = part.partition("[")
+        parts.append(snake(key) + bracket + rest)
+    return ".".join(parts)
+
+
+def to_json_value(value: Any, field: str = "") -> Any:
+    """Convert a settings value to plain JSON data (camelCase keys, no ``None`` members)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if item is None:
+                continue
+            key = f.metadata.get("json", camel(f.name))
+            out[key] = to_json_value(item, f"{field}.{f.name}" if field else f.name)
+        return out
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_json_value(v, f"{field}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v, f"{field}[{i}]") for i, v in enumerate(value)]
+    raise ValidationError(
+        f"invalid {field or 'value'}: {value!r} is not a JSON value",
+        field,
+        repr(value)[:80],
+        "must be a string, number, boolean, list, mapping or a batchai settings object",
+    )
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_json_value(value), separators=(",", ":"))
+
+
+@contextlib.contextmanager
+def python_field_names() -> Iterator[None]:
+    """Re-raise validation errors from the core with snake_case field paths."""
+    try:
+        yield
+    except ValidationError as e:
+        if not e.field or e.field.startswith("("):
+            raise
+        field = snake_path(e.field)
+        raise ValidationError(f"invalid {field}: {e.value} {e.rule}", field, e.value, e.rule) from None
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def from_json_value(tp: Any, data: Any) -> Any:
+    """Build an instance of type ``tp`` (a dataclass, list[...], X | None, ...) from JSON data."""
+    if data is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        return from_json_value(options[0], data) if len(options) == 1 else data
+    if origin in (list, tuple):
+        (inner, *_) = typing.get_args(tp) or (Any,)
+        return [from_json_value(inner, item) for item in data]
+    if origin is dict:
+        return dict(data)
+    if origin is typing.Literal:
+        return data
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = _hints(tp)
+        kwargs = {}
+        by_json = {f.metadata.get("json", camel(f.name)): f for f in dataclasses.fields(tp)}
+        for key, item in data.items():
+            f = by_json.get(key)
+            if f is not None and f.init:
+                kwargs[f.name] = from_json_value(hints[f.name], item)
+        return tp(**kwargs)
+    if tp is dt.timedelta:
+        return parse_duration(data)
+    if tp is dt.datetime:
+        return parse_time(data)
+    return data
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<w>[\d.]+)W)?(?:(?P<d>[\d.]+)D)?(?:T(?:(?P<h>[\d.]+)H)?(?:(?P<m>[\d.]+)M)?(?:(?P<s>[\d.]+)S)?)?$"
+)
+
+
+def parse_duration(value: Any) -> dt.timedelta:
+    """The core writes durations as ISO-8601 (``P7D``, ``PT1H30M``)."""
+    if isinstance(value, (int, float)):
+        return dt.timedelta(seconds=value)
+    match = _ISO_DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not an ISO-8601 duration: {value!r}")
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    return dt.timedelta(
+        weeks=parts.get("w", 0),
+        days=parts.get("d", 0),
+        hours=parts.get("h", 0),
+        minutes=parts.get("m", 0),
+        seconds=parts.get("s", 0),
+    )
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+    result: T = from_json_value(cls, data)
+    return result

@@ -1,0 +1,98 @@
+"""What every resource object shares: its workspace handle, its Batch AI JSON, and refresh."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from ._convert import parse_time
+
+if TYPE_CHECKING:
+    from . import _core
+
+
+class Resource:
+    """A snapshot of a stored resource. Properties read the snapshot; ``refresh()`` reloads it.
+
+    Resources are read-only views: change them through their methods (``resize``, ``delete``...),
+    never by assigning attributes.
+    """
+
+    _kind: ClassVar[str] = ""
+
+    __slots__ = ("_data", "_handle", "_parent")
+
+    def __init__(self, handle: _core.WorkspaceHandle, data: dict[str, Any], parent: str | None = None) -> None:
+        self._handle = handle
+        self._data = data
+        self._parent = parent
+
+    @classmethod
+    def _from_json(cls, handle: _core.WorkspaceHandle, text: str, parent: str | None = None) -> Self:
+        return cls(handle, json.loads(text), parent)
+
+    @property
+    def name(self) -> str:
+        return str(self._data["name"])
+
+    @property
+    def id(self) -> str:
+        return str(self._data["id"])
+
+    @property
+    def workspace_name(self) -> str:
+        return self._handle.name
+
+    @property
+    def _props(self) -> dict[str, Any]:
+        props: dict[str, Any] = self._data.get("properties", {})
+        return props
+
+    @property
+    def creation_time(self) -> dt.datetime:
+        created = parse_time(self._props["creationTime"])
+        assert created is not None
+        return created
+
+    @property
+    def provisioning_state(self) -> str:
+        return str(self._props["provisioningState"])
+
+    @property
+    def provisioning_state_transition_time(self) -> dt.datetime | None:
+        return parse_time(self._props.get("provisioningStateTransitionTime"))
+
+    def refresh(self) -> Self:
+        """Reload from the workspace store (another process may have changed it)."""
+        self._data = json.loads(self._handle.get(self._kind, self._parent, self.name))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Batch AI's JSON view of the resource (``id``, ``name``, ``type``, ``properties``)."""
+        return copy.deepcopy(self._data)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self._data, indent=indent)
+
+    def delete(self) -> None:
+        self._handle.delete(self._kind, self._parent, self.name)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and isinstance(other, Resource)
+            and other._handle.path == self._handle.path
+            and other.id == self.id
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._handle.path, self.id))
+
+    def _repr_fields(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self._repr_fields().items())
+        return f"{type(self).__name__}(name={self.name!r}{', ' if fields else ''}{fields})"

@@ -1,0 +1,97 @@
+"""Clusters: compute nodes of one shape, scaled manually or automatically."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Self
+
+from ._convert import dumps, from_dict, from_json_value, parse_time, python_field_names
+from ._resource import Resource
+from .settings import (
+    AutoScaleSettings,
+    BatchAIErrorInfo,
+    DeallocationOption,
+    ManualScaleSettings,
+    NodeSetup,
+    NodeShape,
+    NodeStateCounts,
+    ScaleSettings,
+)
+
+
+class Cluster(Resource):
+    """A cluster of a workspace. Nodes of the ``local`` engine are slices of this machine."""
+
+    _kind = "cluster"
+    __slots__ = ()
+
+    @property
+    def engine(self) -> str:
+        return str(self._props.get("engine", "local"))
+
+    @property
+    def vm_size(self) -> str | None:
+        return self._props.get("vmSize")
+
+    @property
+    def vm_priority(self) -> str:
+        return str(self._props.get("vmPriority", "dedicated"))
+
+    @property
+    def node_shape(self) -> NodeShape:
+        return from_dict(NodeShape, self._props.get("nodeShape", {}))
+
+    @property
+    def scale_settings(self) -> ScaleSettings:
+        return from_dict(ScaleSettings, self._props["scaleSettings"])
+
+    @property
+    def node_setup(self) -> NodeSetup | None:
+        setup = self._props.get("nodeSetup")
+        return None if setup is None else from_dict(NodeSetup, setup)
+
+    @property
+    def allocation_state(self) -> str:
+        return str(self._props["allocationState"])
+
+    @property
+    def allocation_state_transition_time(self) -> dt.datetime | None:
+        return parse_time(self._props.get("allocationStateTransitionTime"))
+
+    @property
+    def current_node_count(self) -> int:
+        return int(self._props.get("currentNodeCount", 0))
+
+    @property
+    def node_state_counts(self) -> NodeStateCounts:
+        return from_dict(NodeStateCounts, self._props.get("nodeStateCounts", {}))
+
+    @property
+    def errors(self) -> list[BatchAIErrorInfo]:
+        result: list[BatchAIErrorInfo] = from_json_value(list[BatchAIErrorInfo], self._props.get("errors", []))
+        return result
+
+    def resize(self, target_node_count: int, node_deallocation_option: DeallocationOption = "requeue") -> Self:
+        """Manual scale to ``target_node_count`` nodes (``az batchai cluster resize``)."""
+        return self.update_scale_settings(
+            ScaleSettings(manual=ManualScaleSettings(target_node_count, node_deallocation_option))
+        )
+
+    def auto_scale(self, minimum_node_count: int, maximum_node_count: int) -> Self:
+        """Scale between the bounds with the jobs' demand (``az batchai cluster auto-scale``)."""
+        return self.update_scale_settings(
+            ScaleSettings(auto_scale=AutoScaleSettings(minimum_node_count, maximum_node_count))
+        )
+
+    def update_scale_settings(self, scale_settings: ScaleSettings) -> Self:
+        with python_field_names():
+            text = self._handle.set_scale_settings(self.name, dumps(scale_settings))
+        self._data = Resource._from_json(self._handle, text)._data
+        return self
+
+    def _repr_fields(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "allocation_state": self.allocation_state,
+            "current_node_count": self.current_node_count,
+        }

@@ -1,0 +1,82 @@
+"""The batchai exception hierarchy.
+
+Every error batchai raises on purpose is a :class:`BatchAIError`. Each subclass also derives from
+the builtin that fits, so ``except ValueError`` or ``except LookupError`` work as well. The Rust core
+raises these classes directly (see ``src/bindings/errors.rs``).
+"""
+
+from __future__ import annotations
+
+
+class BatchAIError(Exception):
+    """Base class of every batchai error."""
+
+
+class NotFoundError(BatchAIError, LookupError):
+    """A workspace, cluster, file server, experiment or job does not exist."""
+
+    def __init__(self, message: str, kind: str | None = None, name: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class AlreadyExistsError(BatchAIError):
+    """A resource of that name exists already (Batch AI never overwrites on create)."""
+
+    def __init__(self, message: str, kind: str | None = None, name: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+
+
+class ValidationError(BatchAIError, ValueError):
+    """Bad input. ``field`` names it (dotted path), ``value`` is what was given (as JSON; secrets are
+    masked) and ``rule`` says what is expected."""
+
+    def __init__(self, message: str, field: str = "", value: str = "", rule: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.rule = rule
+
+
+class ConflictError(BatchAIError):
+    """The request is valid but the resource's state forbids it now."""
+
+
+class StoreError(BatchAIError, OSError):
+    """The workspace's files could not be read or written."""
+
+
+class AgentError(BatchAIError):
+    """The workspace agent could not be started or reached."""
+
+
+class BatchAITimeoutError(BatchAIError, TimeoutError):
+    """A wait ran out of time; the work it waited for may still finish."""
+
+
+class JobFailedError(BatchAIError):
+    """A job ended in the ``failed`` state (raised by ``Job.result()``-style helpers)."""
+
+
+class BatchAIWarning(UserWarning):
+    """Something in the input was not carried over (for example an Azure-only field)."""
+
+
+__all__ = [
+    "AgentError",
+    "AlreadyExistsError",
+    "BatchAIError",
+    "BatchAITimeoutError",
+    "BatchAIWarning",
+    "ConflictError",
+    "JobFailedError",
+    "NotFoundError",
+    "StoreError",
+    "ValidationError",
+]

@@ -1,0 +1,196 @@
+"""Experiments: named groups of jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._convert import dumps, python_field_names, to_json_value
+from ._resource import Resource
+from .exceptions import BatchAIWarning, ValidationError
+from .job import Job
+from .settings import (
+    ContainerSettings,
+    EnvironmentVariable,
+    InputDirectory,
+    JobConstraints,
+    JobPreparation,
+    MountVolumes,
+    OutputDirectory,
+    Priority,
+    SecretVariable,
+)
+from .toolkits import (
+    Caffe2Settings,
+    CaffeSettings,
+    ChainerSettings,
+    CNTKSettings,
+    CustomMpiSettings,
+    CustomToolkitSettings,
+    HorovodSettings,
+    PyTorchSettings,
+    TensorFlowSettings,
+    ToolkitSettings,
+)
+
+EnvLike = Mapping[str, str] | Sequence[EnvironmentVariable]
+SecretsLike = Mapping[str, str] | Sequence[SecretVariable]
+
+
+def _variables(value: EnvLike | SecretsLike | None) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return [{"name": k, "value": v} for k, v in value.items()]
+    return [to_json_value(v) for v in value]
+
+
+def job_spec(
+    *,
+    cluster: Any,
+    node_count: int = 1,
+    toolkit: ToolkitSettings | None = None,
+    command_line: str | None = None,
+    scheduling_priority: Priority = "normal",
+    mount_volumes: MountVolumes | None = None,
+    container_settings: ContainerSettings | None = None,
+    job_preparation: JobPreparation | str | None = None,
+    std_out_err_path_prefix: str | os.PathLike[str] | None = None,
+    input_directories: Sequence[InputDirectory] | None = None,
+    output_directories: Sequence[OutputDirectory] | None = None,
+    environment_variables: EnvLike | None = None,
+    secrets: SecretsLike | None = None,
+    max_wall_clock_time: dt.timedelta | str | float | None = None,
+    constraints: JobConstraints | None = None,
+    cntk_settings: CNTKSettings | None = None,
+    py_torch_settings: PyTorchSettings | None = None,
+    tensor_flow_settings: TensorFlowSettings | None = None,
+    caffe_settings: CaffeSettings | None = None,
+    caffe2_settings: Caffe2Settings | None = None,
+    chainer_settings: ChainerSettings | None = None,
+    custom_toolkit_settings: CustomToolkitSettings | None = None,
+    custom_mpi_settings: CustomMpiSettings | None = None,
+    horovod_settings: HorovodSettings | None = None,
+) -> dict[str, Any]:
+    """Build Batch AI ``JobCreateParameters.properties`` from keyword arguments."""
+    cluster_name = getattr(cluster, "name", cluster)
+    spec: dict[str, Any] = {"cluster": cluster_name, "nodeCount": node_count, "schedulingPriority": scheduling_priority}
+    explicit = {
+        "cntkSettings": cntk_settings,
+        "pyTorchSettings": py_torch_settings,
+        "tensorFlowSettings": tensor_flow_settings,
+        "caffeSettings": caffe_settings,
+        "caffe2Settings": caffe2_settings,
+        "chainerSettings": chainer_settings,
+        "customToolkitSettings": custom_toolkit_settings,
+        "customMpiSettings": custom_mpi_settings,
+        "horovodSettings": horovod_settings,
+    }
+    for key, settings in explicit.items():
+        if settings is not None:
+            spec[key] = to_json_value(settings, key)
+    chosen = [t for t in (toolkit, CustomToolkitSettings(command_line) if command_line is not None else None) if t]
+    for settings in chosen:
+        if not isinstance(settings, ToolkitSettings):
+            raise ValidationError(
+                f"invalid toolkit: {settings!r} must be a toolkit settings object",
+                "toolkit",
+                repr(settings)[:80],
+                "must be one of the nine toolkit settings classes, e.g. batchai.PyTorchSettings(...)",
+            )
+        if settings.json_key in spec:
+            field = "command_line" if settings is not toolkit else "toolkit"
+            raise ValidationError(
+                f"invalid {field}: a job has exactly one toolkit, and {settings.json_key} is already given",
+                field,
+                repr(settings)[:80],
+                "cannot be combined with another toolkit: a job has exactly one toolkit",
+            )
+        spec[settings.json_key] = to_json_value(settings, "toolkit")
+    optional = {
+        "mountVolumes": mount_volumes,
+        "containerSettings": container_settings,
+        "jobPreparation": JobPreparation(job_preparation) if isinstance(job_preparation, str) else job_preparation,
+        "stdOutErrPathPrefix": os.fspath(std_out_err_path_prefix) if std_out_err_path_prefix is not None else None,
+        "inputDirectories": list(input_directories) if input_directories is not None else None,
+        "outputDirectories": list(output_directories) if output_directories is not None else None,
+    }
+    for key, item in optional.items():
+        if item is not None:
+            spec[key] = to_json_value(item, key)
+    if (env := _variables(environment_variables)) is not None:
+        spec["environmentVariables"] = env
+    if (sec := _variables(secrets)) is not None:
+        spec["secrets"] = sec
+    if max_wall_clock_time is not None and constraints is not None:
+        raise ValidationError(
+            "invalid max_wall_clock_time: give it or constraints, not both",
+            "max_wall_clock_time",
+            json.dumps(str(max_wall_clock_time)),
+            "cannot be combined with constraints",
+        )
+    if max_wall_clock_time is not None:
+        spec["constraints"] = {"maxWallClockTime": to_json_value(max_wall_clock_time, "max_wall_clock_time")}
+    elif constraints is not None:
+        spec["constraints"] = to_json_value(constraints, "constraints")
+    return spec
+
+
+class Experiment(Resource):
+    """A named group of jobs. Deleting it deletes (and terminates) its jobs."""
+
+    _kind = "experiment"
+    __slots__ = ()
+
+    def create_job(self, name: str, **kwargs: Any) -> Job:
+        """Create a job. Keyword arguments are those of Batch AI's ``JobCreateParameters`` in
+        snake_case (``cluster``, ``node_count``, ``std_out_err_path_prefix``...), plus ``toolkit=``
+        for any of the nine settings objects and ``command_line=`` for a custom-toolkit job."""
+        with python_field_names():
+            text = self._handle.create("job", self.name, name, dumps(job_spec(**kwargs)))
+        return Job._from_json(self._handle, text, self.name)
+
+    def create_job_from_json(
+        self, name: str, source: str | os.PathLike[str] | Mapping[str, Any], *, cluster: Any = None
+    ) -> Job:
+        """Create a job from the JSON ``az batchai job create -f`` took (2018-05-01
+        ``JobCreateParameters``, with or without ``properties``). ``source`` is a path, a JSON
+        string or a mapping; ``cluster`` overrides the file's. Azure-only fields that cannot be
+        carried over are reported as :class:`BatchAIWarning`."""
+        text = _json_text(source)
+        cluster_name = None if cluster is None else str(getattr(cluster, "name", cluster))
+        resource, notes = self._handle.create_from_batchai_json("job", self.name, name, text, cluster_name)
+        for note in notes:
+            warnings.warn(note, BatchAIWarning, stacklevel=2)
+        return Job._from_json(self._handle, resource, self.name)
+
+    def create_jobs(self, jobs: Mapping[str, Mapping[str, Any]]) -> list[Job]:
+        """Create several jobs at once: ``{name: keyword arguments of create_job}``. All are
+        created, or none (one transaction)."""
+        names = list(jobs)
+        specs = []
+        for name in names:
+            with python_field_names():
+                specs.append(dumps(job_spec(**jobs[name])))
+        with python_field_names():
+            self._handle.create_jobs(self.name, names, specs)
+        return [self.job(n) for n in names]
+
+    def job(self, name: str) -> Job:
+        return Job._from_json(self._handle, self._handle.get("job", self.name, name), self.name)
+
+    def jobs(self) -> list[Job]:
+        return [Job(self._handle, d, self.name) for d in json.loads(self._handle.list("job", self.name))]
+
+
+def _json_text(source: str | os.PathLike[str] | Mapping[str, Any]) -> str:
+    if isinstance(source, Mapping):
+        return json.dumps(source)
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and not source.lstrip().startswith(("{", "["))):
+        with open(source, encoding="utf-8") as f:
+            return f.read()
+    return source

@@ -1,0 +1,285 @@
+"""Workspaces: the top-level collection of clusters, file servers and experiments.
+
+A workspace is a folder holding one SQLite file. Named workspaces live under ``$BATCHAI_HOME``
+(default ``~/.batchai``) in ``workspaces/<name>``; any folder can be used with ``path=``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import _core
+from ._convert import dumps, parse_time, python_field_names
+from .cluster import Cluster
+from .exceptions import AlreadyExistsError, BatchAIWarning
+from .experiment import Experiment, _json_text
+from .file_server import FileServer
+from .job import Job
+from .settings import (
+    EngineKind,
+    ManualScaleSettings,
+    NodeSetup,
+    NodeShape,
+    ScaleSettings,
+    VmPriority,
+)
+
+_R = TypeVar("_R", Cluster, FileServer, Experiment)
+
+# What batchai creates inside a workspace folder; deleting the workspace removes these only.
+_OWNED = (
+    "workspace.db",
+    "workspace.db-wal",
+    "workspace.db-shm",
+    "agent.sock",
+    "agent.lock",
+    "agent.log",
+    "outputs",
+    "fileservers",
+    "azure",
+    "nodes",
+)
+
+
+def _resolve(name: str | None, path: str | os.PathLike[str] | None) -> tuple[str, str]:
+    if path is not None:
+        folder = os.path.abspath(os.fspath(path))
+        return (name or os.path.basename(folder.rstrip("/")) or "default"), folder
+    name = name or "default"
+    return name, _core.named_workspace_path(name)
+
+
+class Workspace:
+    """A batchai workspace.
+
+    ``Workspace()`` opens the ``default`` workspace, creating it on first use; ``Workspace("x")``
+    does the same for ``x``; ``Workspace(path=...)`` uses any folder. ``Workspace.create`` fails if
+    the workspace exists and ``Workspace.open`` if it does not, as Batch AI's create and get did.
+    """
+
+    __slots__ = ("_data", "_handle")
+
+    def __init__(self, name: str | None = None, *, path: str | os.PathLike[str] | None = None) -> None:
+        ws_name, folder = _resolve(name, path)
+        self._handle = _core.WorkspaceHandle.open_or_create_workspace(folder, ws_name)
+        self._data: dict[str, Any] = json.loads(self._handle.workspace())
+
+    @classmethod
+    def _wrap(cls, handle: _core.WorkspaceHandle) -> Workspace:
+        ws = cls.__new__(cls)
+        ws._handle = handle
+        ws._data = json.loads(handle.workspace())
+        return ws
+
+    @classmethod
+    def create(
+        cls, name: str, *, path: str | os.PathLike[str] | None = None, tags: Mapping[str, str] | None = None
+    ) -> Workspace:
+        ws_name, folder = _resolve(name, path)
+        with python_field_names():
+            handle = _core.WorkspaceHandle.create_workspace(folder, ws_name, json.dumps(dict(tags or {})))
+        return cls._wrap(handle)
+
+    @classmethod
+    def open(cls, name: str | None = None, *, path: str | os.PathLike[str] | None = None) -> Workspace:
+        _, folder = _resolve(name, path)
+        return cls._wrap(_core.WorkspaceHandle.open_workspace(folder))
+
+    @staticmethod
+    def list() -> list[Workspace]:
+        """The named workspaces under ``$BATCHAI_HOME``."""
+        root = Path(_core.home()) / "workspaces"
+        if not root.is_dir():
+            return []
+        found = []
+        for folder in sorted(root.iterdir()):
+            if (folder / "workspace.db").is_file():
+                found.append(Workspace._wrap(_core.WorkspaceHandle.open_workspace(str(folder))))
+        return found
+
+    # -- the workspace itself -------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return str(self._data["name"])
+
+    @property
+    def id(self) -> str:
+        return str(self._data["id"])
+
+    @property
+    def path(self) -> Path:
+        return Path(self._handle.path)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._data.get("tags", {}))
+
+    @property
+    def creation_time(self) -> dt.datetime:
+        created = parse_time(self._data["properties"]["creationTime"])
+        assert created is not None
+        return created
+
+    @property
+    def provisioning_state(self) -> str:
+        return str(self._data["properties"]["provisioningState"])
+
+    def set_tags(self, tags: Mapping[str, str]) -> Workspace:
+        """Replace the tags (Batch AI's workspace update)."""
+        with python_field_names():
+            self._data = json.loads(self._handle.set_tags(json.dumps(dict(tags))))
+        return self
+
+    def refresh(self) -> Workspace:
+        self._data = json.loads(self._handle.workspace())
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self._data))  # type: ignore[no-any-return]
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self._data, indent=indent)
+
+    def delete(self) -> None:
+        """Delete the workspace with its clusters, file servers, experiments and jobs. Only what
+        batchai created in the folder is removed; existing paths used as file servers are kept."""
+        self._handle.mark_deleting()
+        folder = self.path
+        for entry in _OWNED:
+            target = folder / entry
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # the folder holds files of the user's; leave them
+
+    def __repr__(self) -> str:
+        return f"Workspace(name={self.name!r}, path={str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Workspace) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    # -- clusters -------------------------------------------------------------------------
+
+    def create_cluster(
+        self,
+        name: str,
+        *,
+        node_shape: NodeShape | None = None,
+        scale_settings: ScaleSettings | None = None,
+        target_node_count: int | None = None,
+        node_setup: NodeSetup | None = None,
+        vm_size: str | None = None,
+        vm_priority: VmPriority = "dedicated",
+        engine: EngineKind = "local",
+        exist_ok: bool = False,
+    ) -> Cluster:
+        """Create a cluster. With no settings: one ``local`` node of 1 CPU. ``target_node_count``
+        is a shortcut for manual scale settings."""
+        if target_node_count is not None:
+            if scale_settings is not None:
+                from .exceptions import ValidationError
+
+                raise ValidationError(
+                    "invalid target_node_count: give it or scale_settings, not both",
+                    "target_node_count",
+                    str(target_node_count),
+                    "cannot be combined with scale_settings",
+                )
+            scale_settings = ScaleSettings(manual=ManualScaleSettings(target_node_count))
+        spec: dict[str, Any] = {"engine": engine, "vmPriority": vm_priority}
+        for key, value in (
+            ("vmSize", vm_size),
+            ("nodeShape", node_shape),
+            ("scaleSettings", scale_settings),
+            ("nodeSetup", node_setup),
+        ):
+            if value is not None:
+                spec[key] = value
+        return self._create(Cluster, name, spec, exist_ok)
+
+    def create_cluster_from_json(self, name: str, source: str | os.PathLike[str] | Mapping[str, Any]) -> Cluster:
+        """Create a cluster from Batch AI ``ClusterCreateParameters`` JSON (path, text or mapping)."""
+        text, notes = self._handle.create_from_batchai_json("cluster", None, name, _json_text(source))
+        for note in notes:
+            warnings.warn(note, BatchAIWarning, stacklevel=2)
+        return Cluster._from_json(self._handle, text)
+
+    def cluster(self, name: str) -> Cluster:
+        return Cluster._from_json(self._handle, self._handle.get("cluster", None, name))
+
+    def clusters(self) -> list[Cluster]:
+        return [Cluster(self._handle, d) for d in json.loads(self._handle.list("cluster"))]
+
+    # -- file servers ---------------------------------------------------------------------
+
+    def create_file_server(
+        self,
+        name: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        vm_size: str | None = None,
+        exist_ok: bool = False,
+    ) -> FileServer:
+        """Create a file server: a folder the workspace owns, or the existing folder ``path``."""
+        spec: dict[str, Any] = {}
+        if path is not None:
+            spec["path"] = os.path.abspath(os.fspath(path))
+        if vm_size is not None:
+            spec["vmSize"] = vm_size
+        return self._create(FileServer, name, spec, exist_ok)
+
+    def create_file_server_from_json(self, name: str, source: str | os.PathLike[str] | Mapping[str, Any]) -> FileServer:
+        text, notes = self._handle.create_from_batchai_json("file_server", None, name, _json_text(source))
+        for note in notes:
+            warnings.warn(note, BatchAIWarning, stacklevel=2)
+        return FileServer._from_json(self._handle, text)
+
+    def file_server(self, name: str) -> FileServer:
+        return FileServer._from_json(self._handle, self._handle.get("file_server", None, name))
+
+    def file_servers(self) -> list[FileServer]:
+        return [FileServer(self._handle, d) for d in json.loads(self._handle.list("file_server"))]
+
+    # -- experiments and jobs -------------------------------------------------------------
+
+    def create_experiment(self, name: str, *, exist_ok: bool = False) -> Experiment:
+        return self._create(Experiment, name, {}, exist_ok)
+
+    def experiment(self, name: str) -> Experiment:
+        return Experiment._from_json(self._handle, self._handle.get("experiment", None, name))
+
+    def experiments(self) -> list[Experiment]:
+        return [Experiment(self._handle, d) for d in json.loads(self._handle.list("experiment"))]
+
+    def jobs(self) -> list[Job]:
+        """Every job of every experiment, oldest first."""
+        jobs = []
+        for d in json.loads(self._handle.list("job")):
+            experiment = d["id"].split("/experiments/", 1)[1].split("/", 1)[0]
+            jobs.append(Job(self._handle, d, experiment))
+        return jobs
+
+    def _create(self, cls: type[_R], name: str, spec: dict[str, Any], exist_ok: bool) -> _R:
+        try:
+            with python_field_names():
+                text = self._handle.create(cls._kind, None, name, dumps(spec))
+        except AlreadyExistsError:
+            if not exist_ok:
+                raise
+            text = self._handle.get(cls._kind, None, name)
+        return cls._from_json(self._handle, text)

@@ -1,0 +1,53 @@
+//! Engine errors → Python exceptions, in one exhaustive match.
+//!
+//! The exception classes are defined in Python (`batchai/exceptions.py`) so they can inherit from
+//! both `BatchAIError` and the matching builtin (`ValueError`, `LookupError`, `TimeoutError`),
+//! which lets users catch them either way. They are looked up once and cached.
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+
+use crate::engine::Error;
+
+static EXCEPTIONS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    let module = EXCEPTIONS.get_or_try_init(py, || py.import("batchai.exceptions").map(Bound::unbind))?;
+    Ok(module.bind(py).getattr(name)?.cast_into::<PyType>()?)
+}
+
+fn raise<'py>(py: Python<'py>, name: &str, args: impl pyo3::call::PyCallArgs<'py>) -> PyErr {
+    let made = class(py, name).and_then(|cls| cls.call1(args));
+    match made {
+        Ok(instance) => PyErr::from_value(instance),
+        Err(lookup_failed) => lookup_failed,
+    }
+}
+
+pub fn to_py(py: Python<'_>, error: Error) -> PyErr {
+    let message = error.to_string();
+    match error {
+        Error::NotFound { kind, name } => raise(py, "NotFoundError", (message, kind.as_str(), name)),
+        Error::AlreadyExists { kind, name } => raise(py, "AlreadyExistsError", (message, kind.as_str(), name)),
+        Error::Validation(v) => raise(py, "ValidationError", (message, v.field, v.value, v.rule)),
+        Error::Conflict(_) => raise(py, "ConflictError", (message,)),
+        Error::Store { .. } => raise(py, "StoreError", (message,)),
+        Error::Io { source, .. } => raise(py, "StoreError", (message, source.raw_os_error())),
+        Error::Agent(_) => raise(py, "AgentError", (message,)),
+        Error::Timeout(_) => raise(py, "BatchAITimeoutError", (message,)),
+    }
+}
+
+impl From<Error> for PyErr {
+    fn from(error: Error) -> Self {
+        Python::attach(|py| to_py(py, error))
+    }
+}
+
+/// For invariants the engine promises; reaching one is a bug in batchai, reported as such.
+#[allow(dead_code)]
+pub fn internal(message: impl Into<String>) -> PyErr {
+    PyRuntimeError::new_err(format!("batchai internal error (please report): {}", message.into()))
+}

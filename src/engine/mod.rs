@@ -1,0 +1,9 @@
+//! The batchai engine: everything except the Python bindings. Builds and tests without PyO3
+//! (`cargo test --no-default-features`).
+
+pub mod error;
+pub mod model;
+pub mod paths;
+pub mod store;
+
+pub use error::{Error, ResourceKind, Result, ValidationError};

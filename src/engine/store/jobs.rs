@@ -1,0 +1,292 @@
+//! Job rows. Creation validates everything first and writes in one transaction, so a batch of
+//! jobs lands whole or not at all.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::engine::error::{Error, ResourceKind, Result};
+use crate::engine::model::job::{ExecutionInfo, SchedulingPriority};
+use crate::engine::model::toolkits::ToolType;
+use crate::engine::model::{ExecutionState, Job, JobSpec, ProvisioningState, Timestamp, validate};
+
+use super::clusters::check_file_server_refs;
+use super::{Store, ts, us};
+
+/// One job to create.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub name: String,
+    pub spec: JobSpec,
+}
+
+const COLUMNS: &str = "j.name, j.uid, j.spec, j.tool_type, j.created_us, j.execution_state, j.execution_state_us, \
+                       j.start_us, j.end_us, j.exit_code, j.errors, e.name";
+
+pub(crate) fn priority_rank(p: SchedulingPriority) -> i64 {
+    match p {
+        SchedulingPriority::Low => 0,
+        SchedulingPriority::Normal => 1,
+        SchedulingPriority::High => 2,
+    }
+}
+
+fn conversion(column: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
+}
+
+pub(crate) fn row_to_job(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    let name: String = r.get(0)?;
+    let uid: String = r.get(1)?;
+    let spec: String = r.get(2)?;
+    let tool: String = r.get(3)?;
+    let created = ts(r.get(4)?);
+    let state: String = r.get(5)?;
+    let errors: String = r.get(10)?;
+    let experiment: String = r.get(11)?;
+    Ok(Job {
+        job_output_directory_path_segment: format!("{workspace}/experiments/{experiment}/jobs/{name}/{uid}"),
+        workspace: workspace.to_string(),
+        experiment,
+        name,
+        uid,
+        spec: serde_json::from_str(&spec).map_err(|e| conversion(2, e))?,
+        tool_type: serde_json::from_value::<ToolType>(serde_json::Value::String(tool)).map_err(|e| conversion(3, e))?,
+        creation_time: created,
+        provisioning_state: ProvisioningState::Succeeded,
+        provisioning_state_transition_time: created,
+        execution_state: ExecutionState::parse(&state).unwrap_or(ExecutionState::Failed),
+        execution_state_transition_time: ts(r.get(6)?),
+        execution_info: ExecutionInfo {
+            start_time: r.get::<_, Option<i64>>(7)?.map(ts),
+            end_time: r.get::<_, Option<i64>>(8)?.map(ts),
+            exit_code: r.get(9)?,
+            errors: serde_json::from_str(&errors).unwrap_or_default(),
+        },
+    })
+}
+
+fn experiment_id(tx: &Transaction<'_>, experiment: &str) -> Result<i64> {
+    tx.query_row("SELECT id FROM experiments WHERE name = ?1", [experiment], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::not_found(ResourceKind::Experiment, experiment))
+}
+
+/// The name of the job's cluster, which must belong to this workspace.
+fn local_cluster(workspace: &str, spec: &JobSpec) -> Result<String, crate::engine::ValidationError> {
+    let target = spec.cluster.parse("cluster", "clusters")?;
+    if target.workspace.as_deref().is_some_and(|ws| ws != workspace) {
+        validate::fail(
+            "cluster",
+            &spec.cluster.id,
+            &format!(
+                "must name a cluster of this workspace ('{workspace}'): clusters of other workspaces cannot run its jobs yet"
+            ),
+        )?;
+    }
+    Ok(target.name)
+}
+
+fn cluster_exists(tx: &Transaction<'_>, name: &str, known: &mut HashMap<String, bool>) -> Result<bool> {
+    if let Some(found) = known.get(name) {
+        return Ok(*found);
+    }
+    let found = tx.query_row("SELECT 1 FROM clusters WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some();
+    known.insert(name.to_string(), found);
+    Ok(found)
+}
+
+impl Store {
+    pub fn create_job(&mut self, experiment: &str, name: &str, spec: &JobSpec, now: Timestamp) -> Result<Job> {
+        self.create_jobs(experiment, &[NewJob { name: name.to_string(), spec: spec.clone() }], now)?;
+        self.job(experiment, name)
+    }
+
+    /// Create many jobs in one transaction; any invalid job or taken name rejects them all.
+    pub fn create_jobs(&mut self, experiment: &str, jobs: &[NewJob], now: Timestamp) -> Result<usize> {
+        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+        let mut prepared = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let context = |e: crate::engine::ValidationError| -> Error {
+                if jobs.len() == 1 {
+                    e.into()
+                } else {
+                    Error::invalid(format!("jobs['{}'].{}", job.name, e.field), e.value, e.rule)
+                }
+            };
+            validate::name("name", &job.name).map_err(context)?;
+            job.spec.validate().map_err(context)?;
+            if !seen.insert(job.name.as_str()) {
+                return Err(Error::invalid(
+                    "name",
+                    validate::show(&job.name),
+                    "is given twice in one batch; job names are unique within an experiment",
+                ));
+            }
+            let tool = job.spec.toolkit().map_err(context)?.tool_type();
+            let cluster = local_cluster(&self.name, &job.spec).map_err(context)?;
+            // Stored with the canonical cluster id, whatever form the caller used.
+            let mut spec = job.spec.clone();
+            spec.cluster = crate::engine::model::ResourceId::local(&self.name, "clusters", &cluster);
+            prepared.push((job, tool, cluster, serde_json::to_string(&spec).expect("job spec serializes")));
+        }
+        let workspace = self.name.clone();
+        self.write(|tx| {
+            Store::ensure_usable(tx, &workspace)?;
+            let experiment_id = experiment_id(tx, experiment)?;
+            let mut clusters = HashMap::new();
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO jobs (experiment_id, name, uid, spec, cluster_name, node_count, priority, tool_type,
+                                   created_us, execution_state, execution_state_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?9)",
+            )?;
+            let mut exists = tx.prepare_cached("SELECT 1 FROM jobs WHERE experiment_id = ?1 AND name = ?2")?;
+            let mut secret =
+                tx.prepare_cached("INSERT INTO job_secrets (job_id, kind, name, value) VALUES (?1, ?2, ?3, ?4)")?;
+            for (job, tool, cluster, spec_json) in &prepared {
+                if !cluster_exists(tx, cluster, &mut clusters)? {
+                    validate::fail("cluster", &job.spec.cluster.id, "must name an existing cluster")?;
+                }
+                check_file_server_refs(tx, &workspace, job.spec.mount_volumes.as_ref(), "mountVolumes.")?;
+                if exists.exists(params![experiment_id, job.name])? {
+                    return Err(Error::already_exists(ResourceKind::Job, &job.name));
+                }
+                let uid = uuid::Uuid::new_v4().simple().to_string();
+                insert.execute(params![
+                    experiment_id,
+                    job.name,
+                    uid,
+                    spec_json,
+                    cluster,
+                    job.spec.node_count,
+                    priority_rank(job.spec.scheduling_priority),
+                    tool.as_str(),
+                    us(now),
+                ])?;
+                let id = tx.last_insert_rowid();
+                for s in &job.spec.secrets {
+                    secret.execute(params![id, "env", s.name, s.value.as_deref().unwrap_or_default()])?;
+                }
+                let password = job
+                    .spec
+                    .container_settings
+                    .as_ref()
+                    .and_then(|c| c.image_source_registry.credentials.as_ref())
+                    .and_then(|c| c.password.as_deref());
+                if let Some(password) = password {
+                    secret.execute(params![id, "registry", "password", password])?;
+                }
+            }
+            Ok(prepared.len())
+        })
+    }
+
+    pub fn job(&mut self, experiment: &str, name: &str) -> Result<Job> {
+        let workspace = self.name.clone();
+        let found = self.read(|tx| {
+            experiment_id(tx, experiment)?;
+            Ok(tx
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM jobs j JOIN experiments e ON e.id = j.experiment_id WHERE e.name = ?1 AND j.name = ?2"),
+                    params![experiment, name],
+                    |r| row_to_job(&workspace, r),
+                )
+                .optional()?)
+        })?;
+        found.ok_or_else(|| Error::not_found(ResourceKind::Job, name))
+    }
+
+    /// Jobs of one experiment, or of the whole workspace, oldest first.
+    pub fn jobs(&mut self, experiment: Option<&str>) -> Result<Vec<Job>> {
+        let workspace = self.name.clone();
+        self.read(|tx| {
+            let jobs = match experiment {
+                Some(e) => {
+                    experiment_id(tx, e)?;
+                    let mut stmt = tx.prepare(&format!(
+                        "SELECT {COLUMNS} FROM jobs j JOIN experiments e ON e.id = j.experiment_id WHERE e.name = ?1 ORDER BY j.id"
+                    ))?;
+                    stmt.query_map([e], |r| row_to_job(&workspace, r))?.collect::<rusqlite::Result<Vec<_>>>()?
+                }
+                None => {
+                    let mut stmt =
+                        tx.prepare(&format!("SELECT {COLUMNS} FROM jobs j JOIN experiments e ON e.id = j.experiment_id ORDER BY j.id"))?;
+                    stmt.query_map([], |r| row_to_job(&workspace, r))?.collect::<rusqlite::Result<Vec<_>>>()?
+                }
+            };
+            Ok(jobs)
+        })
+    }
+
+    pub fn delete_job(&mut self, experiment: &str, name: &str) -> Result<()> {
+        self.write(|tx| {
+            let experiment_id = experiment_id(tx, experiment)?;
+            let n =
+                tx.execute("DELETE FROM jobs WHERE experiment_id = ?1 AND name = ?2", params![experiment_id, name])?;
+            if n == 0 { Err(Error::not_found(ResourceKind::Job, name)) } else { Ok(()) }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::model::ClusterSpec;
+    use crate::engine::store::testing::{at, new_store};
+
+    fn spec(json: &str) -> JobSpec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn store_with_cluster(dir: &tempfile::TempDir) -> Store {
+        let mut store = new_store(dir);
+        store.create_cluster("c", &ClusterSpec::default(), at(0)).unwrap();
+        store.create_experiment("e", at(0)).unwrap();
+        store
+    }
+
+    #[test]
+    fn job_round_trip_hides_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_cluster(&dir);
+        let s = spec(
+            r#"{"cluster": "c", "nodeCount": 1, "customToolkitSettings": {"commandLine": "echo $T"}, "secrets": [{"name": "T", "value": "hunter2"}]}"#,
+        );
+        let job = store.create_job("e", "j", &s, at(5)).unwrap();
+        assert_eq!(job.execution_state, ExecutionState::Queued);
+        assert_eq!(job.tool_type, ToolType::Custom);
+        assert!(job.job_output_directory_path_segment.starts_with("ws/experiments/e/jobs/j/"));
+        assert!(!job.to_resource().to_string().contains("hunter2"));
+        assert_eq!(store.jobs(Some("e")).unwrap().len(), 1);
+        assert!(matches!(store.create_job("e", "j", &s, at(6)), Err(Error::AlreadyExists { .. })));
+    }
+
+    #[test]
+    fn batch_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_cluster(&dir);
+        let good = spec(r#"{"cluster": "c", "nodeCount": 1, "customToolkitSettings": {}}"#);
+        let bad = spec(r#"{"cluster": "missing", "nodeCount": 1, "customToolkitSettings": {}}"#);
+        let batch = vec![NewJob { name: "a".into(), spec: good.clone() }, NewJob { name: "b".into(), spec: bad }];
+        let err = store.create_jobs("e", &batch, at(1)).unwrap_err();
+        assert!(err.to_string().contains("existing cluster"), "{err}");
+        assert!(store.jobs(None).unwrap().is_empty());
+        let batch: Vec<NewJob> = (0..100).map(|i| NewJob { name: format!("j{i}"), spec: good.clone() }).collect();
+        assert_eq!(store.create_jobs("e", &batch, at(1)).unwrap(), 100);
+    }
+
+    #[test]
+    fn specs_cannot_change_and_experiments_cascade() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_cluster(&dir);
+        let s = spec(r#"{"cluster": "c", "nodeCount": 1, "customToolkitSettings": {}}"#);
+        store.create_job("e", "j", &s, at(1)).unwrap();
+        let err = store.write(|tx| Ok(tx.execute("UPDATE jobs SET spec = '{}'", [])?)).unwrap_err();
+        assert!(err.to_string().contains("cannot be changed"), "{err}");
+        store.delete_experiment("e").unwrap();
+        let left: i64 =
+            store.read(|tx| Ok(tx.query_row("SELECT count(*) FROM job_secrets", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(left, 0);
+        assert!(matches!(store.jobs(Some("e")), Err(Error::NotFound { .. })));
+    }
+}

@@ -1,0 +1,89 @@
+//! Schema migrations, keyed on SQLite's `user_version`.
+//!
+//! Each entry moves the schema from version `i` to `i + 1` and runs in the same transaction as
+//! the version bump, so a crash mid-migration leaves the old schema intact.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the Batch AI resource model.
+    r#"
+    CREATE TABLE workspace (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        provisioning_state TEXT NOT NULL,
+        provisioning_state_us INTEGER NOT NULL
+    );
+    CREATE TABLE clusters (
+        id INTEGER PRIMARY KEY,
+        workspace_id INTEGER NOT NULL DEFAULT 1 REFERENCES workspace(id) ON DELETE CASCADE,
+        name TEXT NOT NULL UNIQUE,
+        uid TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        provisioning_state TEXT NOT NULL,
+        provisioning_state_us INTEGER NOT NULL,
+        allocation_state TEXT NOT NULL,
+        allocation_state_us INTEGER NOT NULL,
+        errors TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE TABLE cluster_secrets (
+        cluster_id INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (cluster_id, name)
+    );
+    CREATE TABLE file_servers (
+        id INTEGER PRIMARY KEY,
+        workspace_id INTEGER NOT NULL DEFAULT 1 REFERENCES workspace(id) ON DELETE CASCADE,
+        name TEXT NOT NULL UNIQUE,
+        spec TEXT NOT NULL,
+        managed INTEGER NOT NULL,
+        mount_point TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        provisioning_state TEXT NOT NULL,
+        provisioning_state_us INTEGER NOT NULL
+    );
+    CREATE TABLE experiments (
+        id INTEGER PRIMARY KEY,
+        workspace_id INTEGER NOT NULL DEFAULT 1 REFERENCES workspace(id) ON DELETE CASCADE,
+        name TEXT NOT NULL UNIQUE,
+        created_us INTEGER NOT NULL,
+        provisioning_state TEXT NOT NULL,
+        provisioning_state_us INTEGER NOT NULL
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        uid TEXT NOT NULL UNIQUE,
+        spec TEXT NOT NULL,
+        cluster_name TEXT NOT NULL,
+        node_count INTEGER NOT NULL,
+        priority INTEGER NOT NULL,
+        tool_type TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        execution_state TEXT NOT NULL,
+        execution_state_us INTEGER NOT NULL,
+        start_us INTEGER,
+        end_us INTEGER,
+        exit_code INTEGER,
+        errors TEXT NOT NULL DEFAULT '[]',
+        UNIQUE (experiment_id, name)
+    );
+    CREATE INDEX jobs_active ON jobs (cluster_name, priority DESC, id)
+        WHERE execution_state IN ('queued', 'running', 'terminating');
+    CREATE TABLE job_secrets (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (job_id, kind, name)
+    );
+    -- Batch AI had no job update: the create parameters are fixed for the job's life.
+    CREATE TRIGGER jobs_are_immutable BEFORE UPDATE OF spec, name, uid, experiment_id, cluster_name, node_count, priority ON jobs
+    BEGIN
+        SELECT RAISE(ABORT, 'a job cannot be changed after creation');
+    END;
+    "#,
+];

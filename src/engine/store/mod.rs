@@ -1,0 +1,221 @@
+//! The workspace store: one SQLite file per workspace, the single source of truth.
+//!
+//! Theory of operation:
+//! - WAL journal, foreign keys on, a long busy timeout, and every write in one `BEGIN IMMEDIATE`
+//!   transaction: writers from several processes queue for the lock instead of failing, and a
+//!   reader never sees half of a change. A crash mid-write rolls the whole change back.
+//! - The schema is versioned by `PRAGMA user_version` (see `migrations`); opening a store brings
+//!   it up to date, in a transaction.
+//! - Times are stored as integer microseconds since the epoch (the precision Python's datetime
+//!   keeps); specs as JSON text without secrets, which live in their own tables.
+//! - Functions that change state take `now` as an argument so tests can pin time.
+
+mod clusters;
+mod experiments;
+mod file_servers;
+mod jobs;
+pub mod migrations;
+mod workspace;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::DateTime;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::engine::error::{Error, ResourceKind, Result};
+use crate::engine::model::Timestamp;
+use crate::engine::paths::Layout;
+
+pub use jobs::NewJob;
+
+/// How long a writer waits for another process's transaction before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Store {
+    conn: Connection,
+    layout: Layout,
+    name: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("workspace", &self.name).field("root", &self.layout.root).finish()
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        let message = match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
+                format!("another process held the workspace database for more than {} s", BUSY_TIMEOUT.as_secs())
+            }
+            _ => e.to_string(),
+        };
+        Error::Store { path: String::new(), message }
+    }
+}
+
+pub(crate) fn us(t: Timestamp) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn ts(micros: i64) -> Timestamp {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+fn open_connection(path: &Path, create: bool) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL lets readers run beside the one writer; NORMAL sync is crash-safe for the process
+    // (a killed writer loses nothing committed) and fsyncs at checkpoints.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Create a new workspace in `layout.root`. Fails if one is there already.
+    pub fn create(
+        layout: Layout,
+        name: &str,
+        tags: &crate::engine::model::workspace::Tags,
+        now: Timestamp,
+    ) -> Result<Store> {
+        crate::engine::model::validate::name("name", name)?;
+        crate::engine::model::workspace::validate_tags(tags)?;
+        if crate::engine::paths::exists(&layout.root) {
+            return Err(Error::already_exists(ResourceKind::Workspace, name));
+        }
+        std::fs::create_dir_all(&layout.root)
+            .map_err(|e| Error::io(format!("creating {}", layout.root.display()), e))?;
+        let mut store = Store::connect(layout, true)?;
+        store.insert_workspace(name, tags, now)?;
+        store.name = name.to_string();
+        Ok(store)
+    }
+
+    /// Open the workspace in `layout.root`.
+    pub fn open(layout: Layout) -> Result<Store> {
+        if !crate::engine::paths::exists(&layout.root) {
+            let name = layout.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            return Err(Error::not_found(
+                ResourceKind::Workspace,
+                format!("{name}' (no workspace at {}", layout.root.display()),
+            ));
+        }
+        let mut store = Store::connect(layout, false)?;
+        store.name = store.read_workspace_name()?;
+        Ok(store)
+    }
+
+    /// Open the workspace, creating it (without tags) if it does not exist yet.
+    pub fn open_or_create(layout: Layout, name: &str, now: Timestamp) -> Result<Store> {
+        match Store::create(layout.clone(), name, &Default::default(), now) {
+            Err(Error::AlreadyExists { .. }) => Store::open(layout),
+            other => other,
+        }
+    }
+
+    fn connect(layout: Layout, create: bool) -> Result<Store> {
+        let path = layout.db();
+        let annotate = |e: Error| match e {
+            Error::Store { message, .. } => Error::Store { path: path.display().to_string(), message },
+            other => other,
+        };
+        let mut conn = open_connection(&path, create).map_err(annotate)?;
+        migrate(&mut conn).map_err(annotate)?;
+        Ok(Store { conn, layout, name: String::new() })
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn workspace_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Run `f` in one immediate (write-locking) transaction and commit it.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let path = self.layout.db();
+        let result = (|| {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        result.map_err(|e| match e {
+            Error::Store { message, .. } => Error::Store { path: path.display().to_string(), message },
+            other => other,
+        })
+    }
+
+    /// Run `f` in one read transaction, so it sees a single snapshot.
+    pub(crate) fn read<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let path = self.layout.db();
+        let result = (|| {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = f(&tx)?;
+            tx.finish()?;
+            Ok(value)
+        })();
+        result.map_err(|e| match e {
+            Error::Store { message, .. } => Error::Store { path: path.display().to_string(), message },
+            other => other,
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let known = migrations::MIGRATIONS.len() as i64;
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current == known {
+        return Ok(());
+    }
+    if current > known {
+        return Err(Error::Store {
+            path: String::new(),
+            message: format!(
+                "schema version {current} was written by a newer batchai (this one knows up to {known}); upgrade batchai"
+            ),
+        });
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Another process may have migrated while this one waited for the lock.
+    let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in migrations::MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Map a UNIQUE violation to "already exists", for races between a check and an insert.
+pub(crate) fn unique_violation(e: rusqlite::Error, kind: ResourceKind, name: &str) -> Error {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) if e.to_string().contains("UNIQUE") => {
+            Error::already_exists(kind, name)
+        }
+        _ => e.into(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub fn at(seconds: i64) -> Timestamp {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    pub fn new_store(dir: &tempfile::TempDir) -> Store {
+        Store::create(Layout::new(dir.path().join("ws")), "ws", &Default::default(), at(0)).unwrap()
+    }
+}
