@@ -67,7 +67,7 @@ from .toolkits import (
     TensorFlowSettings,
     ToolkitSettings,
 )
-from .workspace import Workspace
+from .workspace import Workspace, list_workspaces
 
 __all__ = [
     "AgentError",
@@ -120,4 +120,5 @@ __all__ = [
     "ValidationError",
     "Workspace",
     "__version__",
+    "list_workspaces",
 ]

@@ -94,23 +94,23 @@ def job_spec(
         if settings is not None:
             spec[key] = to_json_value(settings, key)
     chosen = [t for t in (toolkit, CustomToolkitSettings(command_line) if command_line is not None else None) if t]
-    for settings in chosen:
-        if not isinstance(settings, ToolkitSettings):
+    for chosen_settings in chosen:
+        if not isinstance(chosen_settings, ToolkitSettings):
             raise ValidationError(
-                f"invalid toolkit: {settings!r} must be a toolkit settings object",
+                f"invalid toolkit: {chosen_settings!r} must be a toolkit settings object",
                 "toolkit",
-                repr(settings)[:80],
+                repr(chosen_settings)[:80],
                 "must be one of the nine toolkit settings classes, e.g. batchai.PyTorchSettings(...)",
             )
-        if settings.json_key in spec:
-            field = "command_line" if settings is not toolkit else "toolkit"
+        if chosen_settings.json_key in spec:
+            field = "command_line" if chosen_settings is not toolkit else "toolkit"
             raise ValidationError(
-                f"invalid {field}: a job has exactly one toolkit, and {settings.json_key} is already given",
+                f"invalid {field}: a job has exactly one toolkit, and {chosen_settings.json_key} is already given",
                 field,
-                repr(settings)[:80],
+                repr(chosen_settings)[:80],
                 "cannot be combined with another toolkit: a job has exactly one toolkit",
             )
-        spec[settings.json_key] = to_json_value(settings, "toolkit")
+        spec[chosen_settings.json_key] = to_json_value(chosen_settings, "toolkit")
     optional = {
         "mountVolumes": mount_volumes,
         "containerSettings": container_settings,

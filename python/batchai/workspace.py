@@ -92,18 +92,6 @@ class Workspace:
         _, folder = _resolve(name, path)
         return cls._wrap(_core.WorkspaceHandle.open_workspace(folder))
 
-    @staticmethod
-    def list() -> list[Workspace]:
-        """The named workspaces under ``$BATCHAI_HOME``."""
-        root = Path(_core.home()) / "workspaces"
-        if not root.is_dir():
-            return []
-        found = []
-        for folder in sorted(root.iterdir()):
-            if (folder / "workspace.db").is_file():
-                found.append(Workspace._wrap(_core.WorkspaceHandle.open_workspace(str(folder))))
-        return found
-
     # -- the workspace itself -------------------------------------------------------------
 
     @property
@@ -283,3 +271,15 @@ class Workspace:
                 raise
             text = self._handle.get(cls._kind, None, name)
         return cls._from_json(self._handle, text)
+
+
+def list_workspaces() -> list[Workspace]:
+    """The named workspaces under ``$BATCHAI_HOME`` (default ``~/.batchai``)."""
+    root = Path(_core.home()) / "workspaces"
+    if not root.is_dir():
+        return []
+    return [
+        Workspace._wrap(_core.WorkspaceHandle.open_workspace(str(folder)))
+        for folder in sorted(root.iterdir())
+        if (folder / "workspace.db").is_file()
+    ]
