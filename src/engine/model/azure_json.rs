@@ -60,6 +60,8 @@ impl Mapper {
         let Value::Object(mut top) = document else {
             return Err(ValidationError::new("(document)", super::validate::show(&document), "must be a JSON object"));
         };
+        // Batch AI's recipes name their JSON schema for editors; it carries no settings.
+        top.remove("$schema");
         if !matches!(top.get("properties"), Some(Value::Object(_))) {
             return Ok(top);
         }

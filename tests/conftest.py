@@ -1,0 +1,50 @@
+"""Shared fixtures: every test gets its own BATCHAI_HOME, so tests never see each other's
+workspaces (or the user's)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import batchai
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "home"
+    monkeypatch.setenv("BATCHAI_HOME", str(home))
+    yield home
+
+
+@pytest.fixture
+def ws(home: Path) -> batchai.Workspace:
+    return batchai.Workspace.create("ws")
+
+
+@pytest.fixture
+def cluster(ws: batchai.Workspace) -> batchai.Cluster:
+    return ws.create_cluster("local", target_node_count=2)
+
+
+@pytest.fixture
+def experiment(ws: batchai.Workspace) -> batchai.Experiment:
+    return ws.create_experiment("exp")
+
+
+def run_python(code: str, *, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run code in a fresh interpreter (a real second process) with this test's environment."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
+    )
