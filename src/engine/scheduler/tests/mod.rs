@@ -1,0 +1,9 @@
+//! Deterministic scheduler tests: a [`env::TestEnv`] builds a cluster, a queue and running jobs
+//! at an injected time; [`env::Sim`] replays many rounds.
+
+mod backfill;
+mod env;
+mod node;
+mod order;
+mod properties;
+mod starvation;
