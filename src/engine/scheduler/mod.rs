@@ -6,20 +6,28 @@
 //!
 //! * [`placement`]: which queued jobs start now and on which nodes (priority, FCFS, gang
 //!   scheduling, EASY backfill), and why the others wait.
+//! * [`autoscale`]: the node count an autoscaled cluster should have.
+//! * [`resize`]: which nodes to add, remove or drain for a new target, and which jobs that stops.
 //! * [`node`]: node states, their counts and the cluster's allocation state.
 //!
-//! The agent's tick, per cluster: [`placement::schedule`], then start the placements.
+//! The agent's tick, per cluster: [`resize::plan_resize`] toward the target (manual, or from
+//! [`autoscale::auto_scale_target`]) and apply it; then [`placement::schedule`] and start the
+//! placements.
 
+pub mod autoscale;
 mod availability;
 pub mod jobs;
 pub mod node;
 pub mod placement;
+pub mod resize;
 pub mod time;
 
 #[cfg(test)]
 mod tests;
 
+pub use autoscale::{AUTO_SCALE_DEALLOCATION, auto_scale_target};
 pub use jobs::{JobId, QueuedJob, RunningJob};
 pub use node::{Node, NodeId, NodeState, allocation_state, state_counts};
 pub use placement::{Placement, Reservation, Schedule, SchedulerInput, WaitReason, Waiting, queue_order, schedule};
+pub use resize::{ResizePlan, plan_resize};
 pub use time::Time;
