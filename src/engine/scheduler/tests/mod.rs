@@ -8,5 +8,6 @@ mod node;
 mod order;
 mod properties;
 mod resize;
+mod slices;
 mod starvation;
 mod tick;
