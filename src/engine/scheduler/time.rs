@@ -20,6 +20,11 @@ impl Time {
         Time(at.timestamp_micros())
     }
 
+    /// For showing a reservation time; `None` only for times chrono cannot represent.
+    pub fn to_timestamp(self) -> Option<Timestamp> {
+        Timestamp::from_timestamp_micros(self.0)
+    }
+
     pub const fn micros(self) -> i64 {
         self.0
     }

@@ -11,3 +11,4 @@ mod resize;
 mod slices;
 mod starvation;
 mod tick;
+mod time;
