@@ -4,6 +4,7 @@
 pub mod error;
 pub mod model;
 pub mod paths;
+pub mod scheduler;
 pub mod store;
 
 pub use error::{Error, ResourceKind, Result, ValidationError};
