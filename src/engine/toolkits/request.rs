@@ -4,7 +4,7 @@
 //! folders created, output paths resolved, a block of free TCP ports reserved (several local
 //! nodes share one machine, so Batch AI's fixed port 2222 would collide between jobs), the
 //! `mpirun` binary found or not. Ask [`ports_needed`](super::ports_needed) how many ports to
-//! reserve before planning.
+//! reserve before calling [`plan`](fn@super::plan).
 
 use std::fmt;
 
@@ -108,7 +108,7 @@ impl fmt::Debug for SecretValue {
     }
 }
 
-/// Everything [`plan`](super::plan) needs.
+/// Everything [`plan`](fn@super::plan) needs.
 #[derive(Debug, Clone, Copy)]
 pub struct LaunchRequest<'a> {
     pub spec: &'a JobSpec,
