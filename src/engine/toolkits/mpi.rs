@@ -23,9 +23,11 @@
 //!
 //! With one rank, or without `mpirun`, the ranks start directly ([`ranks::direct`]).
 //!
-//! The host file has one `<address> slots=<n>` line per node, `n` being the ranks planned there
-//! (at least 1, so every node stays listed; the blocks leave empty nodes last, where `-np`
-//! never reaches). Open MPI adds up the slots of lines with the same address.
+//! The host file has one `<address> slots=<n>` line per address, in node order, `n` being the
+//! ranks planned on the nodes at that address (at least 1 per node, so every node stays listed;
+//! the blocks leave empty nodes last, where `-np` never reaches). Nodes that share an address
+//! share a line: Open MPI 4.1 refuses a host file that gives the same host two slot counts, and
+//! every local node is `127.0.0.1`.
 
 use super::distribution::block_counts;
 use super::env::Env;
@@ -91,9 +93,13 @@ pub(super) fn through_mpirun(ctx: &Ctx<'_>, mpirun: &Mpirun, line: &str, count: 
 
 /// The content of `AZ_BATCHAI_MPI_HOST_FILE`.
 pub(super) fn host_file(nodes: &[PlacedNode], slots: &[u32]) -> String {
-    let mut text = String::new();
-    for (node, slots) in nodes.iter().zip(slots) {
-        text.push_str(&format!("{} slots={}\n", node.address, slots.max(&1)));
+    let mut lines: Vec<(&str, u32)> = Vec::new();
+    for (node, &slots) in nodes.iter().zip(slots) {
+        let slots = slots.max(1);
+        match lines.iter_mut().find(|(address, _)| *address == node.address) {
+            Some(line) => line.1 += slots,
+            None => lines.push((&node.address, slots)),
+        }
     }
-    text
+    lines.iter().map(|(address, slots)| format!("{address} slots={slots}\n")).collect()
 }

@@ -103,7 +103,7 @@ pub struct LaunchPlan {
     pub job_preparation: Vec<ProcessPlan>,
     /// The job itself; `processes[0]` is the primary (see the module docs).
     pub processes: Vec<ProcessPlan>,
-    /// Content for the file at `AZ_BATCHAI_MPI_HOST_FILE`: `<address> slots=<n>` per node.
+    /// Content for the file at `AZ_BATCHAI_MPI_HOST_FILE`: `<address> slots=<n>` per address.
     pub host_file: String,
     /// The job's secrets, set in every process and job preparation after `env`. Kept out of
     /// `env` so that printing a plan never shows them.

@@ -42,9 +42,11 @@ fn several_nodes_still_run_one_process_and_offer_gpu_slots() {
     );
     fx.nodes[1].gpus = vec!["1".into(), "2".into()];
     fx.nodes[2].gpus.clear();
+    fx.nodes[1].address = "10.0.0.5".into();
+    fx.nodes[2].address = "10.0.0.6".into();
     let plan = fx.plan();
     assert_eq!(layout(&plan), [(0, 0, Role::Master)]);
-    assert_eq!(plan.host_file, "127.0.0.1 slots=1\n127.0.0.1 slots=2\n127.0.0.1 slots=4\n");
+    assert_eq!(plan.host_file, "127.0.0.1 slots=1\n10.0.0.5 slots=2\n10.0.0.6 slots=4\n");
 }
 
 #[test]

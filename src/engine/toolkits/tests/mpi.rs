@@ -41,7 +41,7 @@ fn several_ranks_go_through_one_mpirun_on_the_master() {
         ])
     );
     assert_eq!(stdouts(&plan), ["stdout.txt"]);
-    assert_eq!(plan.host_file, "127.0.0.1 slots=2\n127.0.0.1 slots=2\n");
+    assert_eq!(plan.host_file, "127.0.0.1 slots=4\n");
     // Both local nodes' GPUs, since Open MPI counts local ranks per machine.
     assert_eq!(get(p, "CUDA_VISIBLE_DEVICES"), "0,1");
     assert_eq!(az(p, "NUM_GPUS"), "1");
@@ -91,7 +91,7 @@ fn without_mpirun_ranks_start_directly_in_blocks() {
     );
     assert_eq!(stdouts(&plan), ["stdout-0.txt", "stdout-1.txt", "stdout-2.txt", "stdout-3.txt", "stdout-4.txt"]);
     assert_eq!(plan.processes[4].stderr, "stderr-4.txt");
-    assert_eq!(plan.host_file, "127.0.0.1 slots=3\n127.0.0.1 slots=2\n");
+    assert_eq!(plan.host_file, "127.0.0.1 slots=5\n");
     for p in &plan.processes {
         assert_eq!(p.program, words(&["python3", "/s/train.py", "--epochs", "2"]));
     }
@@ -130,7 +130,7 @@ fn one_rank_runs_alone_even_with_mpirun() {
 fn fewer_ranks_than_nodes_leave_the_last_nodes_empty() {
     let plan = horovod(3, Some(2)).plan();
     assert_eq!(layout(&plan), [(0, 0, Role::Rank), (1, 1, Role::Rank)]);
-    assert_eq!(plan.host_file, "127.0.0.1 slots=1\n127.0.0.1 slots=1\n127.0.0.1 slots=1\n");
+    assert_eq!(plan.host_file, "127.0.0.1 slots=3\n");
 }
 
 #[test]
@@ -183,4 +183,12 @@ fn cntk_brainscript_and_python() {
     let plan = fx.plan();
     assert_eq!(plan.processes[1].program, words(&["python3", "/s/cifar.py"]));
     assert_eq!(stdouts(&plan), ["stdout-0.txt", "stdout-1.txt"]);
+}
+
+#[test]
+fn the_host_file_has_one_line_per_address() {
+    let mut fx = horovod(3, Some(7)).with_mpirun();
+    fx.nodes[2].address = "10.0.0.7".into();
+    // Blocks of [3, 2, 2]; Open MPI refuses the same host with two slot counts.
+    assert_eq!(fx.plan().host_file, "127.0.0.1 slots=5\n10.0.0.7 slots=2\n");
 }

@@ -22,7 +22,7 @@ fn one_rank_per_node_by_default() {
     assert_eq!(plan.tool_type, ToolType::Pytorch);
     assert_eq!(layout(&plan), [(0, 0, Role::Rank), (1, 1, Role::Rank)]);
     assert_eq!(stdouts(&plan), ["stdout-0.txt", "stdout-1.txt"]);
-    assert_eq!(plan.host_file, "127.0.0.1 slots=1\n127.0.0.1 slots=1\n");
+    assert_eq!(plan.host_file, "127.0.0.1 slots=2\n");
     let r1 = &plan.processes[1];
     assert_eq!(az(r1, "PYTORCH_INIT_METHOD"), "file:///ws/jobs/j1/shared/pytorch_rendezvous");
     assert_eq!(az(r1, "PYTORCH_BACKEND"), "gloo");

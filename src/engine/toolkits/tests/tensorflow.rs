@@ -51,7 +51,7 @@ fn two_nodes_get_two_workers_and_one_parameter_server() {
     assert_eq!(layout(&plan), [(0, 0, Role::Master), (1, 1, Role::Worker), (0, 0, Role::ParameterServer)]);
     assert_eq!(stdouts(&plan), ["stdout-wk-0.txt", "stdout-wk-1.txt", "stdout-ps-0.txt"]);
     assert_eq!(plan.processes[2].stderr, "stderr-ps-0.txt");
-    assert_eq!(plan.host_file, "127.0.0.1 slots=2\n127.0.0.1 slots=1\n");
+    assert_eq!(plan.host_file, "127.0.0.1 slots=3\n");
 
     let [master, worker, ps] = &plan.processes[..] else { unreachable!() };
     let workers = format!("{},{}", port(1), port(2));
@@ -92,7 +92,7 @@ fn counts_given_spread_workers_in_blocks_and_one_ps_per_node() {
     let master = plan.primary();
     assert_eq!(az(master, "PS_HOSTS"), format!("{},{}", port(0), port(1)));
     assert_eq!(az(master, "WORKER_HOSTS"), format!("{},{},{}", port(2), port(3), port(4)));
-    assert_eq!(plan.host_file, "127.0.0.1 slots=3\n127.0.0.1 slots=2\n");
+    assert_eq!(plan.host_file, "127.0.0.1 slots=5\n");
     assert_eq!(get(&plan.processes[4], "CUDA_VISIBLE_DEVICES"), "1");
 }
 
@@ -122,6 +122,7 @@ fn host_lists_use_node_addresses() {
     let master = plan.primary();
     assert_eq!(az(master, "PS_HOSTS"), format!("10.0.0.4:{FIRST_PORT}"));
     assert_eq!(az(master, "WORKER_HOSTS"), format!("10.0.0.4:{},10.0.0.5:{}", FIRST_PORT + 1, FIRST_PORT + 2));
+    assert_eq!(plan.host_file, "10.0.0.4 slots=2\n10.0.0.5 slots=1\n");
 }
 
 #[test]
