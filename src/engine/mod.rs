@@ -6,5 +6,6 @@ pub mod model;
 pub mod paths;
 pub mod scheduler;
 pub mod store;
+pub mod toolkits;
 
 pub use error::{Error, ResourceKind, Result, ValidationError};

@@ -1,0 +1,190 @@
+//! Environment variables of a planned process (spec §3).
+//!
+//! Every variable Batch AI defined is set under its original `AZ_BATCHAI_<NAME>` and under a
+//! `BATCHAI_<NAME>` twin ([`Env::set_twin`]), so Batch AI recipes run unchanged while new code can
+//! use the shorter name. A process's environment is built in layers, later ones replacing a name
+//! in place: the node's variables ([`node_env`]), the toolkit's job-wide variables, the
+//! process's own (rank, task index), then the job's `environmentVariables`. User variables come
+//! last and win, so a job can still override `CUDA_VISIBLE_DEVICES`; their values may refer to
+//! variables already set (`$AZ_BATCHAI_INPUT_DATA/train`, `${OTHER_USER_VAR}`), which are
+//! expanded here as Batch AI did. References to anything else (`$HOME`, `$PATH`) stay literal:
+//! the planner does not see the caller's environment.
+//!
+//! Secret values never enter an [`Env`]: they travel separately (see `LaunchPlan::secrets`).
+
+use crate::engine::model::common::EnvironmentVariable;
+
+use super::request::{LaunchRequest, PlacedNode};
+
+/// Ordered name/value pairs; setting a name again replaces its value where it first appeared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env(Vec<(String, String)>);
+
+impl Env {
+    pub fn new() -> Self {
+        Env(Vec::new())
+    }
+
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let (name, value) = (name.into(), value.into());
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    /// Sets `AZ_BATCHAI_<suffix>` and its twin `BATCHAI_<suffix>`.
+    pub fn set_twin(&mut self, suffix: &str, value: impl Into<String>) {
+        let value = value.into();
+        self.set(format!("AZ_BATCHAI_{suffix}"), value.clone());
+        self.set(format!("BATCHAI_{suffix}"), value);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Applies every pair of `other` on top of this one.
+    pub fn extend(&mut self, other: &Env) {
+        for (name, value) in other.iter() {
+            self.set(name, value);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The variables every process and the job preparation on `node` see (spec §3 table).
+pub fn node_env(req: &LaunchRequest<'_>, node: &PlacedNode) -> Env {
+    let mut env = Env::new();
+    env.set_twin("MOUNT_ROOT", &node.paths.mount_root);
+    env.set_twin("JOB_MOUNT_ROOT", &node.paths.job_mount_root);
+    env.set_twin("JOB_TEMP", &node.paths.job_temp);
+    env.set_twin("JOB_TEMP_DIR", &node.paths.job_temp_root);
+    env.set_twin("SHARED_JOB_TEMP", &req.paths.shared_job_temp);
+    env.set_twin("STDOUTERR_DIR", &req.paths.stdouterr);
+    env.set_twin("MPI_HOST_FILE", &req.paths.mpi_host_file);
+    // Never empty, even without GPUs (microsoftarchive/BatchAI#40).
+    let gpus = node.gpus.len().to_string();
+    env.set_twin("NUM_GPUS", gpus.clone());
+    env.set_twin("NUM_GPUS_PER_NODE", gpus);
+    for dir in &req.paths.inputs {
+        env.set_twin(&format!("INPUT_{}", dir.id), &dir.path);
+    }
+    for dir in &req.paths.outputs {
+        env.set_twin(&format!("OUTPUT_{}", dir.id), &dir.path);
+    }
+    // batchai additions (no Batch AI original): which job this is.
+    env.set("BATCHAI_WORKSPACE", &req.identity.workspace);
+    env.set("BATCHAI_EXPERIMENT", &req.identity.experiment);
+    env.set("BATCHAI_JOB_NAME", &req.identity.name);
+    env.set("BATCHAI_JOB_UID", &req.identity.uid);
+    env.set("BATCHAI_NODE_ID", &node.id);
+    // Empty when the node has no GPU, which hides every GPU from CUDA rather than exposing all.
+    env.set("CUDA_VISIBLE_DEVICES", node.gpus.join(","));
+    env
+}
+
+/// Applies the job's `environmentVariables` on top of `env`, expanding references to variables
+/// already set.
+pub fn apply_user(env: &mut Env, vars: &[EnvironmentVariable]) {
+    for var in vars {
+        let value = expand(&var.value, env);
+        env.set(&var.name, value);
+    }
+}
+
+/// Replaces `$NAME` and `${NAME}` by the value of `NAME` in `env`; anything else is kept as is.
+pub fn expand(text: &str, env: &Env) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, used) = if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) => (&braced[..end], end + 2),
+                None => ("", 0),
+            }
+        } else {
+            let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+            (&after[..end], end)
+        };
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        match env.get(name).filter(|_| valid) {
+            Some(value) => {
+                out.push_str(value);
+                rest = &after[used..];
+            }
+            None => {
+                out.push('$');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        let mut env = Env::new();
+        for (n, v) in pairs {
+            env.set(*n, *v);
+        }
+        env
+    }
+
+    #[test]
+    fn setting_again_replaces_in_place() {
+        let mut e = env(&[("A", "1"), ("B", "2")]);
+        e.set("A", "3");
+        assert_eq!(e.iter().collect::<Vec<_>>(), [("A", "3"), ("B", "2")]);
+        e.set_twin("X", "v");
+        assert_eq!(e.get("AZ_BATCHAI_X"), Some("v"));
+        assert_eq!(e.get("BATCHAI_X"), Some("v"));
+        assert_eq!(e.len(), 4);
+    }
+
+    #[test]
+    fn expands_only_known_names() {
+        let e = env(&[("AZ_BATCHAI_INPUT_DATA", "/data"), ("N", "2")]);
+        assert_eq!(expand("$AZ_BATCHAI_INPUT_DATA/train", &e), "/data/train");
+        assert_eq!(expand("${AZ_BATCHAI_INPUT_DATA}x-$N-${N}", &e), "/datax-2-2");
+        assert_eq!(expand("$PATH:/opt/bin", &e), "$PATH:/opt/bin");
+        assert_eq!(expand("cost: $5 ${ $ $", &e), "cost: $5 ${ $ $");
+        assert_eq!(expand("${UNKNOWN}$N", &e), "${UNKNOWN}2");
+        assert_eq!(expand("no refs", &e), "no refs");
+    }
+
+    #[test]
+    fn user_variables_see_earlier_ones_and_win() {
+        let mut e = env(&[("AZ_BATCHAI_OUTPUT_MODEL", "/out"), ("CUDA_VISIBLE_DEVICES", "0")]);
+        let vars = [
+            EnvironmentVariable { name: "CKPT".into(), value: "$AZ_BATCHAI_OUTPUT_MODEL/ckpt".into() },
+            EnvironmentVariable { name: "LATEST".into(), value: "${CKPT}/latest".into() },
+            EnvironmentVariable { name: "CUDA_VISIBLE_DEVICES".into(), value: "".into() },
+        ];
+        apply_user(&mut e, &vars);
+        assert_eq!(e.get("CKPT"), Some("/out/ckpt"));
+        assert_eq!(e.get("LATEST"), Some("/out/ckpt/latest"));
+        assert_eq!(e.get("CUDA_VISIBLE_DEVICES"), Some(""));
+    }
+}
