@@ -20,7 +20,15 @@ DATA = Path(__file__).parent / "data"
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"
     monkeypatch.setenv("BATCHAI_HOME", str(home))
+    # Short kill grace, so tests of stubborn processes do not wait 10 s.
+    monkeypatch.setenv("BATCHAI_KILL_GRACE_SECONDS", "1")
     yield home
+    # Every workspace a test made: terminate its jobs and stop its agent, so nothing outlives it.
+    for db in list(tmp_path.rglob("workspace.db")):
+        try:
+            batchai.Workspace.open(path=db.parent).delete(timeout=30)
+        except batchai.NotFoundError:
+            pass
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from .conftest import run_python
 
 def test_every_kind_round_trips_between_processes(ws: batchai.Workspace, tmp_path: Path) -> None:
     (tmp_path / "shared").mkdir()
-    ws.create_cluster("c", target_node_count=3, node_shape=batchai.NodeShape(cpus=2))
+    # No nodes: the job stays queued, so both processes see the same state.
+    ws.create_cluster("c", target_node_count=0, node_shape=batchai.NodeShape(cpus=2))
     ws.create_file_server("fs", path=tmp_path / "shared")
     exp = ws.create_experiment("e")
     exp.create_job(

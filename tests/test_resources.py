@@ -93,7 +93,7 @@ def test_names_are_unique_per_kind_and_exist_ok(ws: batchai.Workspace) -> None:
 
 
 def test_job_fields_round_trip(ws: batchai.Workspace, tmp_path: Path) -> None:
-    ws.create_cluster("c")
+    ws.create_cluster("c", target_node_count=0)  # the job stays queued
     fs = ws.create_file_server("nfs")
     exp = ws.create_experiment("e")
     job = exp.create_job(

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
+import time
+from pathlib import Path
 from typing import Any, Self
 
+from . import _agent
 from ._convert import dumps, from_dict, from_json_value, parse_time, python_field_names
 from ._resource import Resource
+from .exceptions import BatchAITimeoutError, NotFoundError
+from .node import Node, run_on_node
 from .settings import (
     AutoScaleSettings,
     BatchAIErrorInfo,
@@ -87,7 +94,31 @@ class Cluster(Resource):
         with python_field_names():
             text = self._handle.set_scale_settings(self.name, dumps(scale_settings))
         self._data = Resource._from_json(self._handle, text)._data
+        _agent.wake(self._handle.path)
+        return self.refresh()
+
+    def nodes(self) -> list[Node]:
+        """The cluster's nodes (Batch AI's remote login information, plus each node's slice)."""
+        return [Node._from_json(n) for n in json.loads(self._handle.nodes(self.name))]
+
+    def wait_for_steady(self, timeout: float = 60.0) -> Self:
+        """Wait until the cluster has its target nodes, none preparing or leaving."""
+        deadline = time.monotonic() + timeout
+        while self.refresh().allocation_state != "steady":
+            if time.monotonic() > deadline:
+                raise BatchAITimeoutError(f"cluster '{self.name}' still resizing after {timeout} s")
+            time.sleep(0.02)
         return self
+
+    def exec(
+        self, command: str, node: str | None = None, timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command on a node (the first by default), as ``az batchai cluster node exec`` did."""
+        nodes = self.nodes()
+        chosen = [n for n in nodes if node is None or n.node_id == node]
+        if not chosen:
+            raise NotFoundError(f"node '{node}' of cluster '{self.name}' was not found", "node", node)
+        return run_on_node(Path(self._handle.path), chosen[0], command, timeout)
 
     def _repr_fields(self) -> dict[str, Any]:
         return {

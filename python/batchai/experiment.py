@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import _agent
 from ._convert import dumps, python_field_names, to_json_value
 from ._resource import Resource
 from .exceptions import BatchAIWarning, ValidationError
@@ -152,6 +153,7 @@ class Experiment(Resource):
         for any of the nine settings objects and ``command_line=`` for a custom-toolkit job."""
         with python_field_names():
             text = self._handle.create("job", self.name, name, dumps(job_spec(**kwargs)))
+        _agent.wake(self._handle.path)
         return Job._from_json(self._handle, text, self.name)
 
     def create_job_from_json(
@@ -166,6 +168,7 @@ class Experiment(Resource):
         resource, notes = self._handle.create_from_batchai_json("job", self.name, name, text, cluster_name)
         for note in notes:
             warnings.warn(note, BatchAIWarning, stacklevel=2)
+        _agent.wake(self._handle.path)
         return Job._from_json(self._handle, resource, self.name)
 
     def create_jobs(self, jobs: Mapping[str, Mapping[str, Any]]) -> list[Job]:
@@ -178,6 +181,7 @@ class Experiment(Resource):
                 specs.append(dumps(job_spec(**jobs[name])))
         with python_field_names():
             self._handle.create_jobs(self.name, names, specs)
+        _agent.wake(self._handle.path)
         return [self.job(n) for n in names]
 
     def job(self, name: str) -> Job:

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
 
+from . import _agent, _core
 from ._convert import from_dict, from_json_value, parse_duration, parse_time
 from ._resource import Resource
+from .exceptions import BatchAITimeoutError, NotFoundError, ValidationError
+from .node import Node
 from .settings import (
     ContainerSettings,
     ExecutionInfo,
@@ -16,6 +25,24 @@ from .settings import (
     OutputDirectory,
 )
 from .toolkits import BY_KEY, ToolkitSettings
+
+TERMINAL = ("succeeded", "failed")
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A file or folder of a job's output directory (Batch AI's ``File``)."""
+
+    name: str
+    path: Path
+    is_directory: bool
+    content_length: int | None
+    last_modified: dt.datetime | None
+
+    @property
+    def download_url(self) -> str:
+        """A ``file://`` URL: the local stand-in for Batch AI's SAS link."""
+        return self.path.as_uri()
 
 
 class Job(Resource):
@@ -115,6 +142,148 @@ class Job(Resource):
     @property
     def job_output_directory_path_segment(self) -> str:
         return str(self._props["jobOutputDirectoryPathSegment"])
+
+    @property
+    def uid(self) -> str:
+        """Unique for the life of the workspace (the last part of the output path segment)."""
+        return self.job_output_directory_path_segment.rsplit("/", 1)[-1]
+
+    @property
+    def node_ids(self) -> list[str]:
+        """The nodes the latest attempt ran on."""
+        return list(self._props.get("executionInfo", {}).get("nodeIds", []))
+
+    def nodes(self) -> list[Node]:
+        """The job's nodes that still exist (Batch AI's job remote login information)."""
+        mine = set(self.node_ids)
+        return [Node._from_json(n) for n in json.loads(self._handle.nodes()) if n["nodeId"] in mine]
+
+    # -- waiting ----------------------------------------------------------------------------
+
+    def wait(self, timeout: float | None = None) -> Self:
+        """Block until the job has succeeded or failed; returns the refreshed job. Releases the
+        GIL while it waits; Ctrl-C interrupts it. Raises BatchAITimeoutError after ``timeout``
+        seconds and NotFoundError if the job is deleted meanwhile."""
+        if self.execution_state not in TERMINAL:
+            _core.wait_jobs(self._handle.path, _agent.command(), [self.uid], timeout)
+        return self.refresh()
+
+    async def wait_async(self, timeout: float | None = None) -> Self:
+        """``await job.wait_async()``: the same as ``wait`` without blocking the event loop."""
+        if self.execution_state not in TERMINAL:
+            await _core.wait_jobs_async(self._handle.path, _agent.command(), [self.uid], timeout)
+        return self.refresh()
+
+    def terminate(self, wait: bool = True, timeout: float | None = None) -> Self:
+        """Stop the job: SIGTERM to all its processes, SIGKILL after a grace period. A queued
+        job fails at once. With ``wait``, returns once it has ended."""
+        self._handle.terminate_job(self.experiment_name, self.name)
+        _agent.wake(self._handle.path)
+        return self.wait(timeout) if wait else self.refresh()
+
+    # -- output -----------------------------------------------------------------------------
+
+    def output_path(self, output_directory_id: str = "stdouterr") -> Path:
+        """The folder of an output directory (``stdouterr`` for logs), once the job has started."""
+        paths: dict[str, str] = self._props.get("executionInfo", {}).get("outputPaths", {})
+        if output_directory_id not in paths:
+            self.refresh()
+            paths = self._props.get("executionInfo", {}).get("outputPaths", {})
+        if output_directory_id not in paths:
+            known = ", ".join(sorted(paths)) or "none yet: the job has not started"
+            raise NotFoundError(
+                f"output directory '{output_directory_id}' of job '{self.name}' was not found ({known})",
+                "output directory",
+                output_directory_id,
+            )
+        return Path(paths[output_directory_id])
+
+    def _primary_log(self, stream: str) -> Path:
+        folder = self.output_path()
+        for name in (f"{stream}.txt", f"{stream}-wk-0.txt", f"{stream}-0.txt"):
+            if (folder / name).exists():
+                return folder / name
+        return folder / f"{stream}.txt"
+
+    def stdout(self) -> str:
+        """The primary process's standard output so far (``stdout.txt``, or rank/worker 0's)."""
+        path = self._primary_log("stdout")
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stderr(self) -> str:
+        path = self._primary_log("stderr")
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _resolve(self, output_directory_id: str, path: str) -> Path:
+        base = self.output_path(output_directory_id).resolve()
+        target = (base / path).resolve()
+        if os.path.isabs(path) or (target != base and base not in target.parents):
+            raise ValidationError(
+                f"invalid path: {path!r} must stay inside the output directory",
+                "path",
+                json.dumps(path),
+                "must be a relative path inside the output directory",
+            )
+        return target
+
+    def list_files(self, output_directory_id: str = "stdouterr", path: str = ".") -> list[OutputFile]:
+        """The files of an output directory (``az batchai job file list``); ``path`` is a folder
+        inside it and cannot leave it."""
+        folder = self._resolve(output_directory_id, path)
+        if not folder.is_dir():
+            return []
+        files = []
+        for entry in sorted(folder.iterdir()):
+            is_dir = entry.is_dir()
+            stat = entry.stat() if entry.exists() else None
+            files.append(
+                OutputFile(
+                    name=entry.name,
+                    path=entry,
+                    is_directory=is_dir,
+                    content_length=None if is_dir or stat is None else stat.st_size,
+                    last_modified=None if stat is None else dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC),
+                )
+            )
+        return files
+
+    def stream(
+        self,
+        file_name: str = "stdout.txt",
+        output_directory_id: str = "stdouterr",
+        path: str = ".",
+        poll_interval: float = 0.1,
+        timeout: float | None = None,
+    ) -> Iterator[str]:
+        """Follow a file like ``tail -f`` (``az batchai job file stream``): yields text as it is
+        written and stops when the job has ended and the file is read to its end."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                target = self._resolve(output_directory_id, os.path.join(path, file_name))
+                break
+            except NotFoundError:
+                if self.refresh().execution_state in TERMINAL:
+                    return
+            if deadline is not None and time.monotonic() > deadline:
+                raise BatchAITimeoutError(f"{file_name} of job '{self.name}' did not appear within {timeout} s")
+            time.sleep(poll_interval)
+        offset = 0
+        while True:
+            ended = self.refresh().execution_state in TERMINAL
+            if target.exists():
+                with open(target, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                if chunk:
+                    offset += len(chunk)
+                    yield chunk.decode(errors="replace")
+                    continue
+            if ended:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise BatchAITimeoutError(f"job '{self.name}' still running after {timeout} s of streaming")
+            time.sleep(poll_interval)
 
     def _repr_fields(self) -> dict[str, Any]:
         return {

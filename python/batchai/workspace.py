@@ -10,15 +10,16 @@ import datetime as dt
 import json
 import os
 import shutil
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import _core
+from . import _agent, _core
 from ._convert import dumps, parse_time, python_field_names
 from .cluster import Cluster
-from .exceptions import AlreadyExistsError, BatchAIWarning
+from .exceptions import AlreadyExistsError, BatchAITimeoutError, BatchAIWarning
 from .experiment import Experiment, _json_text
 from .file_server import FileServer
 from .job import Job
@@ -35,6 +36,7 @@ _R = TypeVar("_R", Cluster, FileServer, Experiment)
 
 # What batchai creates inside a workspace folder; deleting the workspace removes these only.
 _OWNED = (
+    "shared",
     "workspace.db",
     "workspace.db-wal",
     "workspace.db-shm",
@@ -136,10 +138,22 @@ class Workspace:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self._data, indent=indent)
 
-    def delete(self) -> None:
-        """Delete the workspace with its clusters, file servers, experiments and jobs. Only what
-        batchai created in the folder is removed; existing paths used as file servers are kept."""
+    def delete(self, timeout: float = 60.0) -> None:
+        """Delete the workspace with its clusters, file servers, experiments and jobs; running
+        jobs are terminated first. Only what batchai created in the folder is removed; existing
+        paths used as file servers are kept."""
+        busy = self._handle.has_running()
         self._handle.mark_deleting()
+        self._handle.clear()
+        path = str(self.path)
+        if busy or _core.agent_status(path) is not None:
+            _agent.wake(path)
+            deadline = time.monotonic() + timeout
+            while (status := _core.agent_status(path)) is not None and json.loads(status)["running_jobs"] > 0:
+                if time.monotonic() > deadline:
+                    raise BatchAITimeoutError(f"jobs of workspace '{self.name}' did not stop within {timeout} s")
+                time.sleep(0.02)
+            _core.agent_stop(path)
         folder = self.path
         for entry in _OWNED:
             target = folder / entry
@@ -205,7 +219,8 @@ class Workspace:
         text, notes = self._handle.create_from_batchai_json("cluster", None, name, _json_text(source))
         for note in notes:
             warnings.warn(note, BatchAIWarning, stacklevel=2)
-        return Cluster._from_json(self._handle, text)
+        _agent.wake(self._handle.path)
+        return Cluster._from_json(self._handle, text).refresh()
 
     def cluster(self, name: str) -> Cluster:
         return Cluster._from_json(self._handle, self._handle.get("cluster", None, name))
@@ -254,6 +269,11 @@ class Workspace:
     def experiments(self) -> list[Experiment]:
         return [Experiment(self._handle, d) for d in json.loads(self._handle.list("experiment"))]
 
+    @property
+    def agent(self) -> Agent:
+        """The workspace's agent (status, stop)."""
+        return Agent(str(self.path))
+
     def jobs(self) -> list[Job]:
         """Every job of every experiment, oldest first."""
         jobs = []
@@ -270,7 +290,35 @@ class Workspace:
             if not exist_ok:
                 raise
             text = self._handle.get(cls._kind, None, name)
-        return cls._from_json(self._handle, text)
+        resource = cls._from_json(self._handle, text)
+        if isinstance(resource, Cluster):
+            _agent.wake(self._handle.path)  # the agent allocates its nodes
+            resource.refresh()
+        return resource
+
+
+class Agent:
+    """The per-workspace agent process. It starts itself when needed; these are for inspection
+    and for stopping it (running jobs stay with the launcher and are picked up on restart)."""
+
+    def __init__(self, workspace_path: str) -> None:
+        self._path = workspace_path
+
+    def start(self) -> dict[str, Any]:
+        _agent.wake(self._path)
+        status = self.status()
+        assert status is not None
+        return status
+
+    def status(self) -> dict[str, Any] | None:
+        """``{"pid", "supervisor_pid", "started", "queued_jobs", "running_jobs", "nodes"}``, or
+        None when no agent runs."""
+        text = _core.agent_status(self._path)
+        return None if text is None else dict(json.loads(text))
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the agent; True if one was running."""
+        return _core.agent_stop(self._path, timeout)
 
 
 def list_workspaces() -> list[Workspace]:

@@ -4,6 +4,7 @@
 //! and resources cross the boundary as JSON text in Batch AI's camelCase shape, which the Python
 //! layer wraps in typed classes.
 
+mod agent;
 mod errors;
 mod workspace;
 
@@ -15,5 +16,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<workspace::WorkspaceHandle>()?;
     m.add_function(wrap_pyfunction!(workspace::home, m)?)?;
     m.add_function(wrap_pyfunction!(workspace::named_workspace_path, m)?)?;
+    m.add_function(wrap_pyfunction!(agent::agent_main, m)?)?;
+    m.add_function(wrap_pyfunction!(agent::agent_wake, m)?)?;
+    m.add_function(wrap_pyfunction!(agent::agent_status, m)?)?;
+    m.add_function(wrap_pyfunction!(agent::agent_stop, m)?)?;
+    m.add_function(wrap_pyfunction!(agent::wait_jobs, m)?)?;
+    m.add_function(wrap_pyfunction!(agent::wait_jobs_async, m)?)?;
     Ok(())
 }

@@ -113,6 +113,16 @@ impl WorkspaceHandle {
         self.with(py, |s| s.mark_deleting(now()))
     }
 
+    /// Delete all experiments, jobs and clusters (first step of deleting the workspace).
+    fn clear(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |s| s.clear())
+    }
+
+    /// Whether a job may be running or a node exists.
+    fn has_running(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |s| s.has_running())
+    }
+
     /// Create a resource of `kind` from its spec (camelCase JSON). `parent` is the experiment of a job.
     #[pyo3(signature = (kind, parent, name, spec_json))]
     fn create(
@@ -250,6 +260,22 @@ impl WorkspaceHandle {
             "experiment" => s.delete_experiment(&name),
             "job" => s.delete_job(&require_parent(&parent)?, &name),
             other => Err(unknown_kind(other)),
+        })
+    }
+
+    /// Ask the agent to terminate a job (an intent recorded in the store). False if it had ended.
+    fn terminate_job(&self, py: Python<'_>, experiment: String, name: String) -> PyResult<bool> {
+        self.with(py, move |s| s.request_terminate(&experiment, &name, now()))
+    }
+
+    /// The nodes of one cluster (or all) as a JSON array.
+    #[pyo3(signature = (cluster=None))]
+    fn nodes(&self, py: Python<'_>, cluster: Option<String>) -> PyResult<String> {
+        self.with(py, move |s| {
+            if let Some(name) = &cluster {
+                s.cluster(name)?;
+            }
+            Ok(serde_json::to_string(&s.nodes(cluster.as_deref())?).expect("nodes serialize"))
         })
     }
 

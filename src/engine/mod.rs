@@ -9,3 +9,5 @@ pub mod store;
 pub mod toolkits;
 
 pub use error::{Error, ResourceKind, Result, ValidationError};
+pub mod agent;
+pub mod launcher;

@@ -323,6 +323,12 @@ pub struct ExecutionInfo {
     pub exit_code: Option<i32>,
     #[serde(default)]
     pub errors: Vec<ErrorInfo>,
+    /// The nodes of the latest attempt (the local stand-in for remote login information).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_ids: Vec<String>,
+    /// Resolved output folders by id, `stdouterr` included, once the job has started.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub output_paths: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -10,29 +10,45 @@ use crate::engine::model::{Cluster, ClusterSpec, Timestamp, validate};
 use super::workspace::parse_state;
 use super::{Store, ts, unique_violation, us};
 
-const COLUMNS: &str = "name, uid, spec, created_us, provisioning_state, provisioning_state_us, allocation_state, allocation_state_us, errors";
+const COLUMNS: &str = "name, uid, spec, created_us, provisioning_state, provisioning_state_us, allocation_state, allocation_state_us, errors, id";
 
-fn row_to_cluster(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Cluster> {
+/// Fill in the node counts, which live in the nodes table.
+fn with_counts(tx: &Transaction<'_>, (id, mut cluster): (i64, Cluster)) -> rusqlite::Result<Cluster> {
+    let (total, counts) = super::nodes::counts(tx, id)?;
+    cluster.current_node_count = total;
+    cluster.node_state_counts = counts;
+    Ok(cluster)
+}
+
+fn row_to_cluster(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Cluster)> {
     let name: String = r.get(0)?;
     let uid: String = r.get(1)?;
     let spec: String = r.get(2)?;
     let allocation: String = r.get(6)?;
     let errors: String = r.get(8)?;
-    Ok(Cluster {
-        workspace: workspace.to_string(),
-        std_out_err_path_suffix: format!("{workspace}/clusters/{name}/{uid}"),
-        name,
-        spec: serde_json::from_str(&spec)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e)))?,
-        creation_time: ts(r.get(3)?),
-        provisioning_state: parse_state(&r.get::<_, String>(4)?),
-        provisioning_state_transition_time: ts(r.get(5)?),
-        allocation_state: if allocation == "resizing" { AllocationState::Resizing } else { AllocationState::Steady },
-        allocation_state_transition_time: ts(r.get(7)?),
-        current_node_count: 0,
-        node_state_counts: NodeStateCounts::default(),
-        errors: serde_json::from_str(&errors).unwrap_or_default(),
-    })
+    let id: i64 = r.get(9)?;
+    Ok((
+        id,
+        Cluster {
+            workspace: workspace.to_string(),
+            std_out_err_path_suffix: format!("{workspace}/clusters/{name}/{uid}"),
+            name,
+            spec: serde_json::from_str(&spec)
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e)))?,
+            creation_time: ts(r.get(3)?),
+            provisioning_state: parse_state(&r.get::<_, String>(4)?),
+            provisioning_state_transition_time: ts(r.get(5)?),
+            allocation_state: if allocation == "resizing" {
+                AllocationState::Resizing
+            } else {
+                AllocationState::Steady
+            },
+            allocation_state_transition_time: ts(r.get(7)?),
+            current_node_count: 0,
+            node_state_counts: NodeStateCounts::default(),
+            errors: serde_json::from_str(&errors).unwrap_or_default(),
+        },
+    ))
 }
 
 /// Every file server a set of mount volumes names must exist in this workspace.
@@ -94,11 +110,12 @@ impl Store {
     pub fn cluster(&mut self, name: &str) -> Result<Cluster> {
         let workspace = self.name.clone();
         let found = self.read(|tx| {
-            Ok(tx
+            let row = tx
                 .query_row(&format!("SELECT {COLUMNS} FROM clusters WHERE name = ?1"), [name], |r| {
                     row_to_cluster(&workspace, r)
                 })
-                .optional()?)
+                .optional()?;
+            Ok(row.map(|row| with_counts(tx, row)).transpose()?)
         })?;
         found.ok_or_else(|| Error::not_found(ResourceKind::Cluster, name))
     }
@@ -107,8 +124,8 @@ impl Store {
         let workspace = self.name.clone();
         self.read(|tx| {
             let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM clusters ORDER BY name"))?;
-            let rows = stmt.query_map([], |r| row_to_cluster(&workspace, r))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let rows = stmt.query_map([], |r| row_to_cluster(&workspace, r))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows.into_iter().map(|row| with_counts(tx, row)).collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 

@@ -21,7 +21,7 @@ pub struct NewJob {
 }
 
 const COLUMNS: &str = "j.name, j.uid, j.spec, j.tool_type, j.created_us, j.execution_state, j.execution_state_us, \
-                       j.start_us, j.end_us, j.exit_code, j.errors, e.name";
+                       j.start_us, j.end_us, j.exit_code, j.errors, e.name, j.node_names, j.output_paths";
 
 pub(crate) fn priority_rank(p: SchedulingPriority) -> i64 {
     match p {
@@ -62,6 +62,8 @@ pub(crate) fn row_to_job(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Re
             end_time: r.get::<_, Option<i64>>(8)?.map(ts),
             exit_code: r.get(9)?,
             errors: serde_json::from_str(&errors).unwrap_or_default(),
+            node_ids: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
+            output_paths: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
         },
     })
 }

@@ -86,4 +86,24 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT RAISE(ABORT, 'a job cannot be changed after creation');
     END;
     "#,
+    // 2: execution. Nodes are owned by the agent; `terminate_requested_us` is the one column of
+    // a job that clients write after creation (an intent the agent acts on).
+    r#"
+    CREATE TABLE nodes (
+        id INTEGER PRIMARY KEY,
+        cluster_id INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+        name TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        state_us INTEGER NOT NULL,
+        cpus TEXT NOT NULL,
+        gpus TEXT NOT NULL,
+        memory_mb INTEGER,
+        job_uid TEXT,
+        created_us INTEGER NOT NULL
+    );
+    ALTER TABLE jobs ADD COLUMN terminate_requested_us INTEGER;
+    ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN node_names TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN output_paths TEXT NOT NULL DEFAULT '{}';
+    "#,
 ];

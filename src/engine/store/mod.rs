@@ -10,11 +10,13 @@
 //!   keeps); specs as JSON text without secrets, which live in their own tables.
 //! - Functions that change state take `now` as an argument so tests can pin time.
 
+mod agent;
 mod clusters;
 mod experiments;
 mod file_servers;
 mod jobs;
 pub mod migrations;
+mod nodes;
 mod workspace;
 
 use std::path::Path;
@@ -27,7 +29,9 @@ use crate::engine::error::{Error, ResourceKind, Result};
 use crate::engine::model::Timestamp;
 use crate::engine::paths::Layout;
 
+pub use agent::{ActiveJob, Change, ClusterRow};
 pub use jobs::NewJob;
+pub use nodes::{Node, NodeState};
 
 /// How long a writer waits for another process's transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);

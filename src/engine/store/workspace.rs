@@ -77,6 +77,27 @@ impl Store {
         })
     }
 
+    /// Delete every experiment (with their jobs) and cluster (with their nodes): the first step of
+    /// deleting the workspace. The agent sees the rows gone and stops what ran.
+    pub fn clear(&mut self) -> Result<()> {
+        self.write(|tx| {
+            tx.execute_batch("DELETE FROM experiments; DELETE FROM clusters;")?;
+            Ok(())
+        })
+    }
+
+    /// Whether anything may be running: a job not ended, or a node (setup tasks run on nodes).
+    pub fn has_running(&mut self) -> Result<bool> {
+        self.read(|tx| {
+            Ok(tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE execution_state IN ('running', 'terminating'))
+                     OR EXISTS (SELECT 1 FROM nodes)",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
     /// Refuse to add to a workspace that is being deleted.
     pub(crate) fn ensure_usable(tx: &rusqlite::Transaction<'_>, name: &str) -> Result<()> {
         let state: String = tx.query_row("SELECT provisioning_state FROM workspace WHERE id = 1", [], |r| r.get(0))?;

@@ -1,0 +1,347 @@
+//! Nodes: bring each cluster to the node count its scale settings ask for.
+//!
+//! Every turn, per cluster: the target (manual, or autoscale from the nodes queued and running
+//! jobs need), then the scheduler's resize plan (which nodes to create, take back, remove, drain;
+//! which jobs to requeue or terminate). New nodes get a slice of the machine and start
+//! `preparing`: their folders and cluster volumes are made and the setup task runs; they become
+//! `idle` when it succeeds and `unusable` (with the error on the cluster) when it fails.
+
+use std::collections::HashMap;
+
+use super::runs::StopReason;
+use super::spawning::Launch;
+use super::{Action, Core, NodeInfo};
+use crate::engine::agent::workdirs::{self, MountTargets};
+use crate::engine::launcher::protocol::ToSupervisor;
+use crate::engine::model::ErrorInfo;
+use crate::engine::model::cluster::{AllocationState, DeallocationOption};
+use crate::engine::scheduler::slices::{Machine, Slice, SlicePolicy, allocate_slice};
+use crate::engine::scheduler::{
+    AUTO_SCALE_DEALLOCATION, JobId, Node, NodeId, NodeState, RunningJob, Time, allocation_state, auto_scale_target,
+    plan_resize,
+};
+use crate::engine::store::Change;
+
+/// The CPUs this process may use, the GPUs found, the memory installed.
+pub(super) fn detect_machine() -> Machine {
+    let cpus = {
+        // SAFETY: cpu_set_t is plain data filled in by the kernel.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let ok = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } == 0;
+        let all = (0..libc::CPU_SETSIZE as usize).filter(|&c| !ok || unsafe { libc::CPU_ISSET(c, &set) });
+        let ids: Vec<u32> = all.take(if ok { usize::MAX } else { 1 }).map(|c| c as u32).collect();
+        if ok { ids } else { vec![0] }
+    };
+    Machine { cpus, gpus: detect_gpus(), memory_mb: memory_mb() }
+}
+
+/// NVIDIA GPUs: `CUDA_VISIBLE_DEVICES` if the agent was given one, else the `/dev/nvidiaN`
+/// device files.
+fn detect_gpus() -> Vec<u32> {
+    if let Ok(visible) = std::env::var("CUDA_VISIBLE_DEVICES") {
+        return visible.split(',').filter_map(|id| id.trim().parse().ok()).collect();
+    }
+    let mut ids: Vec<u32> = std::fs::read_dir("/dev")
+        .map(|entries| {
+            entries.flatten().filter_map(|e| e.file_name().to_str()?.strip_prefix("nvidia")?.parse().ok()).collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn memory_mb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
+}
+
+/// Several nodes on one workstation is how multi-node jobs are developed locally, so nodes share
+/// CPUs by default (each taking the least-shared ones); GPUs are never shared.
+/// `BATCHAI_EXCLUSIVE_CPUS=1` makes CPUs exclusive.
+fn slice_policy() -> SlicePolicy {
+    SlicePolicy { share_cpus: std::env::var("BATCHAI_EXCLUSIVE_CPUS").map(|v| v != "1").unwrap_or(true) }
+}
+
+impl Core {
+    pub(super) fn cluster_nodes(&self, cluster_id: i64) -> Vec<Node> {
+        self.nodes
+            .values()
+            .filter(|n| n.cluster_id == cluster_id)
+            .map(|n| Node { id: NodeId(n.number), state: n.state })
+            .collect()
+    }
+
+    /// The cluster's running jobs as the scheduler sees them.
+    pub(super) fn cluster_running(&self, cluster_id: i64) -> Vec<RunningJob> {
+        let mut by_job: HashMap<i64, Vec<NodeId>> = HashMap::new();
+        for node in self.nodes.values().filter(|n| n.cluster_id == cluster_id) {
+            if let Some(job) = node.job {
+                by_job.entry(job).or_default().push(NodeId(node.number));
+            }
+        }
+        by_job
+            .into_iter()
+            .filter_map(|(id, mut nodes)| {
+                let entry = self.jobs.get(&id)?;
+                nodes.sort();
+                Some(RunningJob {
+                    id: JobId(id),
+                    nodes,
+                    started: Time::from_timestamp(entry.job.start_time.unwrap_or(entry.job.creation_time)),
+                    max_wall_clock: entry.job.spec.constraints.max_wall_clock_time.0,
+                })
+            })
+            .collect()
+    }
+
+    fn node_by_number(&self, cluster_id: i64, number: u32) -> Option<String> {
+        self.nodes.values().find(|n| n.cluster_id == cluster_id && n.number == number).map(|n| n.name.clone())
+    }
+
+    fn set_node_state(&mut self, name: &str, state: NodeState) {
+        if let Some(node) = self.nodes.get_mut(name)
+            && node.state != state
+        {
+            node.state = state;
+            let job = node.job.and_then(|id| self.jobs.get(&id)).map(|e| e.job.uid.clone());
+            self.changes.push(Change::NodeState { name: name.to_string(), state, job });
+        }
+    }
+
+    pub(super) fn reconcile_clusters(&mut self) {
+        let ids: Vec<i64> = self.clusters.keys().copied().collect();
+        for cluster_id in ids {
+            self.reconcile_cluster(cluster_id);
+        }
+    }
+
+    fn reconcile_cluster(&mut self, cluster_id: i64) {
+        let cluster = self.clusters[&cluster_id].clone();
+        let nodes = self.cluster_nodes(cluster_id);
+        let running = self.cluster_running(cluster_id);
+        let settings = &cluster.spec.scale_settings;
+        let (target, option) = match (&settings.manual, &settings.auto_scale) {
+            (Some(manual), _) => (manual.target_node_count, manual.node_deallocation_option),
+            (None, Some(auto)) => {
+                let running_nodes = running.iter().map(|j| j.nodes.len() as u32).sum();
+                let queued = self
+                    .jobs
+                    .values()
+                    .filter(|e| e.run.is_none() && e.job.cluster == cluster.name)
+                    .map(|e| e.job.spec.node_count);
+                (
+                    auto_scale_target(auto.minimum_node_count, auto.maximum_node_count, running_nodes, queued),
+                    AUTO_SCALE_DEALLOCATION,
+                )
+            }
+            (None, None) => (0, DeallocationOption::Requeue),
+        };
+        let plan = plan_resize(&nodes, &running, target, option);
+        let mut errors: Vec<ErrorInfo> = Vec::new();
+        for number in plan.remove {
+            if let Some(name) = self.node_by_number(cluster_id, number.0) {
+                self.nodes.remove(&name);
+                self.node_errors.remove(&name);
+                self.changes.push(Change::NodeRemoved { name: name.clone() });
+                self.actions.push(Action::RemoveNode(name));
+            }
+        }
+        for number in plan.reclaim {
+            if let Some(name) = self.node_by_number(cluster_id, number.0) {
+                let busy = self.nodes[&name].job.is_some();
+                self.set_node_state(&name, if busy { NodeState::Running } else { NodeState::Idle });
+            }
+        }
+        for number in plan.mark_leaving {
+            if let Some(name) = self.node_by_number(cluster_id, number.0) {
+                self.set_node_state(&name, NodeState::Leaving);
+            }
+        }
+        for JobId(id) in plan.requeue {
+            self.stop_run(id, StopReason::Requeue);
+        }
+        for JobId(id) in plan.terminate {
+            let error =
+                ErrorInfo::new("JobTerminatedByResize", "the cluster shrank with nodeDeallocationOption 'terminate'");
+            self.stop_run(id, StopReason::Failed(error));
+        }
+        let policy = slice_policy();
+        for number in plan.create {
+            let live: Vec<Slice> = self
+                .nodes
+                .values()
+                .map(|n| Slice { cpus: n.cpus.clone(), gpus: n.gpus.clone(), memory_mb: n.memory_mb })
+                .collect();
+            match allocate_slice(&self.machine, &live, &cluster.spec.node_shape, policy) {
+                Ok(slice) => {
+                    let name = format!("{}-{}", cluster.name, number.0);
+                    self.changes.push(Change::NodeAdded {
+                        cluster_id,
+                        name: name.clone(),
+                        state: NodeState::Preparing,
+                        cpus: slice.cpus.clone(),
+                        gpus: slice.gpus.clone(),
+                        memory_mb: slice.memory_mb,
+                    });
+                    self.nodes.insert(
+                        name.clone(),
+                        NodeInfo {
+                            name: name.clone(),
+                            number: number.0,
+                            cluster_id,
+                            state: NodeState::Preparing,
+                            cpus: slice.cpus,
+                            gpus: slice.gpus,
+                            memory_mb: slice.memory_mb,
+                            job: None,
+                        },
+                    );
+                    self.actions.push(Action::PrepareNode(name));
+                }
+                Err(no_fit) => {
+                    errors.push(ErrorInfo::new(
+                        "InsufficientResources",
+                        format!("a node of cluster '{}' {no_fit}", cluster.name),
+                    ));
+                    break;
+                }
+            }
+        }
+        let after = self.cluster_nodes(cluster_id);
+        let resizing = allocation_state(&after, target) == AllocationState::Resizing;
+        if resizing != self.clusters[&cluster_id].allocation_resizing {
+            self.clusters.get_mut(&cluster_id).expect("present").allocation_resizing = resizing;
+            self.changes.push(Change::ClusterAllocation { id: cluster_id, resizing });
+        }
+        match errors.pop() {
+            Some(error) => self.capacity_errors.insert(cluster_id, error),
+            None => self.capacity_errors.remove(&cluster_id),
+        };
+        self.sync_cluster_errors(cluster_id);
+    }
+
+    /// The cluster's errors are derived, not accumulated: the current capacity shortfall plus one
+    /// entry per unusable node. Written only when they change.
+    pub(super) fn sync_cluster_errors(&mut self, cluster_id: i64) {
+        let mut errors: Vec<ErrorInfo> = self.capacity_errors.get(&cluster_id).cloned().into_iter().collect();
+        for node in self.nodes.values().filter(|n| n.cluster_id == cluster_id) {
+            if let Some(error) = self.node_errors.get(&node.name) {
+                errors.push(error.clone());
+            }
+        }
+        let current = self.cluster_errors.entry(cluster_id).or_default();
+        if *current != errors {
+            *current = errors.clone();
+            self.changes.push(Change::ClusterErrors { id: cluster_id, errors });
+        }
+    }
+
+    /// After the node is committed: folders, cluster volumes, then the setup task (or idle).
+    pub(super) fn prepare_node(&mut self, name: &str) {
+        let Some(node) = self.nodes.get(name).cloned() else { return };
+        let Some(cluster) = self.clusters.get(&node.cluster_id).cloned() else { return };
+        let mount_root = workdirs::node_mount_root(&self.layout, name);
+        let made = std::fs::create_dir_all(&mount_root)
+            .and_then(|_| std::fs::create_dir_all(workdirs::job_temp_root(&self.layout, name)));
+        if let Err(e) = made {
+            return self.node_setup_failed(
+                &node,
+                ErrorInfo::new("NodePreparationFailed", format!("{}: {e}", mount_root.display())),
+            );
+        }
+        let setup = cluster.spec.node_setup.clone().unwrap_or_default();
+        let mut commands = Vec::new();
+        if let Some(volumes) = &setup.mount_volumes {
+            let servers = self.file_server_folders();
+            match (MountTargets { layout: &self.layout, file_servers: &servers }).mount(volumes, &mount_root) {
+                Ok(c) => commands = c,
+                Err(e) => return self.node_setup_failed(&node, ErrorInfo::new(e.code, e.message)),
+            }
+        }
+        let task = setup.setup_task.as_ref();
+        if commands.is_empty() && task.is_none() {
+            return self.set_node_state(name, NodeState::Idle);
+        }
+        // Mount commands first, then the setup task: one script, so the node is ready when it ends.
+        let mut script: Vec<String> = commands.iter().map(|c| format!("{c} || exit $?")).collect();
+        if let Some(task) = task {
+            script.push(task.command_line.clone());
+        }
+        let prefix = task
+            .and_then(|t| t.std_out_err_path_prefix.clone())
+            .unwrap_or_else(|| self.layout.outputs().display().to_string());
+        let mut vars: HashMap<String, String> = HashMap::new();
+        for (k, v) in crate::engine::scheduler::gpu_env(&node.gpus) {
+            vars.insert(k.to_string(), v);
+        }
+        for (suffix, value) in [("MOUNT_ROOT", mount_root.display().to_string()), ("NODE_ID", name.to_string())] {
+            vars.insert(format!("AZ_BATCHAI_{suffix}"), value.clone());
+            vars.insert(format!("BATCHAI_{suffix}"), value);
+        }
+        let output = std::path::PathBuf::from(workdirs::expand(&prefix, &vars))
+            .join(format!("{}/clusters/{}/{}", self.workspace, cluster.name, cluster.uid));
+        if let Err(e) = std::fs::create_dir_all(&output) {
+            return self.node_setup_failed(
+                &node,
+                ErrorInfo::new("NodePreparationFailed", format!("{}: {e}", output.display())),
+            );
+        }
+        vars.insert("AZ_BATCHAI_STDOUTERR_DIR".into(), output.display().to_string());
+        vars.insert("BATCHAI_STDOUTERR_DIR".into(), output.display().to_string());
+        let mut env: Vec<(String, String)> = vars.into_iter().collect();
+        if let Some(task) = task {
+            env.extend(task.environment_variables.iter().map(|v| (v.name.clone(), v.value.clone())));
+        }
+        if let Ok(secrets) = self.store.cluster_secrets(&cluster.name) {
+            env.extend(secrets);
+        }
+        let launch = Launch {
+            key: format!("setup:{name}"),
+            program: crate::engine::toolkits::Program::Shell(script.join("\n")),
+            env,
+            cwd: workdirs::node_root(&self.layout, name),
+            stdout: output.join(format!("stdout-{name}.txt")),
+            stderr: output.join(format!("stderr-{name}.txt")),
+            cpus: node.cpus.clone(),
+            marker: format!("setup-{name}"),
+            append: true,
+        };
+        let request = self.spawn_request(launch);
+        self.procs.insert(request.key.clone(), super::Proc::Starting);
+        self.send(&ToSupervisor::Spawn(request));
+    }
+
+    pub(super) fn node_setup_failed(&mut self, node: &NodeInfo, error: ErrorInfo) {
+        self.set_node_state(&node.name, NodeState::Unusable);
+        self.node_errors.insert(node.name.clone(), error.with_detail("nodeId", node.name.clone()));
+        self.sync_cluster_errors(node.cluster_id);
+    }
+
+    /// The setup process of a node ended.
+    pub(super) fn setup_exited(&mut self, name: &str, exit_code: i32) {
+        let Some(node) = self.nodes.get(name).cloned() else { return };
+        if node.state != NodeState::Preparing {
+            return;
+        }
+        if exit_code == 0 {
+            self.set_node_state(name, NodeState::Idle);
+        } else {
+            let error = ErrorInfo::new("SetupTaskFailed", format!("the setup task exited with code {exit_code}"))
+                .with_detail("exitCode", exit_code.to_string());
+            self.node_setup_failed(&node, error);
+        }
+    }
+
+    pub(super) fn file_server_folders(&mut self) -> HashMap<String, String> {
+        self.store
+            .file_servers()
+            .map(|servers| servers.into_iter().map(|s| (s.name, s.mount_settings.mount_point)).collect())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,94 @@
+//! From a planned process to a supervisor spawn request: program lookup, environment, files.
+
+use std::path::{Path, PathBuf};
+
+use super::Core;
+use crate::engine::launcher::protocol::SpawnRequest;
+use crate::engine::launcher::tree::MARKER;
+use crate::engine::toolkits::Program;
+
+/// A process the agent wants started.
+pub(crate) struct Launch {
+    pub key: String,
+    pub program: Program,
+    /// Added to the agent's own environment (later entries win).
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    pub cpus: Vec<u32>,
+    /// The value of `BATCHAI_JOB_UID`, by which the process's descendants are found later.
+    pub marker: String,
+    pub append: bool,
+}
+
+/// `name` on `path` (a PATH value), as execvp would find it. A name with a slash is taken as is.
+pub(crate) fn find_program(name: &str, path: Option<&str>) -> Option<String> {
+    if name.contains('/') {
+        return Path::new(name).is_file().then(|| name.to_string());
+    }
+    path.unwrap_or("/usr/local/bin:/usr/bin:/bin").split(':').filter(|d| !d.is_empty()).find_map(|dir| {
+        let candidate = Path::new(dir).join(name);
+        is_executable(&candidate).then(|| candidate.display().to_string())
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+impl Core {
+    pub(crate) fn spawn_request(&self, launch: Launch) -> SpawnRequest {
+        let mut env: Vec<(String, String)> = self.base_env.clone();
+        for (name, value) in launch.env.into_iter().chain([(MARKER.to_string(), launch.marker)]) {
+            match env.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = value,
+                None => env.push((name, value)),
+            }
+        }
+        let path = env.iter().find(|(n, _)| n == "PATH").map(|(_, v)| v.as_str());
+        // A relative program (`./run.sh`) is relative to the process's working directory.
+        let resolve = |word: &str| -> Option<String> {
+            if word.contains('/') && !word.starts_with('/') {
+                find_program(&launch.cwd.join(word).display().to_string(), path)
+            } else {
+                find_program(word, path)
+            }
+        };
+        let (program, args) = match &launch.program {
+            Program::Direct(argv) => match argv.first().and_then(|first| resolve(first)) {
+                Some(found) => (found, argv.clone()),
+                // Not a program on PATH (a builtin such as `cd`): bash gives the same result.
+                None => {
+                    (self.bash.clone(), vec![self.bash.clone(), "-c".into(), launch.program.shell_line().into_owned()])
+                }
+            },
+            Program::Shell(line) => (self.bash.clone(), vec![self.bash.clone(), "-c".into(), line.clone()]),
+        };
+        SpawnRequest {
+            key: launch.key,
+            program,
+            args,
+            env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            cwd: launch.cwd.display().to_string(),
+            stdout: launch.stdout.display().to_string(),
+            stderr: launch.stderr.display().to_string(),
+            append: launch.append,
+            cpus: launch.cpus,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_are_found_like_execvp() {
+        assert_eq!(find_program("sh", Some("/nonexistent:/bin")).as_deref(), Some("/bin/sh"));
+        assert_eq!(find_program("surely-not-a-program-xyz", Some("/bin:/usr/bin")), None);
+        assert_eq!(find_program("/bin/sh", None).as_deref(), Some("/bin/sh"));
+        assert_eq!(find_program("/nonexistent/sh", None), None);
+    }
+}

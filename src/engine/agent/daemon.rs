@@ -1,0 +1,86 @@
+//! The agent process's entry point: take the lock, bind the socket, detach, connect to (or start)
+//! the supervisor, then serve.
+
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::lock;
+use crate::engine::launcher::socket;
+use crate::engine::launcher::supervisor;
+use crate::engine::paths::Layout;
+
+/// What the agent needs from the process that started it.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The Python interpreter for toolkits whose settings name none (the client's own).
+    pub python: String,
+}
+
+/// Run the agent for the workspace at `root`; returns the process exit code.
+///
+/// Must be called in a fresh process with a single thread (it forks twice). The first stage
+/// returns 0 in the original process once the socket accepts connections; the detached agent
+/// returns when it stops. Callers exit with the code at once.
+pub fn main(root: PathBuf, options: Options) -> i32 {
+    let layout = Layout::new(root);
+    let lock = match lock::try_acquire(&layout.agent_lock()) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => return 0, // another agent serves this workspace
+        Err(e) => {
+            eprintln!("agent: cannot lock {}: {e}", layout.agent_lock().display());
+            return 1;
+        }
+    };
+    let listener = match socket::bind(&socket::name(&layout.root, "agent")) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("agent: cannot listen: {e}");
+            return 1;
+        }
+    };
+    // Detach: the starter's child exits now (the socket already accepts), the grandchild serves.
+    // SAFETY: single-threaded here (see above); the parent only exits.
+    match unsafe { libc::fork() } {
+        -1 => {
+            eprintln!("agent: fork: {}", io::Error::last_os_error());
+            return 1;
+        }
+        0 => {}
+        // SAFETY: leave without running the parent's destructors.
+        _ => unsafe { libc::_exit(0) },
+    }
+    let supervisor = match connect_supervisor(&layout) {
+        Ok(stream) => stream,
+        Err(e) => {
+            eprintln!("agent: cannot reach the supervisor: {e}");
+            return 1;
+        }
+    };
+    match super::server::serve(layout, options, listener, supervisor, lock) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("agent: {e}");
+            1
+        }
+    }
+}
+
+/// Connect to the workspace's supervisor, starting one if none is there. The flag says whether
+/// this agent started it (then no process of an earlier supervisor can still be watched).
+fn connect_supervisor(layout: &Layout) -> io::Result<(UnixStream, bool)> {
+    let name = socket::name(&layout.root, "supervisor");
+    if let Ok(stream) = socket::connect(&name) {
+        return Ok((stream, false));
+    }
+    let fresh = supervisor::start_detached(&name)? == supervisor::Started::Started;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match socket::connect(&name) {
+            Ok(stream) => return Ok((stream, fresh)),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Messages between clients and the agent: one JSON object per line on the agent's socket.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Something changed in the store: look. Answered once the agent has acted on it.
+    Wake,
+    /// Answer `JobEnded` for each job (by uid) once it has ended or was deleted.
+    Watch {
+        jobs: Vec<String>,
+    },
+    Status,
+    /// Stop the agent; running jobs stay with the supervisor and are picked up by the next agent.
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    pub pid: i32,
+    pub supervisor_pid: i32,
+    pub started: String,
+    pub queued_jobs: usize,
+    pub running_jobs: usize,
+    pub nodes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Reply {
+    Awake,
+    /// `state` is the final execution state, or `deleted`.
+    JobEnded {
+        job: String,
+        state: String,
+    },
+    Status(AgentStatus),
+    Stopping,
+    Error {
+        message: String,
+    },
+}

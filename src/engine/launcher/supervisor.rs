@@ -1,0 +1,281 @@
+//! The supervisor loop (see the module docs of `launcher` for its place in the system).
+//!
+//! One thread, one `poll`: the listening socket, the connected agent (at most one; a newer
+//! connection replaces an older one), and a signalfd that turns SIGCHLD into a readable event.
+//! Nothing runs on a timer except the final idle countdown, so a quiet supervisor uses no CPU.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::protocol::{Exit, FromSupervisor, Running, SpawnRequest, ToSupervisor, write_line};
+use super::{socket, spawn, tree};
+
+/// How long an unwatched, idle supervisor waits for an agent before it exits.
+const IDLE_GRACE: Duration = Duration::from_secs(3);
+
+struct Agent {
+    stream: UnixStream,
+    /// Bytes of a message that has not arrived whole yet.
+    pending: Vec<u8>,
+}
+
+struct Process {
+    key: String,
+}
+
+pub struct Supervisor {
+    listener: UnixListener,
+    agent: Option<Agent>,
+    running: HashMap<i32, Process>,
+    by_key: HashMap<String, i32>,
+    /// Exits the agent has not acknowledged yet, in key order (stable for tests and logs).
+    exited: BTreeMap<String, Exit>,
+    signals: SignalFd,
+}
+
+fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+impl Supervisor {
+    /// Take over SIGCHLD and become the subreaper of everything spawned from here.
+    pub fn new(listener: UnixListener) -> io::Result<Supervisor> {
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        mask.thread_block().map_err(io::Error::from)?;
+        let signals =
+            SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(io::Error::from)?;
+        nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)?;
+        Ok(Supervisor {
+            listener,
+            agent: None,
+            running: HashMap::new(),
+            by_key: HashMap::new(),
+            exited: BTreeMap::new(),
+            signals,
+        })
+    }
+
+    fn idle(&self) -> bool {
+        self.agent.is_none() && self.running.is_empty() && self.exited.is_empty()
+    }
+
+    /// Serve until idle and unwatched for `IDLE_GRACE`.
+    pub fn run(mut self) -> io::Result<()> {
+        loop {
+            let timeout = if self.idle() {
+                PollTimeout::try_from(IDLE_GRACE.as_millis() as i32).unwrap_or(PollTimeout::MAX)
+            } else {
+                PollTimeout::NONE
+            };
+            let (listener_ready, agent_ready, child_ready) = {
+                let listener_fd = self.listener.as_fd();
+                let signal_fd = self.signals.as_fd();
+                let agent_fd: Option<BorrowedFd<'_>> = self.agent.as_ref().map(|a| a.stream.as_fd());
+                let mut fds =
+                    vec![PollFd::new(listener_fd, PollFlags::POLLIN), PollFd::new(signal_fd, PollFlags::POLLIN)];
+                if let Some(fd) = agent_fd {
+                    fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                }
+                match poll(&mut fds, timeout) {
+                    Ok(0) if self.idle() => return Ok(()),
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+                let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+                (ready(&fds[0]), fds.get(2).is_some_and(ready), ready(&fds[1]))
+            };
+            if child_ready {
+                while self.signals.read_signal().ok().flatten().is_some() {}
+                self.reap();
+            }
+            if listener_ready {
+                self.accept();
+            }
+            if agent_ready {
+                self.serve_agent();
+            }
+        }
+    }
+
+    fn accept(&mut self) {
+        let Ok((stream, _)) = self.listener.accept() else { return };
+        if socket::check_peer(&stream).is_err() {
+            return;
+        }
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+        self.agent = Some(Agent { stream, pending: Vec::new() });
+        let hello = FromSupervisor::Hello {
+            pid: std::process::id() as i32,
+            running: self.running.iter().map(|(pid, p)| Running { key: p.key.clone(), pid: *pid }).collect(),
+            exited: self.exited.values().cloned().collect(),
+        };
+        self.send(&hello);
+    }
+
+    fn send(&mut self, message: &FromSupervisor) {
+        if let Some(agent) = &mut self.agent
+            && write_line(&mut agent.stream, message).and_then(|_| agent.stream.flush()).is_err()
+        {
+            // The agent went away; what it missed is resent in the next Hello.
+            self.agent = None;
+        }
+    }
+
+    fn serve_agent(&mut self) {
+        let Some(agent) = &mut self.agent else { return };
+        // One read (poll said data is there), then every complete line that has arrived.
+        let mut chunk = [0u8; 64 * 1024];
+        let n = match agent.stream.read(&mut chunk) {
+            Ok(0) | Err(_) => {
+                self.agent = None;
+                return;
+            }
+            Ok(n) => n,
+        };
+        agent.pending.extend_from_slice(&chunk[..n]);
+        let mut messages = Vec::new();
+        while let Some(end) = agent.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = agent.pending.drain(..=end).collect();
+            match serde_json::from_slice::<ToSupervisor>(&line) {
+                Ok(message) => messages.push(message),
+                Err(e) => eprintln!("supervisor: ignoring a malformed message: {e}"),
+            }
+        }
+        for message in messages {
+            self.handle(message);
+        }
+    }
+
+    fn handle(&mut self, message: ToSupervisor) {
+        match message {
+            ToSupervisor::Spawn(request) => self.spawn(request),
+            ToSupervisor::Signal { key, signal, marker } => {
+                let pgid = self.by_key.get(&key).copied().or_else(|| self.exited.get(&key).map(|e| e.pid));
+                if let Some(pgid) = pgid {
+                    tree::signal_group(pgid, signal);
+                }
+                if let Some(marker) = marker {
+                    tree::signal_marked(&marker, signal);
+                }
+            }
+            ToSupervisor::Ack { keys } => {
+                for key in keys {
+                    self.exited.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Idempotent per key: a key already running or ended is reported, not started again.
+    fn spawn(&mut self, request: SpawnRequest) {
+        if let Some(&pid) = self.by_key.get(&request.key) {
+            return self.send(&FromSupervisor::Spawned { key: request.key, pid });
+        }
+        if let Some(exit) = self.exited.get(&request.key).cloned() {
+            return self.send(&FromSupervisor::Exited(exit));
+        }
+        match spawn::spawn(&request) {
+            Ok(pid) => {
+                self.running.insert(pid, Process { key: request.key.clone() });
+                self.by_key.insert(request.key.clone(), pid);
+                self.send(&FromSupervisor::Spawned { key: request.key, pid });
+            }
+            Err(e) => self.send(&FromSupervisor::SpawnFailed { key: request.key, error: e.to_string() }),
+        }
+    }
+
+    fn reap(&mut self) {
+        loop {
+            let status = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(status) => status,
+            };
+            let (pid, code, signal) = match status {
+                WaitStatus::Exited(pid, code) => (pid.as_raw(), Some(code), None),
+                WaitStatus::Signaled(pid, signal, _) => (pid.as_raw(), None, Some(signal as i32)),
+                _ => continue,
+            };
+            // Adopted orphans (descendants whose parent died) are reaped and forgotten.
+            let Some(process) = self.running.remove(&pid) else { continue };
+            self.by_key.remove(&process.key);
+            let exit = Exit { key: process.key.clone(), pid, code, signal, end_us: now_us() };
+            self.exited.insert(process.key, exit.clone());
+            self.send(&FromSupervisor::Exited(exit));
+        }
+    }
+}
+
+/// Outcome of [`start_detached`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    Started,
+    /// The socket name is taken: a supervisor of this workspace is alive.
+    AlreadyRunning,
+}
+
+/// Start a supervisor serving `name` in a new, detached process (double fork, new session).
+///
+/// Must be called while the calling process has exactly one thread: the child runs Rust code
+/// after `fork`, which is only sound when no other thread could hold a lock at that moment.
+pub fn start_detached(name: &str) -> io::Result<Started> {
+    let listener = match socket::bind(name) {
+        Ok(listener) => listener,
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => return Ok(Started::AlreadyRunning),
+        Err(e) => return Err(e),
+    };
+    // SAFETY: single-threaded caller (see above); the intermediate child only forks and exits.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            // SAFETY: as above.
+            if unsafe { libc::fork() } != 0 {
+                // SAFETY: leave without running destructors or atexit handlers of the parent.
+                unsafe { libc::_exit(0) };
+            }
+            // SAFETY: setsid has no memory effects.
+            unsafe { libc::setsid() };
+            close_inherited(&listener);
+            let code = match Supervisor::new(listener).and_then(Supervisor::run) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("supervisor: {e}");
+                    1
+                }
+            };
+            // SAFETY: as above; the supervisor never returns into its parent's code.
+            unsafe { libc::_exit(code) }
+        }
+        child => {
+            drop(listener);
+            let mut status = 0;
+            // SAFETY: reaping the intermediate child, which exits at once.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            Ok(Started::Started)
+        }
+    }
+}
+
+/// Close every descriptor inherited from the agent except stdio and the listener: above all the
+/// agent's lock, which must die with the agent, not live on in the supervisor.
+fn close_inherited(listener: &UnixListener) {
+    use std::os::fd::AsRawFd;
+    let keep = listener.as_raw_fd();
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|entries| entries.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    for fd in fds.into_iter().filter(|&fd| fd > 2 && fd != keep) {
+        // SAFETY: closing descriptors this process will not use; the read_dir handle is gone.
+        unsafe { libc::close(fd) };
+    }
+}

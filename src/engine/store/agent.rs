@@ -1,0 +1,327 @@
+//! What the agent reads and writes: active jobs, clusters with their nodes, and batches of state
+//! changes committed together (one transaction per turn of the agent's loop).
+
+use std::collections::HashSet;
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::engine::error::Result;
+use crate::engine::model::job::SchedulingPriority;
+use crate::engine::model::{ClusterSpec, ErrorInfo, ExecutionState, JobSpec, Timestamp};
+
+use super::nodes::{NODE_COLUMNS, Node, NodeState, row_to_node};
+use super::{Store, ts, us};
+
+/// A job the agent must act on: queued, running or terminating.
+#[derive(Debug, Clone)]
+pub struct ActiveJob {
+    pub id: i64,
+    pub uid: String,
+    pub experiment: String,
+    pub name: String,
+    pub spec: JobSpec,
+    pub cluster: String,
+    pub priority: SchedulingPriority,
+    pub state: ExecutionState,
+    pub attempt: u32,
+    pub terminate_requested: bool,
+    pub start_time: Option<Timestamp>,
+    pub node_names: Vec<String>,
+    pub creation_time: Timestamp,
+    /// `{ws}/experiments/{exp}/jobs/{job}/{uid}`.
+    pub output_segment: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterRow {
+    pub id: i64,
+    pub name: String,
+    pub uid: String,
+    pub spec: ClusterSpec,
+    pub allocation_resizing: bool,
+    pub errors: Vec<ErrorInfo>,
+}
+
+/// One state change; a batch of them commits atomically.
+#[derive(Debug, Clone)]
+pub enum Change {
+    JobRunning {
+        id: i64,
+        attempt: u32,
+        nodes: Vec<String>,
+    },
+    JobTerminating {
+        id: i64,
+    },
+    JobRequeued {
+        id: i64,
+    },
+    JobFinished {
+        id: i64,
+        succeeded: bool,
+        exit_code: Option<i32>,
+        errors: Vec<ErrorInfo>,
+    },
+    /// Where the job's output directories (and `stdouterr`) were made, resolved.
+    JobOutputs {
+        id: i64,
+        paths: std::collections::BTreeMap<String, String>,
+    },
+    NodeAdded {
+        cluster_id: i64,
+        name: String,
+        state: NodeState,
+        cpus: Vec<u32>,
+        gpus: Vec<u32>,
+        memory_mb: Option<u64>,
+    },
+    NodeState {
+        name: String,
+        state: NodeState,
+        job: Option<String>,
+    },
+    NodeRemoved {
+        name: String,
+    },
+    ClusterAllocation {
+        id: i64,
+        resizing: bool,
+    },
+    ClusterErrors {
+        id: i64,
+        errors: Vec<ErrorInfo>,
+    },
+}
+
+const ACTIVE_COLUMNS: &str = "j.id, j.uid, e.name, j.name, j.spec, j.cluster_name, j.priority, j.execution_state, j.attempt, \
+     j.terminate_requested_us, j.start_us, j.node_names, j.created_us";
+
+fn row_to_active(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<ActiveJob> {
+    let experiment: String = r.get(2)?;
+    let name: String = r.get(3)?;
+    let uid: String = r.get(1)?;
+    let spec: String = r.get(4)?;
+    let priority = match r.get::<_, i64>(6)? {
+        0 => SchedulingPriority::Low,
+        2 => SchedulingPriority::High,
+        _ => SchedulingPriority::Normal,
+    };
+    Ok(ActiveJob {
+        id: r.get(0)?,
+        output_segment: format!("{workspace}/experiments/{experiment}/jobs/{name}/{uid}"),
+        uid,
+        experiment,
+        name,
+        spec: serde_json::from_str(&spec)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e)))?,
+        cluster: r.get(5)?,
+        priority,
+        state: ExecutionState::parse(&r.get::<_, String>(7)?).unwrap_or(ExecutionState::Failed),
+        attempt: r.get(8)?,
+        terminate_requested: r.get::<_, Option<i64>>(9)?.is_some(),
+        start_time: r.get::<_, Option<i64>>(10)?.map(ts),
+        node_names: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
+        creation_time: ts(r.get(12)?),
+    })
+}
+
+impl Store {
+    /// Active jobs with a row id above `after` (0 for all), oldest first.
+    pub fn active_jobs(&mut self, after: i64) -> Result<Vec<ActiveJob>> {
+        let workspace = self.name.clone();
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {ACTIVE_COLUMNS} FROM jobs j JOIN experiments e ON e.id = j.experiment_id
+                 WHERE j.id > ?1 AND j.execution_state IN ('queued', 'running', 'terminating') ORDER BY j.id"
+            ))?;
+            let rows = stmt.query_map([after], |r| row_to_active(&workspace, r))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Changes whenever another connection commits (SQLite's `data_version`): a cheap way for
+    /// the agent to skip re-reading a store nobody else touched.
+    pub fn data_version(&mut self) -> Result<i64> {
+        Ok(self.conn.pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
+    /// Every active job's id, with whether a terminate was requested.
+    pub fn active_job_flags(&mut self) -> Result<std::collections::HashMap<i64, bool>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, terminate_requested_us IS NOT NULL FROM jobs WHERE execution_state IN ('queued', 'running', 'terminating')",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// The execution state of the job with this uid; `None` when no such job exists.
+    pub fn job_state_by_uid(&mut self, uid: &str) -> Result<Option<ExecutionState>> {
+        self.read(|tx| {
+            let state: Option<String> =
+                tx.query_row("SELECT execution_state FROM jobs WHERE uid = ?1", [uid], |r| r.get(0)).optional()?;
+            Ok(state.and_then(|s| ExecutionState::parse(&s)))
+        })
+    }
+
+    /// Of the given job ids, those whose rows still exist, and those with a terminate request.
+    pub fn job_presence(&mut self, ids: &[i64]) -> Result<(HashSet<i64>, HashSet<i64>)> {
+        self.read(|tx| {
+            let mut present = HashSet::new();
+            let mut terminate = HashSet::new();
+            let mut stmt = tx.prepare_cached("SELECT terminate_requested_us FROM jobs WHERE id = ?1")?;
+            for &id in ids {
+                if let Some(request) = stmt.query_row([id], |r| r.get::<_, Option<i64>>(0)).optional()? {
+                    present.insert(id);
+                    if request.is_some() {
+                        terminate.insert(id);
+                    }
+                }
+            }
+            Ok((present, terminate))
+        })
+    }
+
+    /// The secrets of a job: `(kind, name, value)`, kind `env` or `registry`.
+    pub fn job_secrets(&mut self, id: i64) -> Result<Vec<(String, String, String)>> {
+        self.read(|tx| {
+            let mut stmt =
+                tx.prepare_cached("SELECT kind, name, value FROM job_secrets WHERE job_id = ?1 ORDER BY name")?;
+            let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub fn cluster_rows(&mut self) -> Result<Vec<ClusterRow>> {
+        self.read(|tx| {
+            let mut stmt =
+                tx.prepare_cached("SELECT id, name, uid, spec, allocation_state, errors FROM clusters ORDER BY id")?;
+            let rows = stmt.query_map([], |r| {
+                let spec: String = r.get(3)?;
+                Ok(ClusterRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    uid: r.get(2)?,
+                    spec: serde_json::from_str(&spec).unwrap_or_default(),
+                    allocation_resizing: r.get::<_, String>(4)? == "resizing",
+                    errors: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub fn all_nodes(&mut self) -> Result<Vec<(i64, Node)>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {NODE_COLUMNS} FROM nodes n JOIN clusters c ON c.id = n.cluster_id ORDER BY n.id"
+            ))?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(9)?, row_to_node(r)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Commit a batch of changes in one transaction. Job transitions only apply from the states
+    /// Batch AI's state machine allows, so a stale decision can never resurrect a finished job.
+    pub fn apply(&mut self, changes: &[Change], now: Timestamp) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let at = us(now);
+        self.write(|tx| {
+            for change in changes {
+                match change {
+                    Change::JobRunning { id, attempt, nodes } => {
+                        tx.prepare_cached(
+                            "UPDATE jobs SET execution_state = 'running', execution_state_us = ?2, start_us = ?2,
+                                 attempt = ?3, node_names = ?4, end_us = NULL, exit_code = NULL
+                             WHERE id = ?1 AND execution_state = 'queued'",
+                        )?
+                        .execute(params![id, at, attempt, serde_json::to_string(nodes).expect("names serialize")])?;
+                    }
+                    Change::JobTerminating { id } => {
+                        tx.prepare_cached(
+                            "UPDATE jobs SET execution_state = 'terminating', execution_state_us = ?2
+                             WHERE id = ?1 AND execution_state = 'running'",
+                        )?
+                        .execute(params![id, at])?;
+                    }
+                    Change::JobRequeued { id } => {
+                        tx.prepare_cached(
+                            "UPDATE jobs SET execution_state = 'queued', execution_state_us = ?2
+                             WHERE id = ?1 AND execution_state IN ('running', 'terminating')",
+                        )?
+                        .execute(params![id, at])?;
+                    }
+                    Change::JobFinished { id, succeeded, exit_code, errors } => {
+                        tx.prepare_cached(
+                            "UPDATE jobs SET execution_state = ?2, execution_state_us = ?3, end_us = ?3, exit_code = ?4, errors = ?5
+                             WHERE id = ?1 AND execution_state IN ('queued', 'running', 'terminating')",
+                        )?
+                        .execute(params![
+                            id,
+                            if *succeeded { "succeeded" } else { "failed" },
+                            at,
+                            exit_code,
+                            serde_json::to_string(errors).expect("errors serialize")
+                        ])?;
+                    }
+                    Change::JobOutputs { id, paths } => {
+                        tx.prepare_cached("UPDATE jobs SET output_paths = ?2 WHERE id = ?1")?
+                            .execute(params![id, serde_json::to_string(paths).expect("paths serialize")])?;
+                    }
+                    Change::NodeAdded { cluster_id, name, state, cpus, gpus, memory_mb } => {
+                        tx.prepare_cached(
+                            "INSERT INTO nodes (cluster_id, name, state, state_us, cpus, gpus, memory_mb, created_us)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4)",
+                        )?
+                        .execute(params![
+                            cluster_id,
+                            name,
+                            state.as_str(),
+                            at,
+                            serde_json::to_string(cpus).expect("ids serialize"),
+                            serde_json::to_string(gpus).expect("ids serialize"),
+                            memory_mb.map(|m| m as i64)
+                        ])?;
+                    }
+                    Change::NodeState { name, state, job } => {
+                        tx.prepare_cached("UPDATE nodes SET state = ?2, state_us = ?3, job_uid = ?4 WHERE name = ?1")?
+                            .execute(params![name, state.as_str(), at, job])?;
+                    }
+                    Change::NodeRemoved { name } => {
+                        tx.prepare_cached("DELETE FROM nodes WHERE name = ?1")?.execute([name])?;
+                    }
+                    Change::ClusterAllocation { id, resizing } => {
+                        tx.prepare_cached(
+                            "UPDATE clusters SET allocation_state = ?2, allocation_state_us = ?3
+                             WHERE id = ?1 AND allocation_state <> ?2",
+                        )?
+                        .execute(params![id, if *resizing { "resizing" } else { "steady" }, at])?;
+                    }
+                    Change::ClusterErrors { id, errors } => {
+                        tx.prepare_cached("UPDATE clusters SET errors = ?2 WHERE id = ?1")?
+                            .execute(params![id, serde_json::to_string(errors).expect("errors serialize")])?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// A client's terminate request (an intent the agent acts on). Returns false when the job has
+    /// already ended.
+    pub fn request_terminate(&mut self, experiment: &str, name: &str, now: Timestamp) -> Result<bool> {
+        self.job(experiment, name)?;
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE jobs SET terminate_requested_us = coalesce(terminate_requested_us, ?3)
+                 WHERE name = ?2 AND experiment_id = (SELECT id FROM experiments WHERE name = ?1)
+                   AND execution_state IN ('queued', 'running', 'terminating')",
+                params![experiment, name, us(now)],
+            )?;
+            Ok(n > 0)
+        })
+    }
+}
