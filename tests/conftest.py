@@ -10,8 +10,9 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-import batchai
 import pytest
+
+import batchai
 
 DATA = Path(__file__).parent / "data"
 

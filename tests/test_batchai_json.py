@@ -7,8 +7,9 @@ import json
 import warnings
 from pathlib import Path
 
-import batchai
 import pytest
+
+import batchai
 from batchai.cli import main
 
 from .conftest import DATA

@@ -6,8 +6,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import batchai
 import pytest
+
+import batchai
 
 
 def test_workspace_open_create_and_list(home: Path) -> None:

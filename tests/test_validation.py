@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import batchai
 import pytest
+
+import batchai
 
 Case = tuple[str, Callable[[batchai.Workspace], Any], str, str, str]
 

@@ -51,12 +51,12 @@ def node_environment(workspace_path: Path, node: Node) -> dict[str, str]:
     env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     for suffix, value in (
         ("MOUNT_ROOT", str(root / "mounts")),
-        ("NODE_ID", node.node_id),
         ("NUM_GPUS", str(len(node.gpus))),
         ("JOB_TEMP_DIR", str(root / "jobs")),
     ):
         env[f"AZ_BATCHAI_{suffix}"] = value
         env[f"BATCHAI_{suffix}"] = value
+    env["BATCHAI_NODE_ID"] = node.node_id
     return env
 
 

@@ -278,6 +278,19 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with_cluster(&dir);
+        let s = spec(r#"{"cluster": "c", "nodeCount": 1, "customToolkitSettings": {}}"#);
+        store.create_job("e", "a", &s, at(1)).unwrap();
+        let first = store.active_jobs(0).unwrap()[0].id;
+        store.delete_job("e", "a").unwrap();
+        store.create_job("e", "b", &s, at(2)).unwrap();
+        let second = store.active_jobs(first).unwrap();
+        assert_eq!(second.len(), 1, "the new job must have a larger id than the deleted one");
+    }
+
+    #[test]
     fn specs_cannot_change_and_experiments_cascade() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = store_with_cluster(&dir);

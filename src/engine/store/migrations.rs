@@ -52,8 +52,10 @@ pub const MIGRATIONS: &[&str] = &[
         provisioning_state TEXT NOT NULL,
         provisioning_state_us INTEGER NOT NULL
     );
+    -- AUTOINCREMENT: ids are never reused, so "jobs above the last id seen" finds every new job
+    -- even after the newest one was deleted, and ids give submission order.
     CREATE TABLE jobs (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
         name TEXT NOT NULL,
         uid TEXT NOT NULL UNIQUE,

@@ -156,12 +156,15 @@ impl<'a> Ctx<'a> {
 
 fn custom_toolkit(ctx: &Ctx<'_>, line: &str) -> Planned {
     let (stdout, stderr) = plan::task_files(1, 0);
+    // Every job gets a task index (the environment list); the only task is task 0.
+    let mut own = Env::new();
+    own.set_twin("TASK_INDEX", "0");
     let process = ProcessPlan {
         node: 0,
         index: 0,
         role: Role::Master,
         program: Program::from_line(line),
-        env: ctx.process_env(0, &Env::new()),
+        env: ctx.process_env(0, &own),
         stdout,
         stderr,
     };

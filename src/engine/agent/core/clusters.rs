@@ -280,10 +280,9 @@ impl Core {
         for (k, v) in crate::engine::scheduler::gpu_env(&node.gpus) {
             vars.insert(k.to_string(), v);
         }
-        for (suffix, value) in [("MOUNT_ROOT", mount_root.display().to_string()), ("NODE_ID", name.to_string())] {
-            vars.insert(format!("AZ_BATCHAI_{suffix}"), value.clone());
-            vars.insert(format!("BATCHAI_{suffix}"), value);
-        }
+        vars.insert("AZ_BATCHAI_MOUNT_ROOT".into(), mount_root.display().to_string());
+        vars.insert("BATCHAI_MOUNT_ROOT".into(), mount_root.display().to_string());
+        vars.insert("BATCHAI_NODE_ID".into(), name.to_string());
         let output = std::path::PathBuf::from(workdirs::expand(&prefix, &vars))
             .join(format!("{}/clusters/{}/{}", self.workspace, cluster.name, cluster.uid));
         if let Err(e) = std::fs::create_dir_all(&output) {

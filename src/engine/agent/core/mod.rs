@@ -296,11 +296,12 @@ impl Core {
 
     fn turn_inner(&mut self) -> Result<()> {
         self.refresh(false)?;
-        self.reconcile_clusters();
-        self.place_jobs(chrono::Utc::now());
-        self.check_deadlines(Instant::now());
-        // Commit, act, and commit what acting changed, until nothing is left to do.
+        // Decide, commit, act; acting can change nodes (a node without a setup task becomes idle
+        // at once) or fail jobs, so decide again until a pass has nothing left to do.
         for _ in 0..8 {
+            self.reconcile_clusters();
+            self.place_jobs(chrono::Utc::now());
+            self.check_deadlines(Instant::now());
             if self.changes.is_empty() && self.actions.is_empty() {
                 break;
             }
@@ -310,6 +311,10 @@ impl Core {
             for action in actions {
                 self.act(action);
             }
+        }
+        if !self.changes.is_empty() {
+            let changes = std::mem::take(&mut self.changes);
+            self.store.apply(&changes, chrono::Utc::now())?;
         }
         for (uid, state) in std::mem::take(&mut self.ended) {
             for watcher in self.watchers.remove(&uid).unwrap_or_default() {
