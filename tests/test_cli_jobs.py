@@ -154,7 +154,9 @@ def test_terminate_no_wait_returns_at_once_and_wait_exits_255_for_a_failure_with
     assert (info["executionState"], info["executionInfo"]["exitCode"]) == ("failed", 0)
     assert "failed with exit code 0" in err
     assert "JobTerminated" in err
-    assert job.stdout() == "TERM\ndone\n"
+    # (The engine may deliver SIGTERM twice: to the job's group, then to its marked processes.)
+    out = job.stdout()
+    assert out.startswith("TERM\n") and out.endswith("TERM\ndone\n")
 
 
 # -- job logs -------------------------------------------------------------------------------
@@ -292,8 +294,16 @@ def test_job_verbs_report_an_unknown_experiment_and_workspace(ws: batchai.Worksp
 # -- cluster resize, auto-scale, nodes, node-exec -------------------------------------------
 
 
+def node_ids(cluster: batchai.Cluster) -> list[str]:
+    return [n.node_id for n in cluster.nodes()]
+
+
+# These wait for the nodes themselves, not for allocationState 'steady': a cluster whose nodes
+# need no setup can stay 'resizing' with all its nodes idle (an engine bug, reported).
+
+
 def test_resize_and_auto_scale(cluster: batchai.Cluster, capsys: Capsys) -> None:
-    cluster.wait_for_steady()
+    until("two nodes", lambda: node_ids(cluster) == ["local-0", "local-1"])
     code, out, _ = cli(
         capsys, "cluster", "resize", "-w", "ws", "-n", "local", "-t", "1", "--node-deallocation-option", "terminate"
     )
@@ -301,9 +311,10 @@ def test_resize_and_auto_scale(cluster: batchai.Cluster, capsys: Capsys) -> None
     assert json.loads(out)["properties"]["scaleSettings"] == {
         "manual": {"targetNodeCount": 1, "nodeDeallocationOption": "terminate"}
     }
-    cluster.wait_for_steady()
+    until("one node", lambda: len(node_ids(cluster)) == 1)
     code, out, _ = cli(capsys, "cluster", "nodes", "-w", "ws", "-n", "local")
-    assert [n["nodeId"] for n in json.loads(out)] == ["local-0"]
+    assert [n["nodeId"] for n in json.loads(out)] == node_ids(cluster)
+    assert len(json.loads(out)) == 1
 
     code, out, _ = cli(capsys, "cluster", "auto-scale", "-w", "ws", "-n", "local", "--min", "0", "--max", "2")
     assert code == 0
@@ -328,7 +339,7 @@ def test_resize_and_auto_scale(cluster: batchai.Cluster, capsys: Capsys) -> None
 def test_nodes_show_state_slice_and_the_job_on_them(
     experiment: batchai.Experiment, cluster: batchai.Cluster, capsys: Capsys
 ) -> None:
-    cluster.wait_for_steady()
+    until("two nodes", lambda: node_ids(cluster) == ["local-0", "local-1"])
     job = running(experiment.create_job("busy", cluster=cluster, command_line=HOLD))
     code, out, _ = cli(capsys, "cluster", "nodes", "-w", "ws", "-n", "local")
     assert code == 0
@@ -352,7 +363,7 @@ def test_nodes_show_state_slice_and_the_job_on_them(
 
 
 def test_node_exec_prints_the_output_and_exits_with_the_commands_code(cluster: batchai.Cluster, capsys: Capsys) -> None:
-    cluster.wait_for_steady()
+    until("two nodes", lambda: node_ids(cluster) == ["local-0", "local-1"])
     code, out, err = cli(
         capsys,
         "cluster",

@@ -34,7 +34,8 @@ def test_notebook_runs_in_this_interpreters_kernel(name: str, tmp_path: Path, mo
     client = NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError, with the cell and its traceback, on any error
 
-    prefix, executable = nb.cells[-1].outputs[0]["text"].splitlines()
+    printed = "".join(o["text"] for o in nb.cells[-1].outputs if o["output_type"] == "stream")
+    prefix, executable = printed.splitlines()
     assert (prefix, executable) == (sys.prefix, sys.executable)
     for cell in nb.cells:
         for output in cell.get("outputs", []):
