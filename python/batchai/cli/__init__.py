@@ -5,18 +5,22 @@ batchai cluster create -w ws -n local --target 2
 batchai experiment create -w ws -n demo
 batchai job create -w ws -e demo -n hello -f job.json
 batchai job list -w ws -o table
+batchai job wait -w ws -e demo -n hello
+batchai job logs -w ws -e demo -n hello -f
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from ..exceptions import BatchAIError, BatchAIWarning
+from ..exceptions import BatchAIError, BatchAITimeoutError, BatchAIWarning
 from . import _commands as c
+from . import _run as r
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -44,8 +48,128 @@ def _yes(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-y", "--yes", action="store_true", help="do not prompt (accepted for az compatibility)")
 
 
+EXIT_STATUS = """\
+exit status:
+  0    success
+  1    error (the message starts with 'batchai: error:')
+  2    bad command line
+  124  a --timeout ran out (job wait, cluster node-exec)
+  130  interrupted (Ctrl-C)
+  job wait exits with the job's exit code, cluster node-exec with the command's;
+  agent status exits 3 when no agent runs."""
+
+WAIT_HELP = """\
+Wait until the job has succeeded or failed. State changes, the start and the end go to stderr;
+the job goes to stdout (-o json|table). Exits 0 if the job succeeded; if it failed, with its exit
+code (its low byte, as a shell would see it), or 255 when it failed without one (terminated
+before it started; Batch AI's CLI exited with -1, which a shell sees as 255) or with one whose
+low byte is 0. Exits 124 when --timeout runs out first (the job keeps running)."""
+
+LOGS_HELP = """\
+Print the job's standard output: its primary process's stdout.txt (stdout-wk-0.txt or
+stdout-0.txt for multi-process toolkits) in the stdouterr output directory. --stderr prints
+standard error instead, --file any file of an output directory. With -f, wait for the file to
+appear and follow it until the job has ended (az batchai job file stream). The text is printed
+as it is; -o does not apply."""
+
+NODE_EXEC_HELP = """\
+Run a command with bash on a node of the cluster (the first by default), with the node's CPUs,
+GPUs and AZ_BATCHAI_* variables, as 'az batchai cluster node exec' did over SSH. Prints its
+stdout and stderr and exits with its exit code (128+N when killed by signal N)."""
+
+AGENT_HELP = """\
+The workspace agent runs the jobs; it starts itself when a job or cluster is created, so these
+are for inspection and maintenance. 'status' prints the agent's status (pid, queued and running
+jobs, nodes) and exits 0, or prints 'null' (-o json) / 'not running' (-o table) and exits 3 when
+no agent runs. 'stop' stops it (running jobs keep running and are picked up when it starts
+again) and prints whether one was running. 'start' starts it if needed and prints its status."""
+
+
+def _job_args(parser: argparse.ArgumentParser) -> None:
+    _workspace_arg(parser)
+    parser.add_argument("-e", "--experiment", required=True)
+    parser.add_argument("-n", "--name", required=True, help="job name")
+
+
+def _run_verbs(cl: Any, jb: Any, groups: Any) -> None:
+    """The verbs about running work (handlers in _run.py)."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = _verb(jb, "wait", r.job_wait, "wait for a job to end; exits with its exit code")
+    p.description, p.formatter_class = WAIT_HELP, fmt
+    _job_args(p)
+    p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 124)")
+    p.add_argument("--interval", type=float, default=1.0, help="how often to look for state changes (s, default 1)")
+
+    p = _verb(jb, "logs", r.job_logs, "print (or follow) a job's stdout, stderr or another output file")
+    p.description, p.formatter_class = LOGS_HELP, fmt
+    _job_args(p)
+    p.add_argument("-f", "--follow", action="store_true", help="follow the file until the job has ended")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--stderr", action="store_true", help="standard error instead of standard output")
+    which.add_argument("--file", help="this file (a path inside the output directory) instead")
+    p.add_argument(
+        "-d", "--output-directory-id", default="stdouterr", help="output directory of --file (default: stdouterr)"
+    )
+    p.add_argument("--poll-interval", type=float, default=0.2, help="-f: how often to read (s, default 0.2)")
+
+    p = _verb(jb, "files", r.job_files, "list the files of a job's output directory")
+    _job_args(p)
+    p.add_argument("-d", "--output-directory-id", default="stdouterr", help="output directory id (default: stdouterr)")
+    p.add_argument("-p", "--path", default=".", help="folder inside the output directory (default: .)")
+
+    p = _verb(jb, "terminate", r.job_terminate, "terminate a job (SIGTERM, then SIGKILL after a grace period)")
+    _job_args(p)
+    p.add_argument("--no-wait", action="store_true", help="return at once, without waiting for the job to end")
+    _yes(p)
+
+    p = _verb(cl, "resize", r.cluster_resize, "manual scale: resize a cluster to N nodes")
+    _workspace_arg(p)
+    p.add_argument("-n", "--name", required=True)
+    p.add_argument("-t", "--target", type=int, required=True, help="number of nodes")
+    p.add_argument(
+        "--node-deallocation-option",
+        choices=["requeue", "terminate", "waitforjobcompletion"],
+        default="requeue",
+        help="what happens to jobs on removed nodes (default: requeue)",
+    )
+
+    p = _verb(cl, "auto-scale", r.cluster_auto_scale, "scale a cluster between --min and --max with the jobs")
+    _workspace_arg(p)
+    p.add_argument("-n", "--name", required=True)
+    p.add_argument("--min", type=int, required=True, help="minimum nodes")
+    p.add_argument("--max", type=int, required=True, help="maximum nodes")
+
+    p = _verb(cl, "nodes", r.cluster_nodes, "list a cluster's nodes (id, state, IP, CPUs, GPUs, job)")
+    _workspace_arg(p)
+    p.add_argument("-n", "--name", required=True)
+
+    p = _verb(cl, "node-exec", r.cluster_node_exec, "run a command on a node; exits with its exit code")
+    p.description, p.formatter_class = NODE_EXEC_HELP, fmt
+    _workspace_arg(p)
+    p.add_argument("-n", "--name", required=True, help="cluster name")
+    p.add_argument("--node-id", help="node id (default: the first node)")
+    p.add_argument("--exec", required=True, metavar="CMD", help="command line, run with bash -c")
+    p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 124)")
+
+    ag = groups.add_parser("agent", help="the workspace agent", description=AGENT_HELP, formatter_class=fmt)
+    verbs = ag.add_subparsers(dest="verb", required=True)
+    for verb, handler, text in (
+        ("start", r.agent_start, "start the agent if it is not running; prints its status"),
+        ("stop", r.agent_stop, "stop the agent; prints whether one was running"),
+        ("status", r.agent_status, "the agent's status; exits 3 when no agent runs"),
+    ):
+        p = _verb(verbs, verb, handler, text)
+        p.description, p.formatter_class = AGENT_HELP, fmt
+        _workspace_arg(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="batchai", description="Workspaces, clusters, experiments and jobs.")
+    parser = argparse.ArgumentParser(
+        prog="batchai",
+        description="Workspaces, clusters, experiments and jobs.",
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-o", "--output", choices=["table", "json"], default="json", help="output format")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
 
@@ -131,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _verb(jb, "list", c.job_list, "list jobs")
     _workspace_arg(p)
     p.add_argument("-e", "--experiment", help="only this experiment's jobs")
+
+    _run_verbs(cl, jb, groups)
     return parser
 
 
@@ -150,14 +276,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = show_warning
     warnings.simplefilter("always", BatchAIWarning)
     try:
-        c.render(args, args.handler(args))
+        return c.render(args, args.handler(args))
+    except BatchAITimeoutError as e:
+        print(f"batchai: error: {e}", file=sys.stderr)
+        return 124
     except BatchAIError as e:
         print(f"batchai: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`batchai job logs ... | head`): stop quietly, as cat does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except OSError as e:
         print(f"batchai: error: {e}", file=sys.stderr)
         return 1
-    return 0
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -210,11 +210,13 @@ def job_delete(args: argparse.Namespace) -> Any:
     return None, None
 
 
-def render(args: argparse.Namespace, result: Any) -> None:
-    data, columns = result
-    if data is None:
-        return
-    emit(args.output, data, columns)
+def render(args: argparse.Namespace, result: Any) -> int:
+    """Print a handler's ``(data, columns)`` or ``(data, columns, exit_status)``; returns the
+    exit status (0 unless the handler gave one)."""
+    data, columns, *status = result
+    if data is not None:
+        emit(args.output, data, columns)
+    return int(status[0]) if status else 0
 
 
 def dumps(data: Any) -> str:

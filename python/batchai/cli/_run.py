@@ -1,0 +1,275 @@
+"""``batchai`` commands about running work: waiting for jobs, their logs and files, terminating
+them, resizing clusters, their nodes, and the workspace agent. Thin over the Python API.
+
+Handlers return ``(data, columns)`` like the resource commands, or ``(data, columns, status)``
+when the command has an exit status of its own (``job wait``, ``cluster node-exec``,
+``agent status``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import BatchAITimeoutError, NotFoundError, ValidationError
+from ..job import TERMINAL, Job, OutputFile
+from ..node import Node
+from ._commands import JOB_COLUMNS, open_workspace
+from ._output import Column
+
+# `job wait` when the job failed without an exit code (Batch AI's CLI exited with -1).
+FAILED_WITHOUT_CODE = 255
+# `agent status` when no agent runs (as the LSB init scripts' `status` and `pg_ctl status`).
+NOT_RUNNING = 3
+
+
+def _iso(when: dt.datetime | None) -> str | None:
+    """The store's timestamp format: UTC, ``...Z``."""
+    if when is None:
+        return None
+    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _note(message: str) -> None:
+    """Progress for people, on stderr (``az`` logged these as warnings); stdout stays data."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _job(args: argparse.Namespace) -> Job:
+    return open_workspace(args).experiment(args.experiment).job(args.name)
+
+
+def wait_status(job: Job) -> int:
+    """``job wait``'s exit status: 0 for a job that succeeded; for one that failed, the low byte
+    of its exit code, or 255 when that would read as success (no exit code, -1, 0, 256)."""
+    if job.execution_state == "succeeded":
+        return 0
+    return (job.exit_code or 0) & 0xFF or FAILED_WITHOUT_CODE
+
+
+# -- job wait -------------------------------------------------------------------------------
+
+
+def job_wait(args: argparse.Namespace) -> Any:
+    job = _job(args)
+    label = f"{job.experiment_name}/{job.name}"
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    last_state = None
+    reported_start = False
+    while True:
+        state = job.execution_state
+        if state != last_state:
+            _note(f"Job {label}: {state}")
+            last_state = state
+        start = job.execution_info.start_time
+        if start is not None and not reported_start:
+            _note(f"Job {label} started at {_iso(start)}")
+            reported_start = True
+        if state in TERMINAL:
+            break
+        slice_s = args.interval
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BatchAITimeoutError(f"job '{label}' is still {state} after {args.timeout} s")
+            slice_s = min(slice_s, left)
+        try:
+            job = job.wait(slice_s)
+        except BatchAITimeoutError:
+            job = job.refresh()
+    info = job.execution_info
+    took = f"; execution took {info.end_time - info.start_time}" if info.end_time and info.start_time else ""
+    if state == "succeeded":
+        _note(f"Job {label} completed at {_iso(info.end_time)}{took}")
+        return job.to_dict(), JOB_COLUMNS, 0
+    code = "no exit code" if job.exit_code is None else f"exit code {job.exit_code}"
+    _note(f"Job {label} failed with {code} at {_iso(info.end_time)}{took}")
+    for error in info.errors:
+        details = ", ".join(f"{d.get('name')}={d.get('value')}" for d in error.details or [])
+        _note(f"  {error.code}: {error.message}" + (f" ({details})" if details else ""))
+    return job.to_dict(), JOB_COLUMNS, wait_status(job)
+
+
+# -- job logs -------------------------------------------------------------------------------
+
+# The primary process's log, in the order Job.stdout() looks for it: one process, a TensorFlow
+# worker 0, rank 0.
+_PRIMARY = ("{}.txt", "{}-wk-0.txt", "{}-0.txt")
+
+
+def _primary_log_name(job: Job, stream: str, poll_interval: float) -> str | None:
+    """Wait until the job's primary log exists (or the job has ended without one)."""
+    while True:
+        ended = job.refresh().execution_state in TERMINAL
+        try:
+            folder: Path | None = job.output_path()
+        except NotFoundError:
+            folder = None
+        if folder is not None:
+            for pattern in _PRIMARY:
+                if (folder / pattern.format(stream)).exists():
+                    return pattern.format(stream)
+        if ended:
+            return None
+        time.sleep(poll_interval)
+
+
+def _read_output_file(job: Job, output_directory_id: str, name: str) -> str:
+    base = job.output_path(output_directory_id).resolve()
+    target = (base / name).resolve()
+    if os.path.isabs(name) or base not in target.parents:
+        raise ValidationError(
+            f"invalid file name: {name!r} must name a file inside the output directory",
+            "file",
+            name,
+            "must be a relative path inside the output directory",
+        )
+    if not target.is_file():
+        raise NotFoundError(
+            f"file '{name}' of output directory '{output_directory_id}' of job '{job.name}' was not found",
+            "file",
+            name,
+        )
+    return target.read_text(errors="replace")
+
+
+def job_logs(args: argparse.Namespace) -> Any:
+    job = _job(args)
+    stream = "stderr" if args.stderr else "stdout"
+    if not args.follow:
+        if args.file:
+            text = _read_output_file(job, args.output_directory_id, args.file)
+        else:
+            text = job.stderr() if args.stderr else job.stdout()
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return None, None
+    name = args.file or _primary_log_name(job, stream, args.poll_interval)
+    if name is not None:
+        directory = args.output_directory_id if args.file else "stdouterr"
+        for chunk in job.stream(name, directory, poll_interval=args.poll_interval):
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+    return None, None
+
+
+# -- job files, terminate -------------------------------------------------------------------
+
+
+def _file_dict(f: OutputFile) -> dict[str, Any]:
+    """Batch AI's ``File``: directories have no URL and no properties."""
+    if f.is_directory:
+        return {"name": f.name, "fileType": "directory"}
+    return {
+        "name": f.name,
+        "fileType": "file",
+        "downloadUrl": f.download_url,
+        "properties": {"lastModified": _iso(f.last_modified), "contentLength": f.content_length},
+    }
+
+
+FILE_COLUMNS: list[Column] = [
+    ("Name", lambda f: f["name"]),
+    ("Type", lambda f: f["fileType"]),
+    ("Size", lambda f: f.get("properties", {}).get("contentLength")),
+    ("Modified", lambda f: f.get("properties", {}).get("lastModified")),
+]
+
+
+def job_files(args: argparse.Namespace) -> Any:
+    files = _job(args).list_files(args.output_directory_id, args.path)
+    return [_file_dict(f) for f in files], FILE_COLUMNS
+
+
+def job_terminate(args: argparse.Namespace) -> Any:
+    return _job(args).terminate(wait=not args.no_wait).to_dict(), JOB_COLUMNS
+
+
+# -- cluster resize, auto-scale, nodes, node-exec -------------------------------------------
+
+
+def cluster_resize(args: argparse.Namespace) -> Any:
+    cluster = open_workspace(args).cluster(args.name)
+    return cluster.resize(args.target, args.node_deallocation_option).to_dict(), None
+
+
+def cluster_auto_scale(args: argparse.Namespace) -> Any:
+    cluster = open_workspace(args).cluster(args.name)
+    return cluster.auto_scale(args.min, args.max).to_dict(), None
+
+
+def _node_dict(node: Node, jobs: dict[str, Job]) -> dict[str, Any]:
+    job = jobs.get(node.job_uid or "")
+    return {
+        "nodeId": node.node_id,
+        "cluster": node.cluster,
+        "state": node.state,
+        "ipAddress": node.ip_address,
+        "cpus": node.cpus,
+        "gpus": node.gpus,
+        "memoryMb": node.memory_mb,
+        "jobUid": node.job_uid,
+        "jobId": None if job is None else job.id,
+        "job": None if job is None else f"{job.experiment_name}/{job.name}",
+        "creationTime": _iso(node.creation_time),
+        "stateTransitionTime": _iso(node.state_transition_time),
+    }
+
+
+def _ids(values: list[int]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+NODE_COLUMNS: list[Column] = [
+    ("Node id", lambda n: n["nodeId"]),
+    ("State", lambda n: n["state"]),
+    ("IP", lambda n: n["ipAddress"]),
+    ("CPUs", lambda n: _ids(n["cpus"])),
+    ("GPUs", lambda n: _ids(n["gpus"])),
+    ("Job", lambda n: n["job"] or n["jobUid"]),
+]
+
+
+def cluster_nodes(args: argparse.Namespace) -> Any:
+    ws = open_workspace(args)
+    nodes = ws.cluster(args.name).nodes()
+    jobs = {j.uid: j for j in ws.jobs()} if any(n.job_uid for n in nodes) else {}
+    return [_node_dict(n, jobs) for n in nodes], NODE_COLUMNS
+
+
+def cluster_node_exec(args: argparse.Namespace) -> Any:
+    cluster = open_workspace(args).cluster(args.name)
+    try:
+        result = cluster.exec(args.exec, node=args.node_id, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        raise BatchAITimeoutError(f"the command did not finish within {args.timeout} s") from None
+    sys.stdout.write(result.stdout)
+    sys.stdout.flush()
+    sys.stderr.write(result.stderr)
+    code = result.returncode
+    return None, None, 128 - code if code < 0 else code  # killed by signal N: 128+N, as shells say
+
+
+# -- agent ----------------------------------------------------------------------------------
+
+
+def agent_start(args: argparse.Namespace) -> Any:
+    return open_workspace(args).agent.start(), None
+
+
+def agent_stop(args: argparse.Namespace) -> Any:
+    return {"stopped": open_workspace(args).agent.stop()}, None
+
+
+def agent_status(args: argparse.Namespace) -> Any:
+    status = open_workspace(args).agent.status()
+    if status is None:
+        print("null" if args.output == "json" else "not running")
+        return None, None, NOT_RUNNING
+    return status, None
