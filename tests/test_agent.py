@@ -123,9 +123,9 @@ def test_killing_the_launcher_fails_its_jobs_instead_of_hanging(ws: batchai.Work
     cluster = ws.create_cluster("c", target_node_count=1).wait_for_steady()
     exp = ws.create_experiment("e")
     job = exp.create_job(
-        "orphan", cluster=cluster, command_line="echo $$ > $AZ_BATCHAI_SHARED_JOB_TEMP/pid; exec sleep 300"
+        "orphan", cluster=cluster, command_line=f"echo $$ > {tmp_path}/pid; exec sleep 300"
     )
-    pid_file = ws.path / "shared" / job.uid / "pid"
+    pid_file = tmp_path / "pid"
     pid = int(until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="the job's pid"))
     status = ws.agent.status()
     assert status is not None

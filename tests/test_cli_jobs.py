@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import batchai
 import pytest
+
+import batchai
 from batchai.cli import main
 
 # Jobs that end on their own hold until this file appears in their stdouterr folder, so a test
@@ -375,11 +376,11 @@ def test_node_exec_prints_the_output_and_exits_with_the_commands_code(cluster: b
         "--node-id",
         "local-1",
         "--exec",
-        'echo "on $AZ_BATCHAI_NODE_ID"; echo oops >&2; exit 5',
+        'echo "on $BATCHAI_NODE_ID"; echo oops >&2; exit 5',
     )
     assert (code, out, err) == (5, "on local-1\n", "oops\n")
     # the first node by default; as a real process the status is the command's
-    done = cli_process("cluster", "node-exec", "-w", "ws", "-n", "local", "--exec", "echo $AZ_BATCHAI_NODE_ID; exit 4")
+    done = cli_process("cluster", "node-exec", "-w", "ws", "-n", "local", "--exec", "echo $BATCHAI_NODE_ID; exit 4")
     assert (done.returncode, done.stdout) == (4, "local-0\n")
 
     code, out, err = cli(capsys, "cluster", "node-exec", "-w", "ws", "-n", "local", "--node-id", "x", "--exec", "true")

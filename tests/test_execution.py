@@ -62,13 +62,29 @@ def test_environment_under_both_names(experiment: batchai.Experiment, ws: batcha
     assert job.output_path("MODEL") == model
     assert env["DATA_FILE"] == str(tmp_path / "data" / "train.csv")
     assert env["EPOCHS"] == "3" and env["API_TOKEN"] == "s3cr3t"
-    assert Path(env["AZ_BATCHAI_MPI_HOST_FILE"]).parent == Path(env["AZ_BATCHAI_SHARED_JOB_TEMP"])
+    assert Path(env["AZ_BATCHAI_MPI_HOST_FILE"]).read_text().startswith("127.0.0.1 slots=")
     assert env["BATCHAI_JOB_UID"] == job.uid
     stdouterr = Path(env["AZ_BATCHAI_STDOUTERR_DIR"])
     assert stdouterr == job.output_path() and stdouterr.name == "stdouterr"
-    # Job temp folders are the job's scratch space and go when it ends.
-    assert not Path(env["AZ_BATCHAI_JOB_TEMP"]).exists()
+    # One node: the shared temp is the node's job temp, wiped when the node's next job starts.
+    assert env["AZ_BATCHAI_SHARED_JOB_TEMP"] == env["AZ_BATCHAI_JOB_TEMP"]
     assert "s3cr3t" not in job.to_json()
+
+
+def test_job_temp_is_wiped_when_the_node_starts_its_next_job(
+    ws: batchai.Workspace, experiment: batchai.Experiment
+) -> None:
+    ws.create_cluster("one", target_node_count=1)
+    first = run(
+        experiment,
+        "first",
+        cluster="one",
+        command_line="echo left > $AZ_BATCHAI_JOB_TEMP/scratch; echo $AZ_BATCHAI_JOB_TEMP",
+    )
+    temp = Path(first.stdout().strip())
+    assert (temp / "scratch").read_text() == "left\n"  # still there to inspect after the job
+    second = run(experiment, "second", cluster="one", command_line="ls -A $AZ_BATCHAI_JOB_TEMP")
+    assert second.stdout() == ""
 
 
 def test_stdouterr_under_the_prefix_and_cwd_in_job_temp(

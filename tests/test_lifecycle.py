@@ -16,12 +16,12 @@ import pytest
 import batchai
 
 # A job that leaves behind a grandchild ignoring SIGTERM and another one in its own session,
-# both writing their pid, then sleeps: the kill must reach all three.
+# both writing their pid into DIR, then sleeps: the kill must reach all three.
 STUBBORN = textwrap.dedent(
     """
     trap '' TERM
-    (trap '' TERM; echo $BASHPID > $AZ_BATCHAI_SHARED_JOB_TEMP/ignorer; exec sleep 300) &
-    setsid bash -c 'echo $$ > $AZ_BATCHAI_SHARED_JOB_TEMP/daemon; exec sleep 300' &
+    (trap '' TERM; echo $BASHPID > DIR/ignorer; exec sleep 300) &
+    setsid bash -c 'echo $$ > DIR/daemon; exec sleep 300' &
     sleep 300
     """
 )
@@ -45,16 +45,12 @@ def wait_for(path: Path, timeout: float = 10) -> str:
     return path.read_text().strip()
 
 
-def shared_temp(ws: batchai.Workspace, job: batchai.Job) -> Path:
-    return ws.path / "shared" / job.uid
-
-
 def test_terminate_kills_the_whole_tree(
-    ws: batchai.Workspace, experiment: batchai.Experiment, cluster: batchai.Cluster
+    experiment: batchai.Experiment, cluster: batchai.Cluster, tmp_path: Path
 ) -> None:
-    job = experiment.create_job("stubborn", cluster=cluster, command_line=STUBBORN)
-    ignorer = int(wait_for(shared_temp(ws, job) / "ignorer"))
-    daemon = int(wait_for(shared_temp(ws, job) / "daemon"))
+    job = experiment.create_job("stubborn", cluster=cluster, command_line=STUBBORN.replace("DIR", str(tmp_path)))
+    ignorer = int(wait_for(tmp_path / "ignorer"))
+    daemon = int(wait_for(tmp_path / "daemon"))
     assert alive(ignorer) and alive(daemon)
     job.terminate(timeout=30)
     assert job.execution_state == "failed"
@@ -94,12 +90,10 @@ def test_wall_clock_limit(experiment: batchai.Experiment, cluster: batchai.Clust
 
 
 def test_deleting_a_running_job_stops_it(
-    ws: batchai.Workspace, experiment: batchai.Experiment, cluster: batchai.Cluster
+    experiment: batchai.Experiment, cluster: batchai.Cluster, tmp_path: Path
 ) -> None:
-    job = experiment.create_job(
-        "doomed", cluster=cluster, command_line="echo $$ > $AZ_BATCHAI_SHARED_JOB_TEMP/pid; exec sleep 300"
-    )
-    pid = int(wait_for(shared_temp(ws, job) / "pid"))
+    job = experiment.create_job("doomed", cluster=cluster, command_line=f"echo $$ > {tmp_path}/pid; exec sleep 300")
+    pid = int(wait_for(tmp_path / "pid"))
     job.delete()
     deadline = time.monotonic() + 10
     while alive(pid):

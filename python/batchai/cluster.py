@@ -115,6 +115,8 @@ class Cluster(Resource):
     ) -> subprocess.CompletedProcess[str]:
         """Run a command on a node (the first by default), as ``az batchai cluster node exec`` did."""
         nodes = self.nodes()
+        if not nodes:
+            raise NotFoundError(f"cluster '{self.name}' has no nodes", "node", node)
         chosen = [n for n in nodes if node is None or n.node_id == node]
         if not chosen:
             raise NotFoundError(f"node '{node}' of cluster '{self.name}' was not found", "node", node)

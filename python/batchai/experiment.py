@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import _agent
+from . import _agent, _core
 from ._convert import dumps, python_field_names, to_json_value
 from ._resource import Resource
 from .exceptions import BatchAIWarning, ValidationError
@@ -183,6 +183,36 @@ class Experiment(Resource):
             self._handle.create_jobs(self.name, names, specs)
         _agent.wake(self._handle.path)
         return [self.job(n) for n in names]
+
+    def create_jobs_from_template(
+        self,
+        names: Sequence[str],
+        *,
+        environment_variables_per_job: Sequence[Mapping[str, str]] | None = None,
+        wake: bool = True,
+        **template: Any,
+    ) -> int:
+        """Create one job per name from one set of ``create_job`` keyword arguments, in one
+        transaction (all or none). ``environment_variables_per_job`` adds each job's own
+        variables (e.g. its parameters). This is the fast path for thousands of jobs; it returns
+        how many were created (read them back with ``jobs()``). ``wake=False`` leaves the agent
+        asleep (the jobs start at the next wake-up)."""
+        with python_field_names():
+            spec = dumps(job_spec(**template))
+            environments = None
+            if environment_variables_per_job is not None:
+                environments = [json.dumps(_variables(env)) for env in environment_variables_per_job]
+            count = self._handle.create_jobs_from_template(self.name, spec, list(names), environments)
+        if wake:
+            _agent.wake(self._handle.path)
+        return count
+
+    def wait_all(self, timeout: float | None = None) -> list[Job]:
+        """Wait until every job of the experiment has ended; returns them, refreshed."""
+        pending = [j.uid for j in self.jobs() if j.execution_state not in ("succeeded", "failed")]
+        if pending:
+            _core.wait_jobs(self._handle.path, _agent.command(), pending, timeout)
+        return self.jobs()
 
     def job(self, name: str) -> Job:
         return Job._from_json(self._handle, self._handle.get("job", self.name, name), self.name)

@@ -149,7 +149,10 @@ class Workspace:
         if busy or _core.agent_status(path) is not None:
             _agent.wake(path)
             deadline = time.monotonic() + timeout
-            while (status := _core.agent_status(path)) is not None and json.loads(status)["running_jobs"] > 0:
+            # Wait until nothing runs: no job, no setup task (of the nodes just removed).
+            while (status := _core.agent_status(path)) is not None and (
+                json.loads(status)["running_jobs"] > 0 or json.loads(status)["processes"] > 0
+            ):
                 if time.monotonic() > deadline:
                     raise BatchAITimeoutError(f"jobs of workspace '{self.name}' did not stop within {timeout} s")
                 time.sleep(0.02)

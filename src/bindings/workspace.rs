@@ -221,6 +221,44 @@ impl WorkspaceHandle {
         })
     }
 
+    /// Create one job per name from a template spec (camelCase JSON), all or none; with
+    /// `environments`, each job also gets its own environment variables (a JSON list of
+    /// `{name, value}` per job). Returns how many were created.
+    #[pyo3(signature = (experiment, spec_json, names, environments=None))]
+    fn create_jobs_from_template(
+        &self,
+        py: Python<'_>,
+        experiment: String,
+        spec_json: String,
+        names: Vec<String>,
+        environments: Option<Vec<String>>,
+    ) -> PyResult<usize> {
+        self.with(py, move |s| {
+            let template: model::JobSpec = parse::from_text(&spec_json)?;
+            let environments = match environments {
+                None => None,
+                Some(texts) => Some(
+                    texts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, text)| {
+                            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(
+                                |e| {
+                                    Error::invalid(
+                                        format!("environment_variables[{i}]"),
+                                        model::validate::truncate(text, 80),
+                                        format!("must be a list of {{name, value}} objects ({})", e.inner()),
+                                    )
+                                },
+                            )
+                        })
+                        .collect::<Result<Vec<Vec<model::common::EnvironmentVariable>>>>()?,
+                ),
+            };
+            s.create_jobs_from_template(&experiment, &template, &names, environments.as_deref(), now())
+        })
+    }
+
     #[pyo3(signature = (kind, parent, name))]
     fn get(&self, py: Python<'_>, kind: &str, parent: Option<String>, name: String) -> PyResult<String> {
         let kind = kind.to_string();

@@ -24,6 +24,8 @@ pub struct AgentStatus {
     pub queued_jobs: usize,
     pub running_jobs: usize,
     pub nodes: usize,
+    /// Processes started and not yet ended (jobs' and nodes' setup tasks).
+    pub processes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,10 +3,15 @@
 //! Layout under the workspace folder:
 //! ```text
 //! nodes/<node>/mounts/<relativeMountPath>   cluster volumes   ($AZ_BATCHAI_MOUNT_ROOT)
-//! nodes/<node>/jobs/<uid>/                 job temp          ($AZ_BATCHAI_JOB_TEMP)
-//! nodes/<node>/jobs/<uid>/mounts/...       job volumes       ($AZ_BATCHAI_JOB_MOUNT_ROOT)
-//! shared/<uid>/                            shared job temp   ($AZ_BATCHAI_SHARED_JOB_TEMP)
+//! nodes/<node>/jobs/temp/                  job temp          ($AZ_BATCHAI_JOB_TEMP)
+//! nodes/<node>/jobs/temp/mounts/...        job volumes       ($AZ_BATCHAI_JOB_MOUNT_ROOT)
+//! nodes/<node>/jobs/hostfile               MPI host file of a one-node job
+//! shared/<uid>/                            shared job temp of a multi-node job
 //! ```
+//! A node runs one job at a time, and Batch AI wiped the job temp before the next job, so each
+//! node has one job temp folder, emptied when a job ends; a one-node job's shared temp is its job
+//! temp (its only node). Creating and removing folders per job would cost several journaled
+//! metadata operations per job, which on a virtual disk cost more than starting the process.
 //! A file server or a stand-in for Azure storage is "mounted" as a symbolic link to its folder,
 //! which needs no privileges and shows the same files on every node, as NFS did. Unmanaged file
 //! systems run their mount command (with the mount path appended, as Batch AI did) in the node's
@@ -31,8 +36,22 @@ pub fn job_temp_root(layout: &Layout, node: &str) -> PathBuf {
     node_root(layout, node).join("jobs")
 }
 
-pub fn job_temp(layout: &Layout, node: &str, uid: &str) -> PathBuf {
-    job_temp_root(layout, node).join(uid)
+pub fn job_temp(layout: &Layout, node: &str) -> PathBuf {
+    job_temp_root(layout, node).join("temp")
+}
+
+/// The host file of a one-node job on `node`.
+pub fn node_host_file(layout: &Layout, node: &str) -> PathBuf {
+    job_temp_root(layout, node).join("hostfile")
+}
+
+/// Remove everything inside `dir` (not crossing into other file systems), keeping `dir`.
+/// An empty folder costs one directory read.
+pub fn empty_dir(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        remove_tree(&entry.path());
+    }
 }
 
 pub fn shared_job_temp(layout: &Layout, uid: &str) -> PathBuf {

@@ -162,11 +162,9 @@ impl Supervisor {
             ToSupervisor::Spawn(request) => self.spawn(request),
             ToSupervisor::Signal { key, signal, marker } => {
                 let pgid = self.by_key.get(&key).copied().or_else(|| self.exited.get(&key).map(|e| e.pid));
-                if let Some(pgid) = pgid {
-                    tree::signal_group(pgid, signal);
-                }
+                let reached = pgid.filter(|&pgid| tree::signal_group(pgid, signal));
                 if let Some(marker) = marker {
-                    tree::signal_marked(&marker, signal);
+                    tree::signal_marked(&marker, signal, reached);
                 }
             }
             ToSupervisor::Ack { keys } => {

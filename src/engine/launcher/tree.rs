@@ -33,13 +33,21 @@ pub fn find_marked(uid: &str) -> Vec<i32> {
     found
 }
 
-/// Signal every marked process of the job; returns how many were signalled.
-pub fn signal_marked(uid: &str, signal: i32) -> usize {
+/// Signal every marked process of the job that is not in `signalled_group` (already reached
+/// through `killpg`, and a process must get each signal once); returns how many were signalled.
+pub fn signal_marked(uid: &str, signal: i32, signalled_group: Option<i32>) -> usize {
     find_marked(uid)
         .into_iter()
+        .filter(|&pid| signalled_group.is_none() || process_group(pid) != signalled_group)
         // SAFETY: kill has no memory effects; a pid that just exited yields ESRCH.
         .filter(|&pid| unsafe { libc::kill(pid, signal) } == 0)
         .count()
+}
+
+/// The process group of `pid` (field 5 of /proc/<pid>/stat).
+fn process_group(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// Signal a process group; false when no process is left in it.
@@ -77,7 +85,10 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(!find_marked("someone-else").contains(&pid));
-        assert_eq!(signal_marked(&uid, libc::SIGKILL), 1);
+        // The child is in the test's process group, not one of its own: the marker reaches it.
+        assert_eq!(signal_marked(&uid, libc::SIGKILL, Some(pid)), 1);
+        // SAFETY: getpgrp has no preconditions.
+        assert_eq!(process_group(std::process::id() as i32), Some(unsafe { libc::getpgrp() }));
         let status = child.wait().unwrap();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(libc::SIGKILL));

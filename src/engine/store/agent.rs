@@ -45,10 +45,12 @@ pub struct ClusterRow {
 /// One state change; a batch of them commits atomically.
 #[derive(Debug, Clone)]
 pub enum Change {
+    /// Queued → running on `nodes`, with the output folders it will write to.
     JobRunning {
         id: i64,
         attempt: u32,
         nodes: Vec<String>,
+        outputs: std::collections::BTreeMap<String, String>,
     },
     JobTerminating {
         id: i64,
@@ -61,11 +63,6 @@ pub enum Change {
         succeeded: bool,
         exit_code: Option<i32>,
         errors: Vec<ErrorInfo>,
-    },
-    /// Where the job's output directories (and `stdouterr`) were made, resolved.
-    JobOutputs {
-        id: i64,
-        paths: std::collections::BTreeMap<String, String>,
     },
     NodeAdded {
         cluster_id: i64,
@@ -232,13 +229,19 @@ impl Store {
         self.write(|tx| {
             for change in changes {
                 match change {
-                    Change::JobRunning { id, attempt, nodes } => {
+                    Change::JobRunning { id, attempt, nodes, outputs } => {
                         tx.prepare_cached(
                             "UPDATE jobs SET execution_state = 'running', execution_state_us = ?2, start_us = ?2,
-                                 attempt = ?3, node_names = ?4, end_us = NULL, exit_code = NULL
+                                 attempt = ?3, node_names = ?4, output_paths = ?5, end_us = NULL, exit_code = NULL
                              WHERE id = ?1 AND execution_state = 'queued'",
                         )?
-                        .execute(params![id, at, attempt, serde_json::to_string(nodes).expect("names serialize")])?;
+                        .execute(params![
+                            id,
+                            at,
+                            attempt,
+                            serde_json::to_string(nodes).expect("names serialize"),
+                            serde_json::to_string(outputs).expect("paths serialize")
+                        ])?;
                     }
                     Change::JobTerminating { id } => {
                         tx.prepare_cached(
@@ -266,10 +269,6 @@ impl Store {
                             exit_code,
                             serde_json::to_string(errors).expect("errors serialize")
                         ])?;
-                    }
-                    Change::JobOutputs { id, paths } => {
-                        tx.prepare_cached("UPDATE jobs SET output_paths = ?2 WHERE id = ?1")?
-                            .execute(params![id, serde_json::to_string(paths).expect("paths serialize")])?;
                     }
                     Change::NodeAdded { cluster_id, name, state, cpus, gpus, memory_mb } => {
                         tx.prepare_cached(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::engine::error::{Error, ResourceKind, Result};
+use crate::engine::model::common::{EnvironmentVariable, check_environment};
 use crate::engine::model::job::{ExecutionInfo, SchedulingPriority};
 use crate::engine::model::toolkits::ToolType;
 use crate::engine::model::{ExecutionState, Job, JobSpec, ProvisioningState, Timestamp, validate};
@@ -74,6 +75,51 @@ fn experiment_id(tx: &Transaction<'_>, experiment: &str) -> Result<i64> {
         .ok_or_else(|| Error::not_found(ResourceKind::Experiment, experiment))
 }
 
+/// A validated job, ready to insert: the parts a template's jobs share are behind `Arc`s.
+#[derive(Clone)]
+struct Prepared {
+    name: String,
+    spec_json: std::sync::Arc<str>,
+    cluster: String,
+    given_cluster: String,
+    node_count: u32,
+    priority: i64,
+    tool: ToolType,
+    mounts: Option<crate::engine::model::mounts::MountVolumes>,
+    secrets: std::sync::Arc<Vec<(&'static str, String, String)>>,
+}
+
+impl Prepared {
+    fn new(workspace: &str, name: &str, spec: &JobSpec) -> Result<Prepared, crate::engine::ValidationError> {
+        let tool = spec.toolkit()?.tool_type();
+        let cluster = local_cluster(workspace, spec)?;
+        // Stored with the canonical cluster id, whatever form the caller used.
+        let mut stored = spec.clone();
+        stored.cluster = crate::engine::model::ResourceId::local(workspace, "clusters", &cluster);
+        let mut secrets: Vec<(&'static str, String, String)> =
+            spec.secrets.iter().map(|s| ("env", s.name.clone(), s.value.clone().unwrap_or_default())).collect();
+        let password = spec
+            .container_settings
+            .as_ref()
+            .and_then(|c| c.image_source_registry.credentials.as_ref())
+            .and_then(|c| c.password.clone());
+        if let Some(password) = password {
+            secrets.push(("registry", "password".into(), password));
+        }
+        Ok(Prepared {
+            name: name.to_string(),
+            spec_json: serde_json::to_string(&stored).expect("job spec serializes").into(),
+            cluster,
+            given_cluster: spec.cluster.id.clone(),
+            node_count: spec.node_count,
+            priority: priority_rank(spec.scheduling_priority),
+            tool,
+            mounts: spec.mount_volumes.clone(),
+            secrets: std::sync::Arc::new(secrets),
+        })
+    }
+}
+
 /// The name of the job's cluster, which must belong to this workspace.
 fn local_cluster(workspace: &str, spec: &JobSpec) -> Result<String, crate::engine::ValidationError> {
     let target = spec.cluster.parse("cluster", "clusters")?;
@@ -106,7 +152,6 @@ impl Store {
 
     /// Create many jobs in one transaction; any invalid job or taken name rejects them all.
     pub fn create_jobs(&mut self, experiment: &str, jobs: &[NewJob], now: Timestamp) -> Result<usize> {
-        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
         let mut prepared = Vec::with_capacity(jobs.len());
         for job in jobs {
             let context = |e: crate::engine::ValidationError| -> Error {
@@ -118,6 +163,52 @@ impl Store {
             };
             validate::name("name", &job.name).map_err(context)?;
             job.spec.validate().map_err(context)?;
+            prepared.push(Prepared::new(&self.name, &job.name, &job.spec).map_err(context)?);
+        }
+        self.insert_jobs(experiment, &prepared, now)
+    }
+
+    /// Create one job per name from a template spec, optionally with extra environment variables
+    /// per job (how a sweep varies its trials). The template is validated once.
+    pub fn create_jobs_from_template(
+        &mut self,
+        experiment: &str,
+        template: &JobSpec,
+        names: &[String],
+        environments: Option<&[Vec<EnvironmentVariable>]>,
+        now: Timestamp,
+    ) -> Result<usize> {
+        template.validate()?;
+        if let Some(envs) = environments.filter(|e| e.len() != names.len()) {
+            return Err(Error::invalid(
+                "environment_variables",
+                envs.len().to_string(),
+                format!("must give one list per job ({} names)", names.len()),
+            ));
+        }
+        let shared = Prepared::new(&self.name, "", template)?;
+        let mut prepared = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let context = |e: crate::engine::ValidationError| -> Error {
+                Error::invalid(format!("jobs['{name}'].{}", e.field), e.value, e.rule)
+            };
+            validate::name("name", name).map_err(context)?;
+            let mut job = shared.clone();
+            job.name = name.clone();
+            if let Some(extra) = environments.map(|e| &e[i]).filter(|e| !e.is_empty()) {
+                let mut spec = template.clone();
+                spec.environment_variables.extend(extra.iter().cloned());
+                check_environment("", &spec.environment_variables, &spec.secrets).map_err(context)?;
+                job = Prepared::new(&self.name, name, &spec).map_err(context)?;
+            }
+            prepared.push(job);
+        }
+        self.insert_jobs(experiment, &prepared, now)
+    }
+
+    fn insert_jobs(&mut self, experiment: &str, jobs: &[Prepared], now: Timestamp) -> Result<usize> {
+        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+        for job in jobs {
             if !seen.insert(job.name.as_str()) {
                 return Err(Error::invalid(
                     "name",
@@ -125,61 +216,54 @@ impl Store {
                     "is given twice in one batch; job names are unique within an experiment",
                 ));
             }
-            let tool = job.spec.toolkit().map_err(context)?.tool_type();
-            let cluster = local_cluster(&self.name, &job.spec).map_err(context)?;
-            // Stored with the canonical cluster id, whatever form the caller used.
-            let mut spec = job.spec.clone();
-            spec.cluster = crate::engine::model::ResourceId::local(&self.name, "clusters", &cluster);
-            prepared.push((job, tool, cluster, serde_json::to_string(&spec).expect("job spec serializes")));
         }
         let workspace = self.name.clone();
         self.write(|tx| {
             Store::ensure_usable(tx, &workspace)?;
             let experiment_id = experiment_id(tx, experiment)?;
             let mut clusters = HashMap::new();
+            let mut checked_mounts = false;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO jobs (experiment_id, name, uid, spec, cluster_name, node_count, priority, tool_type,
                                    created_us, execution_state, execution_state_us)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?9)",
             )?;
-            let mut exists = tx.prepare_cached("SELECT 1 FROM jobs WHERE experiment_id = ?1 AND name = ?2")?;
             let mut secret =
                 tx.prepare_cached("INSERT INTO job_secrets (job_id, kind, name, value) VALUES (?1, ?2, ?3, ?4)")?;
-            for (job, tool, cluster, spec_json) in &prepared {
-                if !cluster_exists(tx, cluster, &mut clusters)? {
-                    validate::fail("cluster", &job.spec.cluster.id, "must name an existing cluster")?;
+            let mut last_spec: Option<std::sync::Arc<str>> = None;
+            for job in jobs {
+                if !cluster_exists(tx, &job.cluster, &mut clusters)? {
+                    validate::fail("cluster", &job.given_cluster, "must name an existing cluster")?;
                 }
-                check_file_server_refs(tx, &workspace, job.spec.mount_volumes.as_ref(), "mountVolumes.")?;
-                if exists.exists(params![experiment_id, job.name])? {
-                    return Err(Error::already_exists(ResourceKind::Job, &job.name));
+                // Jobs from one template share their mounts: check them once.
+                let same_spec = last_spec.as_ref().is_some_and(|last| std::sync::Arc::ptr_eq(last, &job.spec_json));
+                if !(same_spec && checked_mounts) {
+                    check_file_server_refs(tx, &workspace, job.mounts.as_ref(), "mountVolumes.")?;
+                    checked_mounts = true;
                 }
+                last_spec = Some(job.spec_json.clone());
                 let uid = uuid::Uuid::new_v4().simple().to_string();
-                insert.execute(params![
-                    experiment_id,
-                    job.name,
-                    uid,
-                    spec_json,
-                    cluster,
-                    job.spec.node_count,
-                    priority_rank(job.spec.scheduling_priority),
-                    tool.as_str(),
-                    us(now),
-                ])?;
-                let id = tx.last_insert_rowid();
-                for s in &job.spec.secrets {
-                    secret.execute(params![id, "env", s.name, s.value.as_deref().unwrap_or_default()])?;
-                }
-                let password = job
-                    .spec
-                    .container_settings
-                    .as_ref()
-                    .and_then(|c| c.image_source_registry.credentials.as_ref())
-                    .and_then(|c| c.password.as_deref());
-                if let Some(password) = password {
-                    secret.execute(params![id, "registry", "password", password])?;
+                insert
+                    .execute(params![
+                        experiment_id,
+                        job.name,
+                        uid,
+                        &*job.spec_json,
+                        job.cluster,
+                        job.node_count,
+                        job.priority,
+                        job.tool.as_str(),
+                        us(now),
+                    ])
+                    .map_err(|e| super::unique_violation(e, ResourceKind::Job, &job.name))?;
+                if !job.secrets.is_empty() {
+                    let id = tx.last_insert_rowid();
+                    for (kind, name, value) in job.secrets.iter() {
+                        secret.execute(params![id, kind, name, value])?;
+                    }
                 }
             }
-            Ok(prepared.len())
+            Ok(jobs.len())
         })
     }
 

@@ -248,7 +248,7 @@ impl Core {
         let Some(cluster) = self.clusters.get(&node.cluster_id).cloned() else { return };
         let mount_root = workdirs::node_mount_root(&self.layout, name);
         let made = std::fs::create_dir_all(&mount_root)
-            .and_then(|_| std::fs::create_dir_all(workdirs::job_temp_root(&self.layout, name)));
+            .and_then(|_| std::fs::create_dir_all(workdirs::job_temp(&self.layout, name)));
         if let Err(e) = made {
             return self.node_setup_failed(
                 &node,

@@ -73,7 +73,7 @@ pub(crate) enum Proc {
 /// Side effects decided in a turn, carried out after its commit.
 #[derive(Debug)]
 pub(crate) enum Action {
-    StartJob(i64),
+    StartJob { id: i64, fresh: bool },
     PrepareNode(String),
     RemoveNode(String),
     Signal { key: String, signal: i32, marker: Option<String> },
@@ -115,6 +115,10 @@ pub struct Core {
     cluster_errors: HashMap<i64, Vec<crate::engine::model::ErrorInfo>>,
     capacity_errors: HashMap<i64, crate::engine::model::ErrorInfo>,
     node_errors: HashMap<String, crate::engine::model::ErrorInfo>,
+    /// What each host file holds, so an unchanged one is not written again.
+    host_files: HashMap<std::path::PathBuf, String>,
+    /// Program lookups on PATH (name, PATH) → path, checked again before use.
+    programs: std::cell::RefCell<HashMap<(String, String), String>>,
 }
 
 impl Core {
@@ -159,6 +163,8 @@ impl Core {
             cluster_errors: HashMap::new(),
             capacity_errors: HashMap::new(),
             node_errors: HashMap::new(),
+            host_files: HashMap::new(),
+            programs: std::cell::RefCell::new(HashMap::new()),
             layout,
             options,
             store,
@@ -251,6 +257,7 @@ impl Core {
                     queued_jobs: queued,
                     running_jobs: self.jobs.len() - queued,
                     nodes: self.nodes.len(),
+                    processes: self.procs.values().filter(|p| matches!(p, Proc::Starting | Proc::Running)).count(),
                 }));
             }
             Request::Stop => {
@@ -329,9 +336,20 @@ impl Core {
 
     fn act(&mut self, action: Action) {
         match action {
-            Action::StartJob(id) => self.start_job(id),
+            Action::StartJob { id, fresh } => self.start_job(id, fresh),
             Action::PrepareNode(name) => self.prepare_node(&name),
-            Action::RemoveNode(name) => super::workdirs::remove_tree(&super::workdirs::node_root(&self.layout, &name)),
+            Action::RemoveNode(name) => {
+                // A node leaves with whatever runs on it for itself: its setup task.
+                let key = format!("setup:{name}");
+                if matches!(self.procs.get(&key), Some(Proc::Starting | Proc::Running)) {
+                    self.send(&ToSupervisor::Signal {
+                        key,
+                        signal: libc::SIGKILL,
+                        marker: Some(format!("setup-{name}")),
+                    });
+                }
+                super::workdirs::remove_tree(&super::workdirs::node_root(&self.layout, &name))
+            }
             Action::Signal { key, signal, marker } => self.send(&ToSupervisor::Signal { key, signal, marker }),
             Action::Ack(key) => {
                 self.procs.remove(&key);

@@ -10,7 +10,7 @@
 //! restarted agent can tell from the supervisor's list which processes of which attempt exist.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::spawning::Launch;
@@ -42,6 +42,8 @@ enum Phase {
 pub(crate) struct Run {
     attempt: u32,
     nodes: Vec<String>,
+    /// Paths and plan, computed before the run is committed (or again after a restart).
+    prepared: Option<Prepared>,
     plan: Option<LaunchPlan>,
     phase: Phase,
     /// Keys asked for or running, not yet exited.
@@ -55,10 +57,29 @@ pub(crate) struct Run {
     kill_at: Option<Instant>,
     killed: bool,
     wall_deadline: Instant,
+    /// Folders to remove when the run ends (a multi-node job's shared temp).
     temp_dirs: Vec<PathBuf>,
 }
 
 impl Run {
+    fn new(attempt: u32, nodes: Vec<String>, wall_deadline: Instant) -> Run {
+        Run {
+            attempt,
+            nodes,
+            prepared: None,
+            plan: None,
+            phase: Phase::Tasks,
+            pending: BTreeSet::new(),
+            keys: BTreeSet::new(),
+            outcome: None,
+            stop: None,
+            kill_at: None,
+            killed: false,
+            wall_deadline,
+            temp_dirs: Vec::new(),
+        }
+    }
+
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.kill_at {
             Some(at) if !self.killed => Some(at),
@@ -147,8 +168,17 @@ impl Core {
         self.nodes.values().any(|n| n.cluster_id == cluster_id && n.number == number && n.job.is_none())
     }
 
-    /// Commit the job as running on `nodes`; folders and processes come after the commit.
+    /// Plan the job on `nodes` and commit it as running, with its output paths; folders and
+    /// processes come after the commit.
     fn begin_run(&mut self, id: i64, nodes: Vec<String>, now: Timestamp) {
+        let prepared = match self.plan_run(id, &nodes) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                // Nothing can run: the job fails without holding its nodes.
+                self.changes.push(Change::JobFinished { id, succeeded: false, exit_code: None, errors: vec![error] });
+                return self.job_ended(id, ExecutionState::Failed);
+            }
+        };
         let Some(entry) = self.jobs.get_mut(&id) else { return };
         entry.job.attempt += 1;
         entry.job.state = ExecutionState::Running;
@@ -156,21 +186,15 @@ impl Core {
         entry.job.node_names = nodes.clone();
         let uid = entry.job.uid.clone();
         let limit = entry.job.spec.constraints.max_wall_clock_time.0;
-        self.changes.push(Change::JobRunning { id, attempt: entry.job.attempt, nodes: nodes.clone() });
-        entry.run = Some(Run {
+        self.changes.push(Change::JobRunning {
+            id,
             attempt: entry.job.attempt,
             nodes: nodes.clone(),
-            plan: None,
-            phase: Phase::Tasks,
-            pending: BTreeSet::new(),
-            keys: BTreeSet::new(),
-            outcome: None,
-            stop: None,
-            kill_at: None,
-            killed: false,
-            wall_deadline: Instant::now() + limit,
-            temp_dirs: Vec::new(),
+            outputs: prepared.outputs.clone(),
         });
+        let mut run = Run::new(entry.job.attempt, nodes.clone(), Instant::now() + limit);
+        run.prepared = Some(prepared);
+        entry.run = Some(run);
         for name in &nodes {
             if let Some(node) = self.nodes.get_mut(name) {
                 node.job = Some(id);
@@ -182,12 +206,13 @@ impl Core {
                 });
             }
         }
-        self.actions.push(Action::StartJob(id));
+        self.actions.push(Action::StartJob { id, fresh: true });
     }
 
-    /// After the run is committed (or after a restart): folders, plan, and the processes of the
-    /// current phase that the supervisor does not know yet. Idempotent.
-    pub(super) fn start_job(&mut self, id: i64) {
+    /// After the run is committed (or after a restart, `fresh` false): folders, then the
+    /// processes of the current phase that the supervisor does not know yet. Idempotent, except
+    /// that a fresh start first wipes the nodes' job temp folders, as Batch AI did.
+    pub(super) fn start_job(&mut self, id: i64, fresh: bool) {
         let Some(entry) = self.jobs.get(&id) else { return };
         let Some(run) = &entry.run else { return };
         if run.stop.is_some() {
@@ -195,10 +220,18 @@ impl Core {
         }
         let attempt = run.attempt;
         let uid = entry.job.uid.clone();
-        let prepared = match self.prepare_run(id) {
-            Ok(prepared) => prepared,
-            Err(error) => return self.stop_run(id, StopReason::Failed(error)),
+        let nodes = run.nodes.clone();
+        let mut prepared = match run.prepared.clone() {
+            Some(prepared) => prepared,
+            None => match self.plan_run(id, &nodes) {
+                Ok(prepared) => prepared,
+                Err(error) => return self.stop_run(id, StopReason::Failed(error)),
+            },
         };
+        match self.materialize(id, &prepared, fresh) {
+            Ok(commands) => prepared.mount_commands = commands,
+            Err(error) => return self.stop_run(id, StopReason::Failed(error)),
+        }
         let known_task = self.procs.keys().any(|k| k.starts_with(&format!("task:{uid}:{attempt}:")));
         let needs_prep =
             !prepared.plan.job_preparation.is_empty() || prepared.mount_commands.iter().any(|c| !c.is_empty());
@@ -216,6 +249,9 @@ impl Core {
             Phase::Preparation => self.prep_launches(id, &prepared),
             Phase::Tasks => self.task_launches(id, &prepared.plan),
         };
+        if let Some(run) = self.jobs.get_mut(&id).and_then(|e| e.run.as_mut()) {
+            run.prepared = Some(prepared);
+        }
         self.spawn_all(id, launches);
         self.replay_exits(id);
     }
@@ -319,7 +355,7 @@ impl Core {
             key,
             program,
             env: plan.environment(process).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            cwd: workdirs::job_temp(&self.layout, &run.nodes[process.node], uid),
+            cwd: workdirs::job_temp(&self.layout, &run.nodes[process.node]),
             stdout: stdouterr.join(&process.stdout),
             stderr: stdouterr.join(&process.stderr),
             cpus: node.map(|n| n.cpus.clone()).unwrap_or_default(),
@@ -328,23 +364,17 @@ impl Core {
         }
     }
 
-    /// Folders, volumes, paths and the plan for the job's current attempt.
-    fn prepare_run(&mut self, id: i64) -> Result<Prepared, ErrorInfo> {
-        let entry = &self.jobs[&id];
-        let job = entry.job.clone();
-        let run = entry.run.as_ref().expect("running");
-        let node_names = run.nodes.clone();
+    /// Paths and the plan for running the job on `node_names`. No file system changes: this runs
+    /// before the run is committed.
+    fn plan_run(&mut self, id: i64, node_names: &[String]) -> Result<Prepared, ErrorInfo> {
+        let job = self.jobs[&id].job.clone();
         let spec = &job.spec;
-        let failed = |code: &str, what: &str, e: std::io::Error| ErrorInfo::new(code, format!("{what}: {e}"));
-
-        let shared = workdirs::shared_job_temp(&self.layout, &job.uid);
+        let single = node_names.len() == 1;
         let mut placed = Vec::new();
-        let mut temp_dirs = vec![shared.clone()];
-        for name in &node_names {
+        for name in node_names {
             let node =
                 self.nodes.get(name).ok_or_else(|| ErrorInfo::new("NodeNotFound", format!("node {name} is gone")))?;
-            let temp = workdirs::job_temp(&self.layout, name, &job.uid);
-            temp_dirs.push(temp.clone());
+            let temp = workdirs::job_temp(&self.layout, name);
             placed.push(PlacedNode {
                 id: name.clone(),
                 address: "127.0.0.1".into(),
@@ -358,6 +388,13 @@ impl Core {
                 },
             });
         }
+        // A one-node job's only node is all of its nodes: its job temp is shared by all of them.
+        let (shared, host_file) = if single {
+            (PathBuf::from(&placed[0].paths.job_temp), workdirs::node_host_file(&self.layout, &node_names[0]))
+        } else {
+            let shared = workdirs::shared_job_temp(&self.layout, &job.uid);
+            (shared.clone(), shared.join("hostfile"))
+        };
         // Paths may name the job's own variables (`$AZ_BATCHAI_JOB_MOUNT_ROOT/afs`): expand them
         // as the master node sees them, with the user's variables too.
         let master = &placed[0].paths;
@@ -380,41 +417,17 @@ impl Core {
             .iter()
             .map(|d| DirectoryPath::new(&d.id, workdirs::expand(&d.path, &vars)))
             .collect();
-        for input in &inputs {
-            vars.insert(format!("AZ_BATCHAI_INPUT_{}", input.id), input.path.clone());
-        }
-
-        // Volumes first: output paths often go through them.
-        std::fs::create_dir_all(&shared).map_err(|e| failed("JobPreparationFailed", "shared job temp", e))?;
-        let servers = self.file_server_folders();
-        let targets = MountTargets { layout: &self.layout, file_servers: &servers };
-        let mut mount_commands = Vec::new();
-        for node in &placed {
-            std::fs::create_dir_all(&node.paths.job_temp).map_err(|e| failed("JobPreparationFailed", "job temp", e))?;
-            let commands = match &spec.mount_volumes {
-                Some(volumes) if !volumes.is_empty() => targets
-                    .mount(volumes, std::path::Path::new(&node.paths.job_mount_root))
-                    .map_err(|e| ErrorInfo::new(e.code, e.message))?,
-                _ => Vec::new(),
-            };
-            mount_commands.push(commands.iter().map(|c| format!("{c} || exit $?")).collect::<Vec<_>>().join("\n"));
-        }
         let prefix =
             spec.std_out_err_path_prefix.clone().unwrap_or_else(|| self.layout.outputs().display().to_string());
         let stdouterr = PathBuf::from(workdirs::expand(&prefix, &vars)).join(&job.output_segment).join("stdouterr");
-        std::fs::create_dir_all(&stdouterr)
-            .map_err(|e| failed("StdOutErrPathError", &stdouterr.display().to_string(), e))?;
         let mut outputs = Vec::new();
         for dir in &spec.output_directories {
             let mut path = PathBuf::from(workdirs::expand(&dir.path_prefix, &vars)).join(&job.output_segment);
             if let Some(suffix) = &dir.path_suffix {
                 path.push(suffix);
             }
-            std::fs::create_dir_all(&path)
-                .map_err(|e| failed("OutputDirectoryError", &path.display().to_string(), e))?;
             outputs.push(DirectoryPath::new(&dir.id, path.display().to_string()));
         }
-        let host_file = shared.join("hostfile");
         let paths = JobPaths {
             shared_job_temp: shared.display().to_string(),
             stdouterr: stdouterr.display().to_string(),
@@ -422,14 +435,17 @@ impl Core {
             inputs,
             outputs,
         };
-        let secrets: Vec<(String, SecretValue)> = self
-            .store
-            .job_secrets(id)
-            .map_err(|e| ErrorInfo::new("SecretsUnavailable", e.to_string()))?
-            .into_iter()
-            .filter(|(kind, _, _)| kind == "env")
-            .map(|(_, name, value)| (name, SecretValue::new(value)))
-            .collect();
+        let secrets: Vec<(String, SecretValue)> = if spec.secrets.is_empty() {
+            Vec::new()
+        } else {
+            self.store
+                .job_secrets(id)
+                .map_err(|e| ErrorInfo::new("SecretsUnavailable", e.to_string()))?
+                .into_iter()
+                .filter(|(kind, _, _)| kind == "env")
+                .map(|(_, name, value)| (name, SecretValue::new(value)))
+                .collect()
+        };
         let identity = JobIdentity {
             workspace: self.workspace.clone(),
             experiment: job.experiment.clone(),
@@ -449,13 +465,64 @@ impl Core {
             secrets: &secrets,
         };
         let plan = toolkits::plan(&request).map_err(|e| ErrorInfo::new("LaunchPlanFailed", e.to_string()))?;
-        std::fs::write(&host_file, &plan.host_file).map_err(|e| failed("JobPreparationFailed", "MPI host file", e))?;
         let mut recorded: std::collections::BTreeMap<String, String> =
             paths.outputs.iter().map(|d| (d.id.clone(), d.path.clone())).collect();
         recorded.insert(crate::engine::model::job::STDOUTERR_ID.to_string(), paths.stdouterr.clone());
-        // Committed before any process starts (the outbox is sent after the turn's commits).
-        self.changes.push(Change::JobOutputs { id, paths: recorded });
-        Ok(Prepared { plan, mount_commands, temp_dirs })
+        let mut dirs = vec![stdouterr];
+        dirs.extend(paths.outputs.iter().map(|d| PathBuf::from(&d.path)));
+        let job_mount_roots = match &spec.mount_volumes {
+            Some(volumes) if !volumes.is_empty() => {
+                placed.iter().map(|n| PathBuf::from(&n.paths.job_mount_root)).collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok(Prepared {
+            plan,
+            mount_commands: Vec::new(),
+            outputs: recorded,
+            dirs,
+            job_temps: placed.iter().map(|n| PathBuf::from(&n.paths.job_temp)).collect(),
+            job_mount_roots,
+            host_file,
+            temp_dirs: if single { Vec::new() } else { vec![shared] },
+        })
+    }
+
+    /// Make what the plan needs on disk: wiped job temps (fresh starts only), volumes, output
+    /// folders, the host file. Fills in the unmanaged mount commands to run first.
+    fn materialize(&mut self, id: i64, prepared: &Prepared, fresh: bool) -> Result<Vec<String>, ErrorInfo> {
+        let failed =
+            |code: &str, what: &Path, e: std::io::Error| ErrorInfo::new(code, format!("{}: {e}", what.display()));
+        for temp in &prepared.job_temps {
+            if fresh {
+                workdirs::empty_dir(temp);
+            }
+            std::fs::create_dir_all(temp).map_err(|e| failed("JobPreparationFailed", temp, e))?;
+        }
+        for dir in &prepared.temp_dirs {
+            std::fs::create_dir_all(dir).map_err(|e| failed("JobPreparationFailed", dir, e))?;
+        }
+        // Volumes before outputs: output paths often go through them.
+        let mut mount_commands = Vec::new();
+        if !prepared.job_mount_roots.is_empty() {
+            let volumes = self.jobs[&id].job.spec.mount_volumes.clone().unwrap_or_default();
+            let servers = self.file_server_folders();
+            let targets = MountTargets { layout: &self.layout, file_servers: &servers };
+            for root in &prepared.job_mount_roots {
+                let commands = targets.mount(&volumes, root).map_err(|e| ErrorInfo::new(e.code, e.message))?;
+                mount_commands.push(commands.iter().map(|c| format!("{c} || exit $?")).collect::<Vec<_>>().join("\n"));
+            }
+        }
+        for dir in &prepared.dirs {
+            std::fs::create_dir_all(dir).map_err(|e| failed("OutputDirectoryError", dir, e))?;
+        }
+        // A node's host file often stays the same from job to job: write it only when it changes.
+        if self.host_files.get(&prepared.host_file) != Some(&prepared.plan.host_file) {
+            std::fs::write(&prepared.host_file, &prepared.plan.host_file)
+                .map_err(|e| failed("JobPreparationFailed", &prepared.host_file, e))?;
+            self.host_files.insert(prepared.host_file.clone(), prepared.plan.host_file.clone());
+        }
+        Ok(mount_commands)
     }
 
     /// A process of a job ended.
@@ -671,20 +738,8 @@ impl Core {
             let elapsed =
                 job.start_time.map(|s| (chrono::Utc::now() - s).to_std().unwrap_or_default()).unwrap_or_default();
             let limit = job.spec.constraints.max_wall_clock_time.0;
-            entry.run = Some(Run {
-                attempt: job.attempt,
-                nodes: job.node_names.clone(),
-                plan: None,
-                phase: Phase::Tasks,
-                pending: BTreeSet::new(),
-                keys: BTreeSet::new(),
-                outcome: None,
-                stop: None,
-                kill_at: None,
-                killed: false,
-                wall_deadline: Instant::now() + limit.saturating_sub(elapsed),
-                temp_dirs: Vec::new(),
-            });
+            entry.run =
+                Some(Run::new(job.attempt, job.node_names.clone(), Instant::now() + limit.saturating_sub(elapsed)));
             let prefix = |kind: &str| format!("{kind}:{}:{}:", job.uid, job.attempt);
             if self.fresh_supervisor {
                 // The supervisor that ran this job is gone: its processes (if any survived) are
@@ -709,7 +764,7 @@ impl Core {
             }
             // Known keys: rebuild from them (`start_job` starts only what the supervisor does not
             // know). None: the agent died between commit and spawn, so nothing ran; start now.
-            self.actions.push(Action::StartJob(id));
+            self.actions.push(Action::StartJob { id, fresh: false });
             let run = self.jobs.get_mut(&id).and_then(|e| e.run.as_mut()).expect("just set");
             if run.stop.is_some() {
                 for key in
@@ -775,10 +830,18 @@ fn suffix(node: usize) -> String {
     if node == 0 { String::new() } else { format!("-{node}") }
 }
 
-struct Prepared {
+#[derive(Clone)]
+pub(crate) struct Prepared {
     plan: LaunchPlan,
     /// Per node: the unmanaged mount commands to run before anything else (may be empty).
     mount_commands: Vec<String>,
+    /// Output folders by id, `stdouterr` included: recorded with the run.
+    outputs: std::collections::BTreeMap<String, String>,
+    /// Folders to create: stdouterr and the output directories.
+    dirs: Vec<PathBuf>,
+    job_temps: Vec<PathBuf>,
+    job_mount_roots: Vec<PathBuf>,
+    host_file: PathBuf,
     temp_dirs: Vec<PathBuf>,
 }
 

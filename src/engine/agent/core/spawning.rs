@@ -48,13 +48,23 @@ impl Core {
             }
         }
         let path = env.iter().find(|(n, _)| n == "PATH").map(|(_, v)| v.as_str());
-        // A relative program (`./run.sh`) is relative to the process's working directory.
+        // A relative program (`./run.sh`) is relative to the process's working directory. Plain
+        // names are looked up on PATH once and remembered (checked again before use): searching
+        // PATH costs a stat per directory, on every job.
         let resolve = |word: &str| -> Option<String> {
             if word.contains('/') && !word.starts_with('/') {
-                find_program(&launch.cwd.join(word).display().to_string(), path)
-            } else {
-                find_program(word, path)
+                return find_program(&launch.cwd.join(word).display().to_string(), path);
             }
+            if word.contains('/') {
+                return find_program(word, path);
+            }
+            let key = (word.to_string(), path.unwrap_or_default().to_string());
+            if let Some(found) = self.programs.borrow().get(&key).filter(|p| is_executable(Path::new(p))) {
+                return Some(found.clone());
+            }
+            let found = find_program(word, path)?;
+            self.programs.borrow_mut().insert(key, found.clone());
+            Some(found)
         };
         let (program, args) = match &launch.program {
             Program::Direct(argv) => match argv.first().and_then(|first| resolve(first)) {

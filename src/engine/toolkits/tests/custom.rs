@@ -76,8 +76,8 @@ fn every_batch_ai_variable_is_set_under_both_names() {
     assert_eq!(get(p, "BATCHAI_JOB_NAME"), "j1");
     assert_eq!(get(p, "BATCHAI_JOB_UID"), "0123");
     assert_eq!(get(p, "BATCHAI_NODE_ID"), "node-0");
-    // Not for a custom toolkit job.
-    assert_eq!(p.env.get("AZ_BATCHAI_TASK_INDEX"), None);
+    // The only task is task 0; the TensorFlow cluster spec is not for a custom toolkit job.
+    assert_eq!(get(p, "AZ_BATCHAI_TASK_INDEX"), "0");
     assert_eq!(p.env.get("TF_CONFIG"), None);
 }
 
