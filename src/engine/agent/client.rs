@@ -91,6 +91,7 @@ fn start(layout: &Layout, launcher: &Launcher) -> Result<()> {
         stderr: log.display().to_string(),
         append: true,
         cpus: Vec::new(),
+        make_dirs: Vec::new(),
     };
     let pid = spawn::spawn(&request).map_err(|e| agent_error(&format!("starting {}", launcher.program), e))?;
     let mut status = 0;

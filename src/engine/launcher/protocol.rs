@@ -22,6 +22,11 @@ pub struct SpawnRequest {
     /// CPU ids the process is pinned to; empty for no pinning.
     #[serde(default)]
     pub cpus: Vec<u32>,
+    /// Folders to create (with their parents) before starting, such as the one the output files
+    /// go in. Done here rather than by the agent so that this file-system work overlaps with
+    /// the agent's own.
+    #[serde(default)]
+    pub make_dirs: Vec<String>,
 }
 
 impl std::fmt::Debug for SpawnRequest {
@@ -131,6 +136,7 @@ mod tests {
             stderr: "/tmp/e".into(),
             append: false,
             cpus: vec![0],
+            make_dirs: vec![],
         });
         let mut buffer = Vec::new();
         write_line(&mut buffer, &spawn).unwrap();

@@ -44,6 +44,9 @@ impl Drop for Attributes {
 
 /// Start the process; returns its pid (which is also its session and process group id).
 pub fn spawn(request: &SpawnRequest) -> io::Result<i32> {
+    for dir in &request.make_dirs {
+        std::fs::create_dir_all(dir).map_err(|e| io::Error::new(e.kind(), format!("creating {dir}: {e}")))?;
+    }
     let program = cstring("program", &request.program)?;
     let args = request.args.iter().map(|a| cstring("argument", a)).collect::<io::Result<Vec<_>>>()?;
     let env = request.env.iter().map(|e| cstring("environment", e)).collect::<io::Result<Vec<_>>>()?;
@@ -137,6 +140,7 @@ mod tests {
             stderr: dir.join("err.txt").display().to_string(),
             append: false,
             cpus: vec![0],
+            make_dirs: vec![dir.join("made/here").display().to_string()],
         }
     }
 
@@ -159,6 +163,7 @@ mod tests {
         assert_eq!(std::fs::canonicalize(lines[1]).unwrap(), std::fs::canonicalize(dir.path()).unwrap());
         assert_eq!(lines[2].trim(), pid.to_string(), "the process leads its own session");
         assert_eq!(std::fs::read_to_string(dir.path().join("err.txt")).unwrap(), "oops\n");
+        assert!(dir.path().join("made/here").is_dir());
     }
 
     #[test]

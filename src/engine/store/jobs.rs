@@ -75,6 +75,32 @@ fn experiment_id(tx: &Transaction<'_>, experiment: &str) -> Result<i64> {
         .ok_or_else(|| Error::not_found(ResourceKind::Experiment, experiment))
 }
 
+/// Random version-4 uuids for a batch of jobs: one `getrandom` per batch, not one per job, then
+/// SplitMix64 (a full-period generator; the seed is secret enough for ids that must only be
+/// unique).
+struct UidSource {
+    state: u64,
+}
+
+impl UidSource {
+    fn new() -> Self {
+        UidSource { state: uuid::Uuid::new_v4().as_u64_pair().0 }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn next(&mut self) -> String {
+        let bytes = ((u128::from(self.next_u64()) << 64) | u128::from(self.next_u64())).to_be_bytes();
+        uuid::Builder::from_random_bytes(bytes).into_uuid().simple().to_string()
+    }
+}
+
 /// A validated job, ready to insert: the parts a template's jobs share are behind `Arc`s.
 #[derive(Clone)]
 struct Prepared {
@@ -218,6 +244,7 @@ impl Store {
             }
         }
         let workspace = self.name.clone();
+        let mut uids = UidSource::new();
         self.write(|tx| {
             Store::ensure_usable(tx, &workspace)?;
             let experiment_id = experiment_id(tx, experiment)?;
@@ -242,7 +269,7 @@ impl Store {
                     checked_mounts = true;
                 }
                 last_spec = Some(job.spec_json.clone());
-                let uid = uuid::Uuid::new_v4().simple().to_string();
+                let uid = uids.next();
                 insert
                     .execute(params![
                         experiment_id,
@@ -359,6 +386,16 @@ mod tests {
         assert!(store.jobs(None).unwrap().is_empty());
         let batch: Vec<NewJob> = (0..100).map(|i| NewJob { name: format!("j{i}"), spec: good.clone() }).collect();
         assert_eq!(store.create_jobs("e", &batch, at(1)).unwrap(), 100);
+    }
+
+    #[test]
+    fn batch_uids_are_distinct_version_4_uuids() {
+        let mut source = UidSource::new();
+        let uids: std::collections::HashSet<String> = (0..10_000).map(|_| source.next()).collect();
+        assert_eq!(uids.len(), 10_000);
+        let one = uuid::Uuid::parse_str(uids.iter().next().unwrap()).unwrap();
+        assert_eq!(one.get_version_num(), 4);
+        assert_ne!(UidSource::new().next(), UidSource::new().next());
     }
 
     #[test]

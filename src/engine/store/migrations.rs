@@ -73,8 +73,9 @@ pub const MIGRATIONS: &[&str] = &[
         errors TEXT NOT NULL DEFAULT '[]',
         UNIQUE (experiment_id, name)
     );
-    CREATE INDEX jobs_active ON jobs (cluster_name, priority DESC, id)
-        WHERE execution_state IN ('queued', 'running', 'terminating');
+    -- The agent rereads the active jobs whenever another process wrote: only those, not the
+    -- history, which grows without bound.
+    CREATE INDEX jobs_active ON jobs (id) WHERE execution_state IN ('queued', 'running', 'terminating');
     CREATE TABLE job_secrets (
         job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
         kind TEXT NOT NULL,

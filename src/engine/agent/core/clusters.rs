@@ -310,6 +310,7 @@ impl Core {
             cpus: node.cpus.clone(),
             marker: format!("setup-{name}"),
             append: true,
+            make_dirs: Vec::new(),
         };
         let request = self.spawn_request(launch);
         self.procs.insert(request.key.clone(), super::Proc::Starting);

@@ -245,13 +245,11 @@ impl Core {
         run.phase = if needs_prep && !known_task { Phase::Preparation } else { Phase::Tasks };
         let phase = run.phase;
         run.plan = Some(prepared.plan.clone());
+        run.prepared = Some(prepared.clone());
         let launches = match phase {
             Phase::Preparation => self.prep_launches(id, &prepared),
             Phase::Tasks => self.task_launches(id, &prepared.plan),
         };
-        if let Some(run) = self.jobs.get_mut(&id).and_then(|e| e.run.as_mut()) {
-            run.prepared = Some(prepared);
-        }
         self.spawn_all(id, launches);
         self.replay_exits(id);
     }
@@ -361,6 +359,8 @@ impl Core {
             cpus: node.map(|n| n.cpus.clone()).unwrap_or_default(),
             marker: uid.to_string(),
             append: false,
+            // stdouterr and the output directories: made by the supervisor, beside the agent.
+            make_dirs: run.prepared.as_ref().map(|p| p.dirs.clone()).unwrap_or_default(),
         }
     }
 
@@ -512,9 +512,6 @@ impl Core {
                 let commands = targets.mount(&volumes, root).map_err(|e| ErrorInfo::new(e.code, e.message))?;
                 mount_commands.push(commands.iter().map(|c| format!("{c} || exit $?")).collect::<Vec<_>>().join("\n"));
             }
-        }
-        for dir in &prepared.dirs {
-            std::fs::create_dir_all(dir).map_err(|e| failed("OutputDirectoryError", dir, e))?;
         }
         // A node's host file often stays the same from job to job: write it only when it changes.
         if self.host_files.get(&prepared.host_file) != Some(&prepared.plan.host_file) {
@@ -837,7 +834,8 @@ pub(crate) struct Prepared {
     mount_commands: Vec<String>,
     /// Output folders by id, `stdouterr` included: recorded with the run.
     outputs: std::collections::BTreeMap<String, String>,
-    /// Folders to create: stdouterr and the output directories.
+    /// Folders every process needs: stdouterr and the output directories. The supervisor makes
+    /// them before it starts a process (see `SpawnRequest::make_dirs`).
     dirs: Vec<PathBuf>,
     job_temps: Vec<PathBuf>,
     job_mount_roots: Vec<PathBuf>,

@@ -20,6 +20,8 @@ pub(crate) struct Launch {
     /// The value of `BATCHAI_JOB_UID`, by which the process's descendants are found later.
     pub marker: String,
     pub append: bool,
+    /// Folders the supervisor creates before starting the process.
+    pub make_dirs: Vec<PathBuf>,
 }
 
 /// `name` on `path` (a PATH value), as execvp would find it. A name with a slash is taken as is.
@@ -86,6 +88,7 @@ impl Core {
             stderr: launch.stderr.display().to_string(),
             append: launch.append,
             cpus: launch.cpus,
+            make_dirs: launch.make_dirs.iter().map(|d| d.display().to_string()).collect(),
         }
     }
 }
