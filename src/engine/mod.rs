@@ -5,5 +5,6 @@ pub mod error;
 pub mod model;
 pub mod paths;
 pub mod store;
+pub mod sweep;
 
 pub use error::{Error, ResourceKind, Result, ValidationError};
