@@ -5,6 +5,7 @@
 //! layer wraps in typed classes.
 
 mod errors;
+mod sweep;
 mod workspace;
 
 use pyo3::prelude::*;
@@ -15,5 +16,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<workspace::WorkspaceHandle>()?;
     m.add_function(wrap_pyfunction!(workspace::home, m)?)?;
     m.add_function(wrap_pyfunction!(workspace::named_workspace_path, m)?)?;
+    sweep::register(m)?;
     Ok(())
 }
