@@ -28,13 +28,24 @@ enum DimKernels {
     Categorical { log_p: Vec<Vec<f64>>, p: Vec<Vec<f64>> },
 }
 
+/// A mixture of product kernels. Besides the per-dimension kernels (for sampling), density
+/// evaluation uses a kernel-major copy: each kernel's constant (log weight minus its
+/// normalisers) and its numeric centres and inverse widths side by side, which keeps the inner
+/// loop a few multiply-adds over contiguous memory.
 pub struct Mixture {
-    weights: Vec<f64>,
-    log_weights: Vec<f64>,
+    cumulative: Vec<f64>,
     dims: Vec<DimKernels>,
+    constant: Vec<f64>,
+    numeric_dims: Vec<usize>,
+    centres: Vec<f64>,
+    inverse_widths: Vec<f64>,
+    categorical_dims: Vec<usize>,
 }
 
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+
+/// Kernels further than this (in log density) below the nearest one add less than 1e-16 of it.
+const NEGLIGIBLE: f64 = 37.0;
 
 impl Mixture {
     /// `observations[i][d]`: trial i's internal coordinate in dimension d; `weights[i]` its weight.
@@ -43,10 +54,15 @@ impl Mixture {
         let mut w: Vec<f64> = weights.to_vec();
         w.push(if n == 0 { 1.0 } else { settings.prior_weight });
         let total: f64 = w.iter().sum();
-        for x in &mut w {
-            *x /= total;
-        }
-        let dims = kinds
+        let mut acc = 0.0;
+        let cumulative = w
+            .iter()
+            .map(|x| {
+                acc += x / total;
+                acc
+            })
+            .collect();
+        let dims: Vec<DimKernels> = kinds
             .iter()
             .enumerate()
             .map(|(d, kind)| {
@@ -57,13 +73,30 @@ impl Mixture {
                 }
             })
             .collect();
-        let log_weights = w.iter().map(|x| x.ln()).collect();
-        Mixture { weights: w, log_weights, dims }
+        let kernels = w.len();
+        let mut constant: Vec<f64> = w.iter().map(|x| (x / total).ln()).collect();
+        let numeric_dims: Vec<usize> =
+            dims.iter().enumerate().filter(|(_, d)| matches!(d, DimKernels::Numeric { .. })).map(|(i, _)| i).collect();
+        let categorical_dims: Vec<usize> = (0..dims.len()).filter(|i| !numeric_dims.contains(i)).collect();
+        let nd = numeric_dims.len();
+        let mut centres = vec![0.0; kernels * nd];
+        let mut inverse_widths = vec![0.0; kernels * nd];
+        for (j, &d) in numeric_dims.iter().enumerate() {
+            if let DimKernels::Numeric { mu, sigma, log_norm, .. } = &dims[d] {
+                for k in 0..kernels {
+                    centres[k * nd + j] = mu[k];
+                    inverse_widths[k * nd + j] = 1.0 / sigma[k];
+                    constant[k] -= log_norm[k];
+                }
+            }
+        }
+        Mixture { cumulative, dims, constant, numeric_dims, centres, inverse_widths, categorical_dims }
     }
 
     /// Draw one point: pick a kernel by weight, then each coordinate from it.
     pub fn sample(&self, rng: &mut Rng) -> Vec<f64> {
-        let k = rng.weighted(&self.weights);
+        let u = rng.uniform() * self.cumulative.last().copied().unwrap_or(1.0);
+        let k = self.cumulative.partition_point(|c| *c <= u).min(self.cumulative.len() - 1);
         self.dims
             .iter()
             .map(|dim| match dim {
@@ -75,21 +108,24 @@ impl Mixture {
 
     /// Log density at `x` (log-sum-exp over kernels).
     pub fn log_pdf(&self, x: &[f64]) -> f64 {
-        let kernels = self.weights.len();
-        let mut terms = self.log_weights.clone();
-        for (dim, &xd) in self.dims.iter().zip(x) {
-            match dim {
-                DimKernels::Numeric { mu, sigma, log_norm, .. } => {
-                    for k in 0..kernels {
-                        let z = (xd - mu[k]) / sigma[k];
-                        terms[k] += -0.5 * z * z - log_norm[k];
-                    }
-                }
-                DimKernels::Categorical { log_p, .. } => {
-                    let c = xd as usize;
-                    for k in 0..kernels {
-                        terms[k] += log_p[k][c];
-                    }
+        let nd = self.numeric_dims.len();
+        let xs: Vec<f64> = self.numeric_dims.iter().map(|&d| x[d]).collect();
+        let mut terms = self.constant.clone();
+        for (k, term) in terms.iter_mut().enumerate() {
+            let centres = &self.centres[k * nd..(k + 1) * nd];
+            let inverse = &self.inverse_widths[k * nd..(k + 1) * nd];
+            let mut sq = 0.0;
+            for j in 0..nd {
+                let z = (xs[j] - centres[j]) * inverse[j];
+                sq += z * z;
+            }
+            *term -= 0.5 * sq;
+        }
+        for &d in &self.categorical_dims {
+            if let DimKernels::Categorical { log_p, .. } = &self.dims[d] {
+                let c = x[d] as usize;
+                for (term, row) in terms.iter_mut().zip(log_p) {
+                    *term += row[c];
                 }
             }
         }
@@ -97,18 +133,20 @@ impl Mixture {
         if max == f64::NEG_INFINITY {
             return max;
         }
-        max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln()
+        // Most kernels are far from any one point; skipping their exp() changes nothing visible.
+        let sum: f64 = terms.iter().filter(|t| **t > max - NEGLIGIBLE).map(|t| (t - max).exp()).sum();
+        max + sum.ln()
     }
 }
 
 fn numeric(column: &[f64], low: f64, high: f64, settings: Settings) -> DimKernels {
     let n = column.len();
     let range = high - low;
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|a, b| column[*a].total_cmp(&column[*b]));
-    let sorted: Vec<f64> = order.iter().map(|&i| column[i]).collect();
+    let mut pairs: Vec<(f64, usize)> = column.iter().copied().zip(0..).collect();
+    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let sorted: Vec<f64> = pairs.iter().map(|p| p.0).collect();
     let mut sigma = vec![0.0; n];
-    for (rank, &i) in order.iter().enumerate() {
+    for (rank, &(_, i)) in pairs.iter().enumerate() {
         let left = if rank == 0 { low } else { sorted[rank - 1] };
         let right = if rank + 1 == n { high } else { sorted[rank + 1] };
         let x = sorted[rank];
@@ -130,7 +168,10 @@ fn numeric(column: &[f64], low: f64, high: f64, settings: Settings) -> DimKernel
         .iter()
         .zip(&sigma)
         .map(|(&m, &s)| {
-            let mass = normal_cdf((high - m) / s) - normal_cdf((low - m) / s);
+            let (a, b) = ((low - m) / s, (high - m) / s);
+            // Beyond 8.3 sigmas the tail is below 1e-16: skip the erfc calls (most kernels, once
+            // there are many observations and the widths are small).
+            let mass = if a < -8.3 && b > 8.3 { 1.0 } else { normal_cdf(b) - normal_cdf(a) };
             LN_SQRT_2PI + s.ln() + mass.max(1e-300).ln()
         })
         .collect();

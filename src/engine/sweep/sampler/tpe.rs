@@ -343,3 +343,51 @@ mod tests {
         assert!(w[5..].iter().all(|x| *x == 1.0));
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use serde_json::json;
+
+    /// Not a test: `cargo test --release --no-default-features --lib tpe_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn tpe_timing() {
+        let mut spec = Map::new();
+        for i in 0..6 {
+            spec.insert(format!("x{i}"), json!({"type": "uniform", "low": 0.0, "high": 1.0}));
+        }
+        let space = Space::from_value(Value::Object(spec)).unwrap();
+        let mut rng = Rng::new(0, 0);
+        let trials: Vec<Trial> = (0..1000)
+            .map(|i| {
+                let u: Vec<f64> = (0..6).map(|_| rng.uniform()).collect();
+                let mut t = Trial::new(i, space.from_unit(&u));
+                t.state = TrialState::Completed;
+                t.value = Some(rng.uniform());
+                t
+            })
+            .collect();
+        let sampler = TpeSampler::default();
+        let start = std::time::Instant::now();
+        let mut n = 0;
+        for _ in 0..50 {
+            let x: Vec<Vec<f64>> = trials.iter().filter_map(|t| space.to_internal(&t.params)).collect();
+            n += x.len();
+        }
+        eprintln!("to_internal x1000: {:?}", start.elapsed() / 50);
+        let start = std::time::Instant::now();
+        for _ in 0..50 {
+            let _ = sampler.suggest(&space, &trials, Direction::Minimize);
+        }
+        eprintln!("suggest: {:?} ({n})", start.elapsed() / 50);
+        let kinds: Vec<Kind> = space.params().iter().map(|(_, p)| p.kind()).collect();
+        let xs: Vec<Vec<f64>> = trials.iter().filter_map(|t| space.to_internal(&t.params)).collect();
+        let start = std::time::Instant::now();
+        for _ in 0..50 {
+            let _ =
+                Mixture::new(&xs, &weights(1000), &kinds, Settings { prior_weight: 1.0, min_bandwidth_divisor: 100.0 });
+        }
+        eprintln!("mixture: {:?}", start.elapsed() / 50);
+    }
+}
