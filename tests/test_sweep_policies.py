@@ -32,7 +32,7 @@ def test_bandit_slack_amount_minimize_and_delay() -> None:
     delayed = sweep.BanditPolicy(slack_amount=0.1, delay_evaluation=3)
     d = delayed.decide(history, 2)
     assert not d.stop and "delay_evaluation 3" in d.reason
-    assert sweep.BanditPolicy().slack_factor == 0.1
+    assert sweep.BanditPolicy().slack_factor == 0.3
     with pytest.raises(ValidationError) as caught:
         sweep.BanditPolicy(slack_factor=0.1, slack_amount=0.1)
     assert "exactly one" in caught.value.rule
@@ -50,7 +50,7 @@ def test_median_stopping_compares_best_value_with_median_of_running_averages() -
 
 
 def test_truncation_selection_cuts_the_worst_percentage_at_the_same_step() -> None:
-    policy = sweep.TruncationSelectionPolicy(truncation_percentage=20, delay_evaluation=0)
+    policy = sweep.TruncationSelectionPolicy(truncation_percentage=20, evaluation_interval=1, delay_evaluation=0)
     history = [curve(i, [2.0, 0.1 * (i + 1)]) for i in range(10)]
     stopped = [i for i in range(10) if policy.decide(history, i, metric="loss").stop]
     assert stopped == [8, 9]

@@ -39,16 +39,17 @@ class BanditPolicy(Policy):
     """Stop a trial whose best value so far is outside a slack of the best value any trial
     reached by the same step. ``slack_factor`` f: threshold best/(1+f) when maximizing,
     best*(1+f) when minimizing (for positive metrics); ``slack_amount`` a: best-a or best+a.
-    Give one of them; with neither, ``slack_factor=0.1``."""
+    Give one of them; with neither, ``slack_factor=0.3``. The default delay of 20 steps spares
+    slow starters (see ``docs/benchmarks.md``)."""
 
     slack_factor: float | None = None
     slack_amount: float | None = None
     evaluation_interval: int = 1
-    delay_evaluation: int = 5
+    delay_evaluation: int = 20
 
     def __post_init__(self) -> None:
         if self.slack_factor is None and self.slack_amount is None:
-            object.__setattr__(self, "slack_factor", 0.1)
+            object.__setattr__(self, "slack_factor", 0.3)
         self._check()
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,11 +89,13 @@ class MedianStoppingPolicy(Policy):
 @dataclass(frozen=True)
 class TruncationSelectionPolicy(Policy):
     """At each evaluation step, stop the trials in the worst ``truncation_percentage`` % of
-    those that reached that step, comparing their values at that same step."""
+    those that reached that step, comparing their values at that same step. The defaults (20 %
+    every 5 steps after 10) saved about half the compute with no median loss in
+    ``bench/early_termination.py``."""
 
     truncation_percentage: int = 20
-    evaluation_interval: int = 1
-    delay_evaluation: int = 5
+    evaluation_interval: int = 5
+    delay_evaluation: int = 10
     exclude_finished_trials: bool = False
 
     def __post_init__(self) -> None:

@@ -30,9 +30,9 @@ fn one() -> u64 {
 }
 
 impl Default for Bandit {
-    /// Slack factor 0.1 every step after 5 steps: a conservative start.
+    /// Slack factor 0.3 every step after 20 steps (as `batchai.sweep.BanditPolicy()`).
     fn default() -> Self {
-        Bandit { slack_factor: Some(0.1), slack_amount: None, evaluation_interval: 1, delay_evaluation: 5 }
+        Bandit { slack_factor: Some(0.3), slack_amount: None, evaluation_interval: 1, delay_evaluation: 20 }
     }
 }
 

@@ -32,8 +32,8 @@ impl Default for TruncationSelection {
     fn default() -> Self {
         TruncationSelection {
             truncation_percentage: 20,
-            evaluation_interval: 1,
-            delay_evaluation: 5,
+            evaluation_interval: 5,
+            delay_evaluation: 10,
             exclude_finished_trials: false,
         }
     }

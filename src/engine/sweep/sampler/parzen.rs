@@ -21,6 +21,8 @@ pub struct Settings {
     pub prior_weight: f64,
     /// Lower clip of bandwidths: range / min(`min_bandwidth_divisor`, n + 1).
     pub min_bandwidth_divisor: f64,
+    /// Every bandwidth is multiplied by this (below 1: sharper, more exploiting estimators).
+    pub bandwidth_factor: f64,
 }
 
 enum DimKernels {
@@ -159,7 +161,7 @@ fn numeric(column: &[f64], low: f64, high: f64, settings: Settings) -> DimKernel
     }
     let min_sigma = range / settings.min_bandwidth_divisor.min(1.0 + (n + 1) as f64);
     for s in &mut sigma {
-        *s = s.clamp(min_sigma, range);
+        *s = s.clamp(min_sigma, range) * settings.bandwidth_factor;
     }
     let mut mu = column.to_vec();
     mu.push(0.5 * (low + high));
@@ -248,8 +250,12 @@ mod tests {
     fn densities_integrate_to_one_and_peak_at_observations() {
         let kinds = [Kind::Numeric { low: 0.0, high: 1.0, log: false, step: None, base: 0.0, top: 1.0, int: false }];
         let obs = vec![vec![0.2], vec![0.25], vec![0.8]];
-        let m =
-            Mixture::new(&obs, &[1.0, 1.0, 1.0], &kinds, Settings { prior_weight: 1.0, min_bandwidth_divisor: 100.0 });
+        let m = Mixture::new(
+            &obs,
+            &[1.0, 1.0, 1.0],
+            &kinds,
+            Settings { prior_weight: 1.0, min_bandwidth_divisor: 100.0, bandwidth_factor: 1.0 },
+        );
         let n = 20_000;
         let integral: f64 = (0..n).map(|i| m.log_pdf(&[(i as f64 + 0.5) / n as f64]).exp() / n as f64).sum();
         assert!((integral - 1.0).abs() < 1e-3, "{integral}");
@@ -265,7 +271,12 @@ mod tests {
     fn categorical_kernels_favour_observed_choices() {
         let kinds = [Kind::Categorical { n: 3 }];
         let obs = vec![vec![2.0], vec![2.0]];
-        let m = Mixture::new(&obs, &[1.0, 1.0], &kinds, Settings { prior_weight: 1.0, min_bandwidth_divisor: 100.0 });
+        let m = Mixture::new(
+            &obs,
+            &[1.0, 1.0],
+            &kinds,
+            Settings { prior_weight: 1.0, min_bandwidth_divisor: 100.0, bandwidth_factor: 1.0 },
+        );
         let total: f64 = (0..3).map(|c| m.log_pdf(&[c as f64]).exp()).sum();
         assert!((total - 1.0).abs() < 1e-12);
         assert!(m.log_pdf(&[2.0]) > m.log_pdf(&[0.0]));
