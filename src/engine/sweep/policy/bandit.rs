@@ -12,6 +12,8 @@ use super::{Context, Decision, check_interval, keep, schedule, stop};
 use crate::engine::error::ValidationError;
 use crate::engine::sweep::trial::{Direction, fmt_value};
 
+/// Fields left out of JSON take Azure ML's defaults (every step, no delay); [`Bandit::default`]
+/// is the setting batchai recommends (and `batchai.sweep.BanditPolicy()` uses).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bandit {

@@ -12,6 +12,9 @@ use super::{Context, Decision, check_interval, keep, schedule, stop};
 use crate::engine::error::ValidationError;
 use crate::engine::sweep::trial::fmt_value;
 
+/// Fields left out of JSON take Azure ML's defaults (every step, no delay);
+/// [`TruncationSelection::default`] is the setting batchai recommends (and
+/// `batchai.sweep.TruncationSelectionPolicy()` uses).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TruncationSelection {
