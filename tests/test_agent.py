@@ -122,9 +122,7 @@ def test_killing_the_agent_mid_job_keeps_the_job_running(ws: batchai.Workspace, 
 def test_killing_the_launcher_fails_its_jobs_instead_of_hanging(ws: batchai.Workspace, tmp_path: Path) -> None:
     cluster = ws.create_cluster("c", target_node_count=1).wait_for_steady()
     exp = ws.create_experiment("e")
-    job = exp.create_job(
-        "orphan", cluster=cluster, command_line=f"echo $$ > {tmp_path}/pid; exec sleep 300"
-    )
+    job = exp.create_job("orphan", cluster=cluster, command_line=f"echo $$ > {tmp_path}/pid; exec sleep 300")
     pid_file = tmp_path / "pid"
     pid = int(until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="the job's pid"))
     status = ws.agent.status()

@@ -12,6 +12,7 @@ experiment groups jobs; a job runs a script on gang-scheduled nodes with one of 
 
 from __future__ import annotations
 
+from . import sweep as sweep
 from ._core import __version__
 from .cluster import Cluster
 from .exceptions import (

@@ -6,6 +6,7 @@
 
 mod agent;
 mod errors;
+mod sweep;
 mod workspace;
 
 use pyo3::prelude::*;
@@ -22,5 +23,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(agent::agent_stop, m)?)?;
     m.add_function(wrap_pyfunction!(agent::wait_jobs, m)?)?;
     m.add_function(wrap_pyfunction!(agent::wait_jobs_async, m)?)?;
+    sweep::register(m)?;
     Ok(())
 }

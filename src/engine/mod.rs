@@ -7,6 +7,7 @@ pub mod paths;
 pub mod scheduler;
 pub mod store;
 pub mod toolkits;
+pub mod sweep;
 
 pub use error::{Error, ResourceKind, Result, ValidationError};
 pub mod agent;

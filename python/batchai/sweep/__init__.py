@@ -1,0 +1,92 @@
+"""Hyperparameter sweeps: parameter spaces, samplers and early-termination policies.
+
+The algorithms run in batchai's Rust core and are pure: a seed and the trial history in,
+suggestions and stop decisions out. Everything works standalone, without jobs::
+
+    from batchai import sweep
+
+    space = {
+        "lr": sweep.loguniform(1e-5, 1e-1),
+        "layers": sweep.randint(1, 8),
+        "opt": sweep.choice(["adam", "sgd"]),
+    }
+    search = sweep.Search(space, sweep.TPESampler(seed=0), metric="loss", mode="min",
+                          policy=sweep.MedianStoppingPolicy())
+    trial = search.ask()
+    for epoch in range(1, 11):
+        decision = search.report(trial, epoch, train_one_epoch(**trial.params))
+        if decision.stop:
+            print(decision.reason)
+            break
+    else:
+        search.tell(trial, evaluate())
+
+Spaces: :func:`choice`, :func:`uniform`, :func:`loguniform`, :func:`quniform`,
+:func:`qloguniform`, :func:`randint`, grids (:func:`linspace`, :func:`arange`, :func:`geomspace`),
+:func:`tied` groups and :func:`files`. Samplers: :class:`GridSampler`, :class:`RandomSampler`,
+:class:`SobolSampler`, :class:`TPESampler`. Policies: :class:`BanditPolicy`,
+:class:`MedianStoppingPolicy`, :class:`TruncationSelectionPolicy`, :class:`ASHAPolicy`.
+"""
+
+from __future__ import annotations
+
+from ._policies import ASHAPolicy, BanditPolicy, MedianStoppingPolicy, Policy, TruncationSelectionPolicy
+from ._samplers import GridSampler, RandomSampler, Sampler, SobolSampler, TPESampler
+from ._search import Search
+from ._space import (
+    Choice,
+    Files,
+    IntRange,
+    Param,
+    Space,
+    Tied,
+    Uniform,
+    arange,
+    choice,
+    files,
+    geomspace,
+    linspace,
+    loguniform,
+    qloguniform,
+    quniform,
+    randint,
+    tied,
+    uniform,
+)
+from ._trial import Decision, Mode, Trial, TrialState
+
+__all__ = [
+    "ASHAPolicy",
+    "BanditPolicy",
+    "Choice",
+    "Decision",
+    "Files",
+    "GridSampler",
+    "IntRange",
+    "MedianStoppingPolicy",
+    "Mode",
+    "Param",
+    "Policy",
+    "RandomSampler",
+    "Sampler",
+    "Search",
+    "SobolSampler",
+    "Space",
+    "TPESampler",
+    "Tied",
+    "Trial",
+    "TrialState",
+    "TruncationSelectionPolicy",
+    "Uniform",
+    "arange",
+    "choice",
+    "files",
+    "geomspace",
+    "linspace",
+    "loguniform",
+    "qloguniform",
+    "quniform",
+    "randint",
+    "tied",
+    "uniform",
+]

@@ -1,0 +1,131 @@
+//! Median stopping policy (Azure ML; Google Vizier's median stopping rule).
+//!
+//! Theory of operation: at an evaluation step `s`, take every other usable trial that has reached
+//! `s` and compute its running average (the mean of its values reported up to `s`). The trial is
+//! stopped if its best value up to `s` is worse than the median of those averages. Comparing a
+//! best value against averages makes the rule lenient: it stops only trials that are clearly
+//! behind, which is why Azure ML calls it conservative. Azure ML's default `delay_evaluation` is
+//! 5 and its docs suggest it for savings "with no loss on the primary metric".
+
+use serde::{Deserialize, Serialize};
+
+use super::{Context, Decision, check_interval, keep, median, schedule, stop};
+use crate::engine::error::ValidationError;
+use crate::engine::sweep::trial::fmt_value;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MedianStopping {
+    #[serde(default = "one")]
+    pub evaluation_interval: u64,
+    #[serde(default = "five")]
+    pub delay_evaluation: u64,
+    /// Other trials that must have reached the step before anything is stopped.
+    #[serde(default = "one_usize")]
+    pub min_trials: usize,
+}
+
+fn one() -> u64 {
+    1
+}
+fn five() -> u64 {
+    5
+}
+fn one_usize() -> usize {
+    1
+}
+
+impl Default for MedianStopping {
+    fn default() -> Self {
+        MedianStopping { evaluation_interval: 1, delay_evaluation: 5, min_trials: 1 }
+    }
+}
+
+impl MedianStopping {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        check_interval(self.evaluation_interval)
+    }
+
+    pub fn decide(&self, cx: &Context<'_>, step: u64) -> Decision {
+        let id = cx.trial.id;
+        if let Some(skip) = schedule(id, step, self.evaluation_interval, self.delay_evaluation) {
+            return skip;
+        }
+        let d = cx.direction;
+        let Some(own) = cx.trial.best_up_to(step, d) else {
+            return keep(id, format!("trial {id} has no {} by step {step}", cx.metric));
+        };
+        let mut averages: Vec<f64> =
+            cx.others().filter(|t| t.reached(step)).filter_map(|t| t.running_average(step)).collect();
+        let n = averages.len();
+        if n < self.min_trials.max(1) {
+            return keep(
+                id,
+                format!("{n} other trials have reached step {step}; {} needed to compare", self.min_trials.max(1)),
+            );
+        }
+        let m = median(&mut averages);
+        let (metric, v, ms) = (cx.metric, fmt_value(own), fmt_value(m));
+        if d.better(m, own) {
+            stop(
+                id,
+                format!(
+                    "{metric} {v} (best of trial {id} by step {step}) is {} the median {ms} of the running averages of {n} trials at step {step}",
+                    d.worse_word()
+                ),
+            )
+        } else {
+            keep(
+                id,
+                format!(
+                    "{metric} {v} at step {step} is no worse than the median {ms} of the running averages of {n} trials"
+                ),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Policy;
+    use super::super::testing::*;
+    use super::*;
+    use crate::engine::sweep::trial::{Direction, Trial};
+
+    fn decide(p: &MedianStopping, trials: &[Trial], id: u64, d: Direction) -> Decision {
+        Policy::MedianStopping(p.clone()).decide(trials, id, d, "acc").unwrap()
+    }
+
+    #[test]
+    fn best_value_against_the_median_of_running_averages() {
+        let p = MedianStopping { evaluation_interval: 1, delay_evaluation: 0, min_trials: 1 };
+        // Running averages at step 3: 0.5, 0.6, 0.7 -> median 0.6 (maximize).
+        let others = [curve(0, &[0.4, 0.5, 0.6]), curve(1, &[0.5, 0.6, 0.7]), curve(2, &[0.6, 0.7, 0.8, 0.9])];
+        let mut trials = others.to_vec();
+        trials.push(curve(3, &[0.3, 0.55, 0.5]));
+        let d = decide(&p, &trials, 3, Direction::Maximize);
+        assert!(d.stop, "{d:?}");
+        assert_eq!(
+            d.reason,
+            "acc 0.55 (best of trial 3 by step 3) is below the median 0.6 of the running averages of 3 trials at step 3"
+        );
+        trials[3] = curve(3, &[0.3, 0.61, 0.5]);
+        assert!(!decide(&p, &trials, 3, Direction::Maximize).stop, "its best (0.61) beats the median");
+        // Minimize: the same numbers as losses; 0.55 is better than the median 0.6.
+        trials[3] = curve(3, &[0.3, 0.55, 0.5]);
+        assert!(!decide(&p, &trials, 3, Direction::Minimize).stop);
+        trials[3] = curve(3, &[0.65, 0.7, 0.66]);
+        assert!(decide(&p, &trials, 3, Direction::Minimize).stop);
+    }
+
+    #[test]
+    fn only_trials_that_reached_the_step_count_and_delay_applies() {
+        let p = MedianStopping { evaluation_interval: 1, delay_evaluation: 0, min_trials: 2 };
+        let trials = [curve(0, &[0.1, 0.1, 0.1]), curve(1, &[0.1]), curve(2, &[0.9, 0.9, 0.9])];
+        let d = decide(&p, &trials, 2, Direction::Minimize);
+        assert!(!d.stop && d.reason.contains("1 other trials have reached step 3"), "{d:?}");
+        let p = MedianStopping::default();
+        let d = decide(&p, &trials, 2, Direction::Minimize);
+        assert!(!d.stop && d.reason.contains("delay_evaluation 5"), "{d:?}");
+    }
+}

@@ -1,0 +1,182 @@
+//! Early-termination policies: from the trials' intermediate values, stop or continue one trial.
+//!
+//! Theory of operation: a policy is consulted each time a trial reports a value. It looks at the
+//! whole history (every trial's intermediate values, whatever its state, except failed trials,
+//! whose numbers are not trusted) and decides for the reporting trial at its latest step. It keeps
+//! no state, so the same history always gives the same decision, and every [`Decision`] carries
+//! a sentence saying why, worded with the metric's name, to be recorded and shown.
+//!
+//! The policies are Azure ML HyperDrive's, with its parameters and semantics:
+//!
+//! * [`Bandit`]: stop a trial whose best value so far is outside a slack of the best value any
+//!   trial has reached by that step (`slack_factor`: ratio; `slack_amount`: difference);
+//! * [`MedianStopping`]: stop a trial whose best value so far is worse than the median of the
+//!   other trials' running averages at the same step;
+//! * [`TruncationSelection`]: stop the trials in the worst `truncation_percentage` % at each
+//!   evaluation step, comparing trials at the same step;
+//!
+//! Azure ML's `evaluation_interval` and `delay_evaluation` are in steps here: a policy acts at a
+//! step that is a multiple of `evaluation_interval` and at least `delay_evaluation`.
+//! Plus [`Asha`], asynchronous successive halving (Li et al. 2020), as in Ray Tune and Optuna.
+
+pub mod asha;
+pub mod bandit;
+pub mod median;
+pub mod truncation;
+
+use serde::{Deserialize, Serialize};
+
+pub use asha::Asha;
+pub use bandit::Bandit;
+pub use median::MedianStopping;
+pub use truncation::TruncationSelection;
+
+use crate::engine::error::{Error, ValidationError};
+use crate::engine::sweep::trial::{Direction, Trial, TrialState};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Policy {
+    Bandit(Bandit),
+    MedianStopping(MedianStopping),
+    TruncationSelection(TruncationSelection),
+    Asha(Asha),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub trial: u64,
+    pub stop: bool,
+    pub reason: String,
+}
+
+/// What a policy sees: the history, the trial to judge, the goal and the metric's name.
+pub struct Context<'a> {
+    pub trials: &'a [Trial],
+    pub trial: &'a Trial,
+    pub direction: Direction,
+    pub metric: &'a str,
+}
+
+impl Context<'_> {
+    /// Trials other than failed ones (their values are not trusted).
+    pub fn usable(&self) -> impl Iterator<Item = &Trial> {
+        self.trials.iter().filter(|t| t.state != TrialState::Failed)
+    }
+
+    /// Other usable trials.
+    pub fn others(&self) -> impl Iterator<Item = &Trial> {
+        let id = self.trial.id;
+        self.usable().filter(move |t| t.id != id)
+    }
+}
+
+impl Policy {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        match self {
+            Policy::Bandit(p) => p.validate(),
+            Policy::MedianStopping(p) => p.validate(),
+            Policy::TruncationSelection(p) => p.validate(),
+            Policy::Asha(p) => p.validate(),
+        }
+    }
+
+    /// Decide for trial `id` at its latest report.
+    pub fn decide(&self, trials: &[Trial], id: u64, direction: Direction, metric: &str) -> Result<Decision, Error> {
+        self.validate()?;
+        let Some(trial) = trials.iter().find(|t| t.id == id) else {
+            return Err(ValidationError::new("trial", id.to_string(), "is not in the history").into());
+        };
+        let cx = Context { trials, trial, direction, metric };
+        let Some(step) = trial.last_step() else {
+            return Ok(keep(id, format!("trial {id} has not reported {metric} yet")));
+        };
+        Ok(match self {
+            Policy::Bandit(p) => p.decide(&cx, step),
+            Policy::MedianStopping(p) => p.decide(&cx, step),
+            Policy::TruncationSelection(p) => p.decide(&cx, step),
+            Policy::Asha(p) => p.decide(&cx, step),
+        })
+    }
+}
+
+pub(crate) fn keep(trial: u64, reason: String) -> Decision {
+    Decision { trial, stop: false, reason }
+}
+
+pub(crate) fn stop(trial: u64, reason: String) -> Decision {
+    Decision { trial, stop: true, reason }
+}
+
+/// Whether `step` is an evaluation step; if not, the decision that says why.
+pub(crate) fn schedule(trial: u64, step: u64, interval: u64, delay: u64) -> Option<Decision> {
+    if step < delay {
+        return Some(keep(trial, format!("step {step} is before the first evaluation (delay_evaluation {delay})")));
+    }
+    if !step.is_multiple_of(interval) {
+        return Some(keep(trial, format!("step {step} is not an evaluation step (every {interval} steps)")));
+    }
+    None
+}
+
+pub(crate) fn check_interval(interval: u64) -> Result<(), ValidationError> {
+    if interval == 0 {
+        return Err(ValidationError::new("evaluation_interval", "0", "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// The median of `values` (not empty).
+pub(crate) fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { 0.5 * (values[n / 2 - 1] + values[n / 2]) }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde_json::Map;
+
+    use crate::engine::sweep::trial::{Report, Trial, TrialState};
+
+    /// A trial with `values` reported at steps 1, 2, 3, …
+    pub fn curve(id: u64, values: &[f64]) -> Trial {
+        steps(id, &values.iter().enumerate().map(|(i, v)| (i as u64 + 1, *v)).collect::<Vec<_>>())
+    }
+
+    pub fn steps(id: u64, reports: &[(u64, f64)]) -> Trial {
+        let mut t = Trial::new(id, Map::new());
+        t.intermediate = reports.iter().map(|&(step, value)| Report { step, value }).collect();
+        t
+    }
+
+    pub fn with_state(mut t: Trial, state: TrialState) -> Trial {
+        t.state = state;
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn policies_round_trip_and_judge_only_known_trials() {
+        let p: Policy = serde_json::from_str(r#"{"type": "bandit", "slack_factor": 0.1}"#).unwrap();
+        let text = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<Policy>(&text).unwrap(), p);
+        let trials = [curve(0, &[1.0])];
+        let err = p.decide(&trials, 9, Direction::Minimize, "loss").unwrap_err();
+        assert!(err.to_string().contains("not in the history"));
+        let silent = [curve(0, &[])];
+        let d = p.decide(&silent, 0, Direction::Minimize, "loss").unwrap();
+        assert!(!d.stop && d.reason.contains("not reported loss"), "{d:?}");
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
