@@ -12,7 +12,8 @@ experiment groups jobs; a job runs a script on gang-scheduled nodes with one of 
 
 from __future__ import annotations
 
-from . import sweep as sweep
+from typing import TYPE_CHECKING, Any
+
 from ._core import __version__
 from .cluster import Cluster
 from .exceptions import (
@@ -69,6 +70,20 @@ from .toolkits import (
     ToolkitSettings,
 )
 from .workspace import Workspace, list_workspaces
+
+if TYPE_CHECKING:
+    from . import sweep as sweep
+
+
+def __getattr__(name: str) -> Any:
+    # `batchai.sweep` is imported on first use: most scripts (and the CLI) never need it, and its
+    # classes take a noticeable part of a second to build.
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module(".sweep", __name__)
+    raise AttributeError(f"module 'batchai' has no attribute {name!r}")
+
 
 __all__ = [
     "AgentError",
