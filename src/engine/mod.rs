@@ -6,8 +6,8 @@ pub mod model;
 pub mod paths;
 pub mod scheduler;
 pub mod store;
-pub mod toolkits;
 pub mod sweep;
+pub mod toolkits;
 
 pub use error::{Error, ResourceKind, Result, ValidationError};
 pub mod agent;

@@ -129,12 +129,23 @@ impl Core {
         let (target, option) = match (&settings.manual, &settings.auto_scale) {
             (Some(manual), _) => (manual.target_node_count, manual.node_deallocation_option),
             (None, Some(auto)) => {
-                let running_nodes = running.iter().map(|j| j.nodes.len() as u32).sum();
-                let queued = self
-                    .jobs
-                    .values()
-                    .filter(|e| e.run.is_none() && e.job.cluster == cluster.name)
-                    .map(|e| e.job.spec.node_count);
+                let running_nodes: u32 = running.iter().map(|j| j.nodes.len() as u32).sum();
+                // Demand past the maximum changes nothing: stop counting there.
+                let mut demand = running_nodes;
+                let queued: Vec<u32> = self
+                    .queues
+                    .get(&cluster.name)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(_, id)| self.jobs.get(id))
+                    .map(|e| e.job.spec.node_count)
+                    .filter(|n| *n <= auto.maximum_node_count)
+                    .take_while(|n| {
+                        let more = demand < auto.maximum_node_count;
+                        demand = demand.saturating_add(*n);
+                        more
+                    })
+                    .collect();
                 (
                     auto_scale_target(auto.minimum_node_count, auto.maximum_node_count, running_nodes, queued),
                     AUTO_SCALE_DEALLOCATION,

@@ -13,7 +13,8 @@ mod refresh;
 mod runs;
 mod spawning;
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -101,6 +102,11 @@ pub struct Core {
     nodes: BTreeMap<String, NodeInfo>,
     jobs: BTreeMap<i64, JobEntry>,
     by_uid: HashMap<String, i64>,
+    /// Queued jobs per cluster name, in queue order (priority, then submission): kept sorted so
+    /// a turn never walks the whole queue.
+    queues: HashMap<String, BTreeSet<(Reverse<crate::engine::model::job::SchedulingPriority>, i64)>>,
+    /// Jobs with a run (placed, preparing, running or stopping).
+    running: BTreeSet<i64>,
     last_job_id: i64,
     procs: HashMap<String, Proc>,
     changes: Vec<Change>,
@@ -151,6 +157,8 @@ impl Core {
             nodes: BTreeMap::new(),
             jobs: BTreeMap::new(),
             by_uid: HashMap::new(),
+            queues: HashMap::new(),
+            running: BTreeSet::new(),
             last_job_id: 0,
             procs: HashMap::new(),
             changes: Vec::new(),
@@ -191,7 +199,7 @@ impl Core {
 
     /// The next moment something must happen without an event: a wall-clock limit or a kill.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.jobs.values().filter_map(|e| e.run.as_ref()).filter_map(Run::next_deadline).min()
+        self.running.iter().filter_map(|id| self.jobs.get(id)?.run.as_ref()?.next_deadline()).min()
     }
 
     pub fn on_supervisor(&mut self, message: FromSupervisor) {
@@ -249,13 +257,12 @@ impl Core {
                 }
             }
             Request::Status => {
-                let queued = self.jobs.values().filter(|e| e.run.is_none()).count();
                 let _ = reply.send(Reply::Status(AgentStatus {
                     pid: std::process::id() as i32,
                     supervisor_pid: self.supervisor_pid,
                     started: self.started.to_rfc3339(),
-                    queued_jobs: queued,
-                    running_jobs: self.jobs.len() - queued,
+                    queued_jobs: self.queues.values().map(BTreeSet::len).sum(),
+                    running_jobs: self.running.len(),
                     nodes: self.nodes.len(),
                     processes: self.procs.values().filter(|p| matches!(p, Proc::Starting | Proc::Running)).count(),
                 }));
@@ -359,8 +366,24 @@ impl Core {
         }
     }
 
+    pub(crate) fn enqueue(&mut self, id: i64) {
+        if let Some(entry) = self.jobs.get(&id) {
+            self.queues.entry(entry.job.cluster.clone()).or_default().insert((Reverse(entry.job.priority), id));
+        }
+    }
+
+    pub(crate) fn dequeue(&mut self, id: i64) {
+        if let Some(entry) = self.jobs.get(&id)
+            && let Some(queue) = self.queues.get_mut(&entry.job.cluster)
+        {
+            queue.remove(&(Reverse(entry.job.priority), id));
+        }
+    }
+
     /// Record a job's end: its final state is in `changes`; watchers hear after the commit.
     fn job_ended(&mut self, id: i64, state: ExecutionState) {
+        self.dequeue(id);
+        self.running.remove(&id);
         if let Some(entry) = self.jobs.remove(&id) {
             self.by_uid.remove(&entry.job.uid);
             self.ended.push((entry.job.uid, state.as_str()));

@@ -74,7 +74,11 @@ impl Core {
                     node.job = Some(id);
                 }
             }
+            let queued = job.state == ExecutionState::Queued;
             self.jobs.insert(id, JobEntry { job, run: None });
+            if queued {
+                self.enqueue(id);
+            }
         }
         if all {
             return Ok(());

@@ -109,6 +109,9 @@ fn parse_key(key: &str) -> Option<(KeyKind, &str, u32, usize)> {
     Some((kind, uid, attempt, index))
 }
 
+/// How many queued jobs of a cluster one scheduling round considers.
+const QUEUE_DEPTH: usize = 256;
+
 /// TCP ports for a job: derived from its uid, so a restarted agent plans the same ones.
 fn job_ports(uid: &str, count: usize) -> Vec<u16> {
     let hash = uid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
@@ -136,10 +139,13 @@ impl Core {
             if !nodes.iter().any(|n| n.state.accepts_jobs() && self.node_free(cluster_id, n.id.0)) {
                 continue;
             }
-            let queued: Vec<QueuedJob> = self
-                .jobs
-                .values()
-                .filter(|e| e.run.is_none() && e.job.state == ExecutionState::Queued && e.job.cluster == name)
+            // The head of the queue, as deep as a round looks (Slurm's default_queue_depth idea):
+            // jobs further back start in later rounds.
+            let Some(queue) = self.queues.get(&name) else { continue };
+            let queued: Vec<QueuedJob> = queue
+                .iter()
+                .take(QUEUE_DEPTH)
+                .filter_map(|(_, id)| self.jobs.get(id))
                 .map(|e| QueuedJob {
                     id: JobId(e.job.id),
                     priority: e.job.priority,
@@ -179,6 +185,8 @@ impl Core {
                 return self.job_ended(id, ExecutionState::Failed);
             }
         };
+        self.dequeue(id);
+        self.running.insert(id);
         let Some(entry) = self.jobs.get_mut(&id) else { return };
         entry.job.attempt += 1;
         entry.job.state = ExecutionState::Running;
@@ -633,7 +641,7 @@ impl Core {
 
     /// Wall-clock limits and kill escalation.
     pub(super) fn check_deadlines(&mut self, now: Instant) {
-        let ids: Vec<i64> = self.jobs.iter().filter(|(_, e)| e.run.is_some()).map(|(id, _)| *id).collect();
+        let ids: Vec<i64> = self.running.iter().copied().collect();
         for id in ids {
             let run = self.jobs[&id].run.as_ref().expect("filtered");
             if run.stop.is_none() && run.outcome.is_none() && now >= run.wall_deadline {
@@ -655,6 +663,7 @@ impl Core {
         }
         let entry = self.jobs.get_mut(&id).expect("present");
         let run = entry.run.take().expect("present");
+        self.running.remove(&id);
         for name in &run.nodes {
             if let Some(node) = self.nodes.get_mut(name)
                 && node.job == Some(id)
@@ -680,6 +689,7 @@ impl Core {
                 let entry = self.jobs.get_mut(&id).expect("present");
                 entry.job.state = ExecutionState::Queued;
                 self.changes.push(Change::JobRequeued { id });
+                self.enqueue(id);
                 return;
             }
             Some(StopReason::Deleted) => return self.job_ended(id, ExecutionState::Failed),
