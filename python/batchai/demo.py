@@ -1,20 +1,68 @@
-"""``python -m batchai.demo``: a tour of the embedded default (a local workspace and cluster)."""
+"""``python -m batchai.demo``: a tour of the embedded default, end to end.
+
+It uses the workspace ``demo`` under ``$BATCHAI_HOME`` (default ``~/.batchai``): a local cluster of
+two nodes (slices of this machine), an experiment, a job, a two-node MPI job, and a small
+hyperparameter search whose trials run as jobs. The agent starts by itself and keeps running
+after the demo exits (``batchai agent stop -w demo`` stops it).
+"""
 
 from __future__ import annotations
 
+import sys
+import time
+
 import batchai
+from batchai import sweep
+
+# A trial's "training": the value of a function of its parameters, printed for the demo to read.
+TRAIN = "{python} -c 'import os; x = float(os.environ[\"X\"]); print((x - 1.5) ** 2)'"
 
 
 def main() -> None:
     ws = batchai.Workspace("demo")
     print(f"workspace {ws.name!r} at {ws.path}")
-    cluster = ws.create_cluster("local", target_node_count=2, exist_ok=True)
-    print(f"cluster {cluster.name!r}: {cluster.engine}, {cluster.scale_settings.manual}")
-    exp = ws.create_experiment("hello", exist_ok=True)
-    name = f"hello-{len(exp.jobs()) + 1}"
-    job = exp.create_job(name, cluster=cluster, command_line="echo hello from $AZ_BATCHAI_JOB_TEMP")
-    print(f"job {job.name!r}: tool {job.tool_type}, state {job.execution_state}")
-    print(job.to_json())
+    cluster = ws.create_cluster("local", target_node_count=2, exist_ok=True).wait_for_steady()
+    print(f"cluster {cluster.name!r}: nodes {[n.node_id for n in cluster.nodes()]}")
+    exp = ws.create_experiment(time.strftime("tour-%Y%m%d-%H%M%S"))
+
+    hello = exp.create_job(
+        "hello", cluster=cluster, command_line="echo hello from $BATCHAI_NODE_ID in $AZ_BATCHAI_JOB_TEMP"
+    )
+    ranks = exp.create_job(
+        "ranks",
+        cluster=cluster,
+        node_count=2,
+        toolkit=batchai.CustomMpiSettings(
+            "echo rank ${OMPI_COMM_WORLD_RANK} of ${OMPI_COMM_WORLD_SIZE}", process_count=4
+        ),
+    )
+    for job in (hello.wait(timeout=60), ranks.wait(timeout=60)):
+        print(f"job {job.name!r}: {job.execution_state}, exit code {job.exit_code}, nodes {job.node_ids}")
+    print(hello.stdout().strip())
+
+    search = sweep.Search({"x": sweep.uniform(-5.0, 5.0)}, sweep.TPESampler(seed=0), metric="loss", mode="min")
+    for _ in range(6):
+        trials = [search.ask(), search.ask()]  # two at a time: one per node
+        jobs = exp.create_jobs(
+            {
+                f"trial-{t.id}": {
+                    "cluster": cluster,
+                    "command_line": TRAIN.format(python=sys.executable),
+                    "environment_variables": {"X": str(t.params["x"])},
+                }
+                for t in trials
+            }
+        )
+        for trial, job in zip(trials, jobs, strict=True):
+            search.tell(trial, float(job.wait(timeout=60).stdout()))
+    best = search.best
+    assert best is not None
+    print(f"search: best x = {best.params['x']:.3f} (loss {best.value:.4f}) after {len(search.trials)} trials")
+
+    print(f"\n{'job':<12} {'state':<10} {'exit':>4}  nodes")
+    for job in exp.jobs():
+        print(f"{job.name:<12} {job.execution_state:<10} {job.exit_code!s:>4}  {','.join(job.node_ids)}")
+    print(f"\nlogs: {hello.output_path()}")
 
 
 if __name__ == "__main__":

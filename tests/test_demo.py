@@ -1,0 +1,23 @@
+"""README's first command ends in `python -m batchai.demo`: it must run, in a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import batchai
+
+
+def test_the_demo_runs_end_to_end(home: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "batchai.demo"], env=os.environ.copy(), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "job 'hello': succeeded, exit code 0, nodes ['local-0']" in lines
+    assert any(line.startswith("job 'ranks': succeeded") for line in lines)
+    assert any(line.startswith("search: best x = ") for line in lines)
+    jobs = batchai.Workspace.open("demo").jobs()
+    assert len(jobs) == 14 and {j.execution_state for j in jobs} == {"succeeded"}
