@@ -4,7 +4,6 @@
 //! both `BatchAIError` and the matching builtin (`ValueError`, `LookupError`, `TimeoutError`),
 //! which lets users catch them either way. They are looked up once and cached.
 
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
@@ -44,10 +43,4 @@ impl From<Error> for PyErr {
     fn from(error: Error) -> Self {
         Python::attach(|py| to_py(py, error))
     }
-}
-
-/// For invariants the engine promises; reaching one is a bug in batchai, reported as such.
-#[allow(dead_code)]
-pub fn internal(message: impl Into<String>) -> PyErr {
-    PyRuntimeError::new_err(format!("batchai internal error (please report): {}", message.into()))
 }

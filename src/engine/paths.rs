@@ -2,7 +2,8 @@
 //!
 //! `$BATCHAI_HOME` (default `~/.batchai`) holds named workspaces under `workspaces/<name>/`. A
 //! workspace may also be opened by path. Each workspace folder is self-contained: its SQLite file,
-//! the agent's socket and lock, managed file servers, and default outputs.
+//! the agent's lock and log, managed file servers, node folders and default outputs. (The
+//! agent's socket has no file: it is in the abstract namespace, see `launcher::socket`.)
 
 use std::path::{Path, PathBuf};
 
@@ -44,12 +45,6 @@ impl Layout {
 
     pub fn db(&self) -> PathBuf {
         self.root.join(DB_FILE)
-    }
-
-    /// Unix socket the agent listens on. Socket paths are limited to ~107 bytes, so a deep
-    /// workspace folder gets a short link in /tmp (see `agent::socket_path`).
-    pub fn agent_socket(&self) -> PathBuf {
-        self.root.join("agent.sock")
     }
 
     pub fn agent_lock(&self) -> PathBuf {

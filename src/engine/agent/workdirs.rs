@@ -59,35 +59,11 @@ pub fn shared_job_temp(layout: &Layout, uid: &str) -> PathBuf {
 }
 
 /// Expand `$NAME` and `${NAME}` the way bash would for plain references: from `vars`, then the
-/// agent's environment, else empty.
+/// agent's environment, else empty (no shell expands a folder path after us).
 pub fn expand(text: &str, vars: &HashMap<String, String>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
-            match braced.find('}') {
-                Some(end) => (&braced[..end], end + 2),
-                None => ("", 0),
-            }
-        } else {
-            let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
-            (&after[..end], end)
-        };
-        if name.is_empty() {
-            out.push('$');
-            rest = after;
-            continue;
-        }
-        match vars.get(name) {
-            Some(value) => out.push_str(value),
-            None => out.push_str(&std::env::var(name).unwrap_or_default()),
-        }
-        rest = &after[consumed..];
-    }
-    out.push_str(rest);
-    out
+    crate::engine::toolkits::env::expand_with(text, |name| {
+        Some(vars.get(name).cloned().or_else(|| std::env::var(name).ok()).unwrap_or_default())
+    })
 }
 
 /// Where a mounted volume's files really are, for every volume that can be linked.

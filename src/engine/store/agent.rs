@@ -1,8 +1,6 @@
 //! What the agent reads and writes: active jobs, clusters with their nodes, and batches of state
 //! changes committed together (one transaction per turn of the agent's loop).
 
-use std::collections::HashSet;
-
 use rusqlite::{OptionalExtension, params};
 
 use crate::engine::error::Result;
@@ -159,24 +157,6 @@ impl Store {
             let state: Option<String> =
                 tx.query_row("SELECT execution_state FROM jobs WHERE uid = ?1", [uid], |r| r.get(0)).optional()?;
             Ok(state.and_then(|s| ExecutionState::parse(&s)))
-        })
-    }
-
-    /// Of the given job ids, those whose rows still exist, and those with a terminate request.
-    pub fn job_presence(&mut self, ids: &[i64]) -> Result<(HashSet<i64>, HashSet<i64>)> {
-        self.read(|tx| {
-            let mut present = HashSet::new();
-            let mut terminate = HashSet::new();
-            let mut stmt = tx.prepare_cached("SELECT terminate_requested_us FROM jobs WHERE id = ?1")?;
-            for &id in ids {
-                if let Some(request) = stmt.query_row([id], |r| r.get::<_, Option<i64>>(0)).optional()? {
-                    present.insert(id);
-                    if request.is_some() {
-                        terminate.insert(id);
-                    }
-                }
-            }
-            Ok((present, terminate))
         })
     }
 

@@ -134,12 +134,8 @@ impl Store {
 
     fn connect(layout: Layout, create: bool) -> Result<Store> {
         let path = layout.db();
-        let annotate = |e: Error| match e {
-            Error::Store { message, .. } => Error::Store { path: path.display().to_string(), message },
-            other => other,
-        };
-        let mut conn = open_connection(&path, create).map_err(annotate)?;
-        migrate(&mut conn).map_err(annotate)?;
+        let mut conn = open_connection(&path, create).map_err(|e| with_path(e, &path))?;
+        migrate(&mut conn).map_err(|e| with_path(e, &path))?;
         Ok(Store { conn, layout, name: String::new() })
     }
 
@@ -153,32 +149,34 @@ impl Store {
 
     /// Run `f` in one immediate (write-locking) transaction and commit it.
     pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let path = self.layout.db();
-        let result = (|| {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })();
-        result.map_err(|e| match e {
-            Error::Store { message, .. } => Error::Store { path: path.display().to_string(), message },
-            other => other,
-        })
+        self.transaction(TransactionBehavior::Immediate, f)
     }
 
     /// Run `f` in one read transaction, so it sees a single snapshot.
     pub(crate) fn read<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let path = self.layout.db();
+        self.transaction(TransactionBehavior::Deferred, f)
+    }
+
+    fn transaction<T>(
+        &mut self,
+        behavior: TransactionBehavior,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         let result = (|| {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let tx = self.conn.transaction_with_behavior(behavior)?;
             let value = f(&tx)?;
-            tx.finish()?;
+            tx.commit()?;
             Ok(value)
         })();
-        result.map_err(|e| match e {
-            Error::Store { message, .. } => Error::Store { path: path.display().to_string(), message },
-            other => other,
-        })
+        result.map_err(|e| with_path(e, &self.layout.db()))
+    }
+}
+
+/// Name the database file in store errors (rusqlite's errors do not).
+fn with_path(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Store { message, .. } => Error::Store { path: path.display().to_string(), message },
+        other => other,
     }
 }
 

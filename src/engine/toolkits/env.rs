@@ -110,6 +110,12 @@ pub fn apply_user(env: &mut Env, vars: &[EnvironmentVariable]) {
 
 /// Replaces `$NAME` and `${NAME}` by the value of `NAME` in `env`; anything else is kept as is.
 pub fn expand(text: &str, env: &Env) -> String {
+    expand_with(text, |name| env.get(name).map(str::to_string))
+}
+
+/// Replaces `$NAME` and `${NAME}` by what `lookup` gives; a reference it gives nothing for (and
+/// one that is not a variable name, such as `$1`) is kept as written.
+pub fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -125,9 +131,9 @@ pub fn expand(text: &str, env: &Env) -> String {
             (&after[..end], end)
         };
         let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-        match env.get(name).filter(|_| valid) {
+        match lookup(name).filter(|_| valid) {
             Some(value) => {
-                out.push_str(value);
+                out.push_str(&value);
                 rest = &after[used..];
             }
             None => {
