@@ -23,6 +23,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("BATCHAI_HOME", str(home))
     # Short kill grace, so tests of stubborn processes do not wait 10 s.
     monkeypatch.setenv("BATCHAI_KILL_GRACE_SECONDS", "1")
+    # Autoscale releases idle nodes at once unless a test asks for Batch AI's lingering.
+    monkeypatch.setenv("BATCHAI_AUTOSCALE_DELAY_SECONDS", "0")
     yield home
     # Every workspace a test made: terminate its jobs and stop its agent, so nothing outlives it.
     for db in list(tmp_path.rglob("workspace.db")):

@@ -132,6 +132,25 @@ def test_auto_scale_follows_demand(ws: batchai.Workspace) -> None:
     assert c.allocation_state == "steady"
 
 
+def test_auto_scale_keeps_initial_and_idle_nodes_for_the_delay(
+    ws: batchai.Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCHAI_AUTOSCALE_DELAY_SECONDS", "1.5")  # read by the agent this test starts
+    c = ws.create_cluster(
+        "auto", scale_settings=batchai.ScaleSettings(auto_scale=batchai.AutoScaleSettings(0, 2, initial_node_count=2))
+    )
+    created = time.monotonic()
+    assert c.wait_for_steady().current_node_count == 2  # the initial nodes
+    until(lambda: c.refresh().current_node_count == 0, what="the initial nodes to go after the delay")
+    assert time.monotonic() - created >= 1.4
+    job = ws.create_experiment("e").create_job("j", cluster=c, command_line="true")
+    assert job.wait(timeout=30).execution_state == "succeeded"
+    ended = time.monotonic()
+    assert c.refresh().current_node_count == 1, "the idle node lingers"
+    until(lambda: c.refresh().current_node_count == 0, what="the idle node to be released")
+    assert time.monotonic() - ended >= 1.0
+
+
 def test_priority_then_first_come_first_served(ws: batchai.Workspace, tmp_path: Path) -> None:
     c = ws.create_cluster("one", target_node_count=1).wait_for_steady()
     exp = ws.create_experiment("e")

@@ -38,6 +38,7 @@ pub struct ClusterRow {
     pub spec: ClusterSpec,
     pub allocation_resizing: bool,
     pub errors: Vec<ErrorInfo>,
+    pub created: Timestamp,
 }
 
 /// One state change; a batch of them commits atomically.
@@ -172,8 +173,9 @@ impl Store {
 
     pub fn cluster_rows(&mut self) -> Result<Vec<ClusterRow>> {
         self.read(|tx| {
-            let mut stmt =
-                tx.prepare_cached("SELECT id, name, uid, spec, allocation_state, errors FROM clusters ORDER BY id")?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, name, uid, spec, allocation_state, errors, created_us FROM clusters ORDER BY id",
+            )?;
             let rows = stmt.query_map([], |r| {
                 let spec: String = r.get(3)?;
                 Ok(ClusterRow {
@@ -183,6 +185,7 @@ impl Store {
                     spec: serde_json::from_str(&spec).unwrap_or_default(),
                     allocation_resizing: r.get::<_, String>(4)? == "resizing",
                     errors: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+                    created: ts(r.get(6)?),
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

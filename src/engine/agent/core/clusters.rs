@@ -20,7 +20,7 @@ use crate::engine::scheduler::{
     AUTO_SCALE_DEALLOCATION, JobId, Node, NodeId, NodeState, RunningJob, Time, allocation_state, auto_scale_target,
     plan_resize,
 };
-use crate::engine::store::Change;
+use crate::engine::store::{Change, ClusterRow};
 
 /// The CPUs this process may use, the GPUs found, the memory installed.
 pub(super) fn detect_machine() -> Machine {
@@ -109,12 +109,17 @@ impl Core {
             && node.state != state
         {
             node.state = state;
+            node.since = chrono::Utc::now();
             let job = node.job.and_then(|id| self.jobs.get(&id)).map(|e| e.job.uid.clone());
             self.changes.push(Change::NodeState { name: name.to_string(), state, job });
         }
     }
 
     pub(super) fn reconcile_clusters(&mut self) {
+        // Each pass decides afresh when autoscale must look again.
+        if self.autoscale_check.is_some_and(|at| at <= std::time::Instant::now()) {
+            self.autoscale_check = None;
+        }
         let ids: Vec<i64> = self.clusters.keys().copied().collect();
         for cluster_id in ids {
             self.reconcile_cluster(cluster_id);
@@ -146,10 +151,8 @@ impl Core {
                         more
                     })
                     .collect();
-                (
-                    auto_scale_target(auto.minimum_node_count, auto.maximum_node_count, running_nodes, queued),
-                    AUTO_SCALE_DEALLOCATION,
-                )
+                let target = auto_scale_target(auto.minimum_node_count, auto.maximum_node_count, running_nodes, queued);
+                (self.delayed_scale_down(&cluster, &nodes, target), AUTO_SCALE_DEALLOCATION)
             }
             (None, None) => (0, DeallocationOption::Requeue),
         };
@@ -211,6 +214,7 @@ impl Core {
                             gpus: slice.gpus,
                             memory_mb: slice.memory_mb,
                             job: None,
+                            since: chrono::Utc::now(),
                         },
                     );
                     self.actions.push(Action::PrepareNode(name));
@@ -235,6 +239,44 @@ impl Core {
             None => self.capacity_errors.remove(&cluster_id),
         };
         self.sync_cluster_errors(cluster_id);
+    }
+
+    /// Autoscale as Batch AI's periodic evaluation behaved: a new cluster keeps its initial nodes
+    /// for a while, and a node is released only after being idle for a while, so a wave of jobs
+    /// does not tear down and rebuild nodes (and rerun their setup tasks) between jobs.
+    fn delayed_scale_down(&mut self, cluster: &ClusterRow, nodes: &[Node], target: u32) -> u32 {
+        let now = chrono::Utc::now();
+        let delay = chrono::Duration::from_std(self.autoscale_delay).unwrap_or_default();
+        let mut target = target;
+        let mut next_check: Option<chrono::DateTime<chrono::Utc>> = None;
+        if let Some(auto) = &cluster.spec.scale_settings.auto_scale {
+            let initial = auto.initial_node_count.unwrap_or(auto.minimum_node_count);
+            if now < cluster.created + delay {
+                target = target.max(initial);
+                next_check = Some(cluster.created + delay);
+            }
+        }
+        let live = nodes.iter().filter(|n| n.state != NodeState::Leaving).count() as u32;
+        if target < live {
+            // Only nodes no job holds can go, and idle ones only once idle long enough.
+            let mut releasable = 0;
+            for node in self.nodes.values().filter(|n| n.cluster_id == cluster.id && n.job.is_none()) {
+                match node.state {
+                    NodeState::Idle if now < node.since + delay => {
+                        next_check = Some(next_check.map_or(node.since + delay, |c| c.min(node.since + delay)));
+                    }
+                    NodeState::Idle | NodeState::Unusable | NodeState::Preparing => releasable += 1,
+                    _ => {}
+                }
+            }
+            target = target.max(live.saturating_sub(releasable));
+        }
+        if let Some(at) = next_check {
+            let wait = (at - now).to_std().unwrap_or_default();
+            let check = std::time::Instant::now() + wait;
+            self.autoscale_check = Some(self.autoscale_check.map_or(check, |c| c.min(check)));
+        }
+        target
     }
 
     /// The cluster's errors are derived, not accumulated: the current capacity shortfall plus one

@@ -33,14 +33,14 @@ use crate::engine::toolkits::Mpirun;
 
 pub(crate) use runs::Run;
 
-/// How long processes get between SIGTERM and SIGKILL (`BATCHAI_KILL_GRACE_SECONDS`).
-fn kill_grace() -> Duration {
-    std::env::var("BATCHAI_KILL_GRACE_SECONDS")
+/// A duration in seconds from the environment, or `default`.
+fn seconds_from_env(name: &str, default: Duration) -> Duration {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(Duration::from_secs_f64)
-        .unwrap_or(Duration::from_secs(10))
+        .unwrap_or(default)
 }
 
 /// A node as the agent tracks it.
@@ -56,6 +56,8 @@ pub(crate) struct NodeInfo {
     pub memory_mb: Option<u64>,
     /// The job (row id) holding the node.
     pub job: Option<i64>,
+    /// When the node entered its state (autoscale releases only nodes idle for a while).
+    pub since: Timestamp,
 }
 
 pub(crate) struct JobEntry {
@@ -90,7 +92,13 @@ pub struct Core {
     bash: String,
     mpirun: Option<Mpirun>,
     base_env: Vec<(String, String)>,
+    /// How long processes get between SIGTERM and SIGKILL (`BATCHAI_KILL_GRACE_SECONDS`).
     grace: Duration,
+    /// How long an idle node stays before autoscale releases it, and how long a new autoscale
+    /// cluster keeps its initial nodes (`BATCHAI_AUTOSCALE_DELAY_SECONDS`).
+    autoscale_delay: Duration,
+    /// When autoscale should look again without an event (a held node becomes releasable).
+    autoscale_check: Option<Instant>,
     started: Timestamp,
     machine: Machine,
     supervisor_pid: i32,
@@ -146,7 +154,9 @@ impl Core {
                 // SAFETY: getuid has no preconditions.
                 .map(|path| Mpirun { path, as_root: unsafe { libc::getuid() } == 0 }),
             base_env,
-            grace: kill_grace(),
+            grace: seconds_from_env("BATCHAI_KILL_GRACE_SECONDS", Duration::from_secs(10)),
+            autoscale_delay: seconds_from_env("BATCHAI_AUTOSCALE_DELAY_SECONDS", Duration::from_secs(60)),
+            autoscale_check: None,
             started: chrono::Utc::now(),
             machine: clusters::detect_machine(),
             supervisor_pid: 0,
@@ -199,7 +209,11 @@ impl Core {
 
     /// The next moment something must happen without an event: a wall-clock limit or a kill.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.running.iter().filter_map(|id| self.jobs.get(id)?.run.as_ref()?.next_deadline()).min()
+        self.running
+            .iter()
+            .filter_map(|id| self.jobs.get(id)?.run.as_ref()?.next_deadline())
+            .chain(self.autoscale_check)
+            .min()
     }
 
     pub fn on_supervisor(&mut self, message: FromSupervisor) {

@@ -57,6 +57,7 @@ impl Core {
                         gpus: node.gpus,
                         memory_mb: node.memory_mb,
                         job: None,
+                        since: node.state_transition_time,
                     },
                 );
             }

@@ -207,6 +207,7 @@ impl Core {
             if let Some(node) = self.nodes.get_mut(name) {
                 node.job = Some(id);
                 node.state = NodeState::Running;
+                node.since = now;
                 self.changes.push(Change::NodeState {
                     name: name.clone(),
                     state: NodeState::Running,
@@ -798,7 +799,9 @@ impl Core {
             };
             if rerun {
                 if node.state != NodeState::Preparing {
-                    self.nodes.get_mut(&name).expect("listed").state = NodeState::Preparing;
+                    let node = self.nodes.get_mut(&name).expect("listed");
+                    node.state = NodeState::Preparing;
+                    node.since = chrono::Utc::now();
                     self.changes.push(Change::NodeState { name: name.clone(), state: NodeState::Preparing, job: None });
                 }
                 self.actions.push(Action::PrepareNode(name));
