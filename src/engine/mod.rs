@@ -11,4 +11,5 @@ pub mod toolkits;
 
 pub use error::{Error, ResourceKind, Result, ValidationError};
 pub mod agent;
+pub mod engines;
 pub mod launcher;

@@ -7,8 +7,9 @@
 //!   outlive the process that submitted them.
 //! - The agent compares what the store asks for with what exists and closes the gap
 //!   (`core`): it allocates and removes nodes, places queued jobs with the pure scheduler,
-//!   prepares their folders and environment with the pure toolkit planner, and asks the
-//!   supervisor (`launcher`) to start and stop processes.
+//!   plans their processes with the pure toolkit planner, realizes nodes and runs on this
+//!   machine through the local engine (`engines::local`: folders, mounts, launch requests), and
+//!   asks the supervisor (`launcher`) to start and stop processes.
 //! - Every state change is committed before it is acted on or reported: a job is `running` in
 //!   the store before its first process starts, and `succeeded` before a waiting client hears.
 //! - It is event driven: client requests, process exits from the supervisor and timer deadlines
@@ -26,4 +27,3 @@ pub mod daemon;
 pub mod lock;
 pub mod protocol;
 mod server;
-pub mod workdirs;

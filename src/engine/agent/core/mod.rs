@@ -11,7 +11,6 @@
 mod clusters;
 mod refresh;
 mod runs;
-mod spawning;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,6 +21,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::daemon::Options;
 use super::protocol::{AgentStatus, Reply, Request};
 use super::server::ClientEvent;
+use crate::engine::engines::local::launch::Launcher;
+use crate::engine::engines::local::machine::detect_machine;
 use crate::engine::error::Result;
 use crate::engine::launcher::protocol::{Exit, FromSupervisor, ToSupervisor, write_line};
 use crate::engine::model::{ExecutionState, Timestamp};
@@ -29,7 +30,6 @@ use crate::engine::paths::Layout;
 use crate::engine::scheduler::NodeState;
 use crate::engine::scheduler::slices::Machine;
 use crate::engine::store::{ActiveJob, Change, ClusterRow, Store};
-use crate::engine::toolkits::Mpirun;
 
 pub(crate) use runs::Run;
 
@@ -89,9 +89,7 @@ pub struct Core {
     layout: Layout,
     workspace: String,
     options: Options,
-    bash: String,
-    mpirun: Option<Mpirun>,
-    base_env: Vec<(String, String)>,
+    launcher: Launcher,
     /// How long processes get between SIGTERM and SIGKILL (`BATCHAI_KILL_GRACE_SECONDS`).
     grace: Duration,
     /// How long an idle node stays before autoscale releases it, and how long a new autoscale
@@ -131,34 +129,20 @@ pub struct Core {
     node_errors: HashMap<String, crate::engine::model::ErrorInfo>,
     /// What each host file holds, so an unchanged one is not written again.
     host_files: HashMap<std::path::PathBuf, String>,
-    /// Program lookups on PATH (name, PATH) → path, checked again before use.
-    programs: std::cell::RefCell<HashMap<(String, String), String>>,
 }
 
 impl Core {
     pub fn open(layout: Layout, options: Options, fresh_supervisor: bool) -> Result<Core> {
         let store = Store::open(layout.clone())?;
         let workspace = store.workspace_name().to_string();
-        let base_env = std::env::vars()
-            .filter(|(k, _)| {
-                !k.starts_with("AZ_BATCHAI_")
-                    && !k.starts_with("BATCHAI_")
-                    && k != crate::engine::launcher::tree::MARKER
-            })
-            .collect();
         let mut core = Core {
             workspace,
-            bash: spawning::find_program("bash", std::env::var("PATH").ok().as_deref())
-                .unwrap_or_else(|| "/bin/bash".into()),
-            mpirun: spawning::find_program("mpirun", std::env::var("PATH").ok().as_deref())
-                // SAFETY: getuid has no preconditions.
-                .map(|path| Mpirun { path, as_root: unsafe { libc::getuid() } == 0 }),
-            base_env,
+            launcher: Launcher::from_environment(),
             grace: seconds_from_env("BATCHAI_KILL_GRACE_SECONDS", Duration::from_secs(10)),
             autoscale_delay: seconds_from_env("BATCHAI_AUTOSCALE_DELAY_SECONDS", Duration::from_secs(60)),
             autoscale_check: None,
             started: chrono::Utc::now(),
-            machine: clusters::detect_machine(),
+            machine: detect_machine(),
             supervisor_pid: 0,
             fresh_supervisor,
             ready: false,
@@ -182,7 +166,6 @@ impl Core {
             capacity_errors: HashMap::new(),
             node_errors: HashMap::new(),
             host_files: HashMap::new(),
-            programs: std::cell::RefCell::new(HashMap::new()),
             layout,
             options,
             store,
@@ -369,14 +352,16 @@ impl Core {
                         marker: Some(format!("setup-{name}")),
                     });
                 }
-                super::workdirs::remove_tree(&super::workdirs::node_root(&self.layout, &name))
+                crate::engine::engines::local::workdirs::remove_tree(
+                    &crate::engine::engines::local::workdirs::node_root(&self.layout, &name),
+                )
             }
             Action::Signal { key, signal, marker } => self.send(&ToSupervisor::Signal { key, signal, marker }),
             Action::Ack(key) => {
                 self.procs.remove(&key);
                 self.send(&ToSupervisor::Ack { keys: vec![key] });
             }
-            Action::Cleanup(path) => super::workdirs::remove_tree(&path),
+            Action::Cleanup(path) => crate::engine::engines::local::workdirs::remove_tree(&path),
         }
     }
 

@@ -13,9 +13,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::spawning::Launch;
 use super::{Action, Core, Proc};
-use crate::engine::agent::workdirs::{self, MountTargets};
+use crate::engine::engines::local::launch::Launch;
+use crate::engine::engines::local::workdirs::{self, MountTargets};
 use crate::engine::launcher::protocol::{Exit, ToSupervisor};
 use crate::engine::model::{ErrorInfo, ExecutionState, Timestamp};
 use crate::engine::scheduler::{JobId, NodeState, QueuedJob, SchedulerInput, Time, schedule};
@@ -290,7 +290,7 @@ impl Core {
             if self.procs.contains_key(&key) {
                 continue;
             }
-            let request = self.spawn_request(launch);
+            let request = self.launcher.request(launch);
             self.procs.insert(key, Proc::Starting);
             self.send(&ToSupervisor::Spawn(request));
         }
@@ -470,7 +470,7 @@ impl Core {
             paths: &paths,
             ports: &ports,
             python: &self.options.python,
-            mpirun: self.mpirun.as_ref(),
+            mpirun: self.launcher.mpirun(),
             secrets: &secrets,
         };
         let plan = toolkits::plan(&request).map_err(|e| ErrorInfo::new("LaunchPlanFailed", e.to_string()))?;

@@ -1,14 +1,19 @@
 //! From a planned process to a supervisor spawn request: program lookup, environment, files.
+//!
+//! Processes on a local node inherit the agent's environment (that of the client that started
+//! it, so `python` is the user's), minus anything batchai sets itself, then get the plan's
+//! variables on top. Programs are looked up on the PATH the process will have.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::Core;
 use crate::engine::launcher::protocol::SpawnRequest;
 use crate::engine::launcher::tree::MARKER;
-use crate::engine::toolkits::Program;
+use crate::engine::toolkits::{Mpirun, Program};
 
 /// A process the agent wants started.
-pub(crate) struct Launch {
+pub struct Launch {
     pub key: String,
     pub program: Program,
     /// Added to the agent's own environment (later entries win).
@@ -25,7 +30,7 @@ pub(crate) struct Launch {
 }
 
 /// `name` on `path` (a PATH value), as execvp would find it. A name with a slash is taken as is.
-pub(crate) fn find_program(name: &str, path: Option<&str>) -> Option<String> {
+pub fn find_program(name: &str, path: Option<&str>) -> Option<String> {
     if name.contains('/') {
         return Path::new(name).is_file().then(|| name.to_string());
     }
@@ -40,8 +45,38 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
-impl Core {
-    pub(crate) fn spawn_request(&self, launch: Launch) -> SpawnRequest {
+/// What every launch on this machine shares: the base environment, bash, mpirun, and the
+/// program lookups made so far.
+pub struct Launcher {
+    base_env: Vec<(String, String)>,
+    bash: String,
+    mpirun: Option<Mpirun>,
+    /// (name, PATH) → path, checked again before use.
+    programs: RefCell<HashMap<(String, String), String>>,
+}
+
+impl Launcher {
+    /// From this process's environment: what jobs inherit and which bash and mpirun exist.
+    pub fn from_environment() -> Launcher {
+        let path = std::env::var("PATH").ok();
+        let base_env = std::env::vars()
+            .filter(|(k, _)| !k.starts_with("AZ_BATCHAI_") && !k.starts_with("BATCHAI_") && k != MARKER)
+            .collect();
+        Launcher {
+            base_env,
+            bash: find_program("bash", path.as_deref()).unwrap_or_else(|| "/bin/bash".into()),
+            // SAFETY: getuid has no preconditions.
+            mpirun: find_program("mpirun", path.as_deref())
+                .map(|path| Mpirun { path, as_root: unsafe { libc::getuid() } == 0 }),
+            programs: RefCell::new(HashMap::new()),
+        }
+    }
+
+    pub fn mpirun(&self) -> Option<&Mpirun> {
+        self.mpirun.as_ref()
+    }
+
+    pub fn request(&self, launch: Launch) -> SpawnRequest {
         let mut env: Vec<(String, String)> = self.base_env.clone();
         for (name, value) in launch.env.into_iter().chain([(MARKER.to_string(), launch.marker)]) {
             match env.iter_mut().find(|(n, _)| *n == name) {
