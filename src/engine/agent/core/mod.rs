@@ -9,8 +9,11 @@
 //! before it returns.
 
 mod clusters;
+mod prepare;
+mod recovery;
 mod refresh;
 mod runs;
+mod start;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
