@@ -100,9 +100,11 @@ fn main() {
     agent.send(&ToSupervisor::Ack { keys: vec!["quick".into()] });
     checks += 1;
 
-    // The agent disappears while a process runs; the exit waits for the next agent.
+    // A start is silent; asking again for a running key says it runs.
     agent.send(&spawn(dir.path(), "slow", "sleep 0.5; exit 7"));
+    agent.send(&spawn(dir.path(), "slow", "exit 0"));
     let FromSupervisor::Spawned { pid: slow, .. } = agent.receive() else { panic!("expected Spawned") };
+    // The agent disappears while the process runs; the exit waits for the next agent.
     drop(agent);
     wait_until("the slow process to end", || !alive(slow));
     let (mut agent, hello) = Agent::connect(&name);
@@ -120,6 +122,7 @@ fn main() {
         "tree",
         &format!("trap '' TERM; setsid sh -c 'echo $$ > {}; exec sleep 300' & exec sleep 300", pid_file.display()),
     ));
+    agent.send(&spawn(dir.path(), "tree", "exit 0"));
     let FromSupervisor::Spawned { pid: root, .. } = agent.receive() else { panic!("expected Spawned") };
     wait_until("the daemon's pid", || std::fs::read_to_string(&pid_file).is_ok_and(|s| !s.trim().is_empty()));
     let daemon: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();

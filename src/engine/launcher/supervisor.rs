@@ -175,7 +175,8 @@ impl Supervisor {
         }
     }
 
-    /// Idempotent per key: a key already running or ended is reported, not started again.
+    /// Idempotent per key: a key already running or ended is reported (Spawned or Exited), not
+    /// started again.
     fn spawn(&mut self, request: SpawnRequest) {
         if let Some(&pid) = self.by_key.get(&request.key) {
             return self.send(&FromSupervisor::Spawned { key: request.key, pid });
@@ -184,10 +185,11 @@ impl Supervisor {
             return self.send(&FromSupervisor::Exited(exit));
         }
         match spawn::spawn(&request) {
+            // No message on success: the agent counts a requested start as running, and one
+            // message fewer per job is one agent wake-up fewer. Failures are reported.
             Ok(pid) => {
                 self.running.insert(pid, Process { key: request.key.clone() });
                 self.by_key.insert(request.key.clone(), pid);
-                self.send(&FromSupervisor::Spawned { key: request.key, pid });
             }
             Err(e) => self.send(&FromSupervisor::SpawnFailed { key: request.key, error: e.to_string() }),
         }
