@@ -90,7 +90,7 @@ class TPESampler(Sampler):
     best ``gamma`` fraction, at most ``gamma_max``) relative to the density of the others.
     The good trials' density uses kernels ``bandwidth_factor`` times narrower than the usual
     TPE heuristic (1.0 is Optuna's), and each good trial's kernel is weighted by
-    ``(n_good - rank) ** good_weight_exponent`` (rank 0 is the best; 0.0 weighs them equally,
+    ``(n_good - rank) ** rank_weight_exponent`` (rank 0 is the best; 0.0 weighs them equally,
     as Optuna does), so the very best trials attract most candidates. Running trials count as
     bad (``constant_liar``), so parallel asks spread out; failed trials are ignored and stopped
     ones ranked by how far they got. The defaults were tuned on synthetic functions (see
@@ -105,7 +105,7 @@ class TPESampler(Sampler):
     prior_weight: float = 1.0
     min_bandwidth_divisor: float = 100.0
     bandwidth_factor: float = 0.6
-    good_weight_exponent: float = 3.0
+    rank_weight_exponent: float = 3.0
     constant_liar: bool = True
     startup: Literal["sobol", "random"] = "sobol"
 
@@ -124,7 +124,7 @@ class TPESampler(Sampler):
             "prior_weight": self.prior_weight,
             "min_bandwidth_divisor": self.min_bandwidth_divisor,
             "bandwidth_factor": self.bandwidth_factor,
-            "good_weight_exponent": self.good_weight_exponent,
+            "rank_weight_exponent": self.rank_weight_exponent,
             "constant_liar": self.constant_liar,
             "startup": self.startup,
         }
