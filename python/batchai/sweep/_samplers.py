@@ -89,11 +89,12 @@ class TPESampler(Sampler):
     suggestion is the best of ``n_candidates`` draws from the density of the good trials (the
     best ``gamma`` fraction, at most ``gamma_max``) relative to the density of the others.
     The good trials' density uses kernels ``bandwidth_factor`` times narrower than the usual
-    TPE heuristic (1.0 is Optuna's), and each good trial's kernel is weighted by
-    ``(n_good - rank) ** rank_weight_exponent`` (rank 0 is the best; 0.0 weighs them equally,
-    as Optuna does), so the very best trials attract most candidates. Running trials count as
-    bad (``constant_liar``), so parallel asks spread out; failed trials are ignored and stopped
-    ones ranked by how far they got. The defaults were tuned on synthetic functions (see
+    TPE heuristic (1.0 is Optuna's). Each trial's kernel is weighted by
+    ``d ** rank_weight_exponent``, d being its distance in ranks from the good/bad split (1 next
+    to it; 0.0 weighs all trials equally, as Optuna does): the very best trials attract most
+    candidates and the clearly bad ones repel them most. Running trials count as typical bad ones
+    (``constant_liar``), so parallel asks spread out; failed trials are ignored and stopped ones
+    ranked by how far they got. The defaults were tuned on synthetic functions (see
     ``docs/benchmarks.md``).
     """
 
