@@ -125,3 +125,14 @@ def test_bad_sampler_settings_are_refused() -> None:
     with pytest.raises(ValidationError) as caught:
         sweep.TPESampler(seed=0, n_candidates=0)
     assert caught.value.field == "n_candidates"
+    with pytest.raises(ValidationError) as caught:
+        sweep.TPESampler(seed=0, rank_weight_exponent=-1.0)
+    assert caught.value.field == "rank_weight_exponent"
+
+
+def test_rank_weight_exponent_round_trips_and_zero_is_equal_weights() -> None:
+    from batchai.sweep._samplers import sampler_from_dict
+
+    sampler = sweep.TPESampler(seed=3, rank_weight_exponent=0.0)
+    assert sampler_from_dict(sampler.to_dict()) == sampler
+    assert sweep.TPESampler(seed=3).rank_weight_exponent == 3.0
