@@ -136,7 +136,8 @@ pub struct Core {
 
 impl Core {
     pub fn open(layout: Layout, options: Options, fresh_supervisor: bool) -> Result<Core> {
-        let store = Store::open(layout.clone())?;
+        let mut store = Store::open(layout.clone())?;
+        store.checkpoint_often()?;
         let workspace = store.workspace_name().to_string();
         let mut core = Core {
             workspace,
