@@ -7,14 +7,43 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 import batchai
 
 DATA = Path(__file__).parent / "data"
+
+T = TypeVar("T")
+
+
+def until(predicate: Callable[[], T], timeout: float = 20, what: str = "condition") -> T:
+    """Poll `predicate` until it returns something true; return that, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return value
+
+
+def alive(pid: int) -> bool:
+    """Running, and not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def cpu_ticks(pid: int) -> int:
+    """CPU time a process has used, in clock ticks (utime + stime)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
 
 
 @pytest.fixture(autouse=True)

@@ -13,28 +13,7 @@ from pathlib import Path
 
 import batchai
 
-
-def until(predicate, timeout: float = 20, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
-
-
-def cpu_ticks(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def pid_alive(pid: int) -> bool:
-    """Running, and not a zombie waiting to be reaped."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+from .conftest import alive, cpu_ticks, until
 
 
 def test_the_agent_starts_itself_once_per_workspace(ws: batchai.Workspace) -> None:
@@ -83,7 +62,7 @@ def test_sigkill_of_the_agent_loses_nothing(ws: batchai.Workspace, tmp_path: Pat
     assert status is not None
     os.kill(status["pid"], signal.SIGKILL)
     until(
-        lambda: not pid_alive(status["pid"]),
+        lambda: not alive(status["pid"]),
         what="the agent to die",
     )
     time.sleep(1.5)  # `short` ends while no agent runs
@@ -133,7 +112,7 @@ def test_killing_the_launcher_fails_its_jobs_instead_of_hanging(ws: batchai.Work
     assert job.execution_state == "failed"
     assert job.execution_info.errors[0].code == "NodeLauncherLost"
     until(
-        lambda: not pid_alive(pid),
+        lambda: not alive(pid),
         what="the orphaned process to be killed",
     )
     # The cluster still works afterwards.

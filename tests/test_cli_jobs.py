@@ -10,14 +10,14 @@ import os
 import selectors
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import batchai
 from batchai.cli import main
+
+from .conftest import until
 
 # Jobs that end on their own hold until this file appears in their stdouterr folder, so a test
 # can look at them while they run without guessing how long they take.
@@ -39,16 +39,8 @@ def cli_process(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def until(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting: {what}")
-        time.sleep(0.02)
-
-
 def running(job: batchai.Job) -> batchai.Job:
-    until(f"job {job.name} running", lambda: job.refresh().execution_state == "running")
+    until(lambda: job.refresh().execution_state == "running", what=f"job {job.name} running")
     return job
 
 
@@ -147,7 +139,7 @@ def test_terminate_no_wait_returns_at_once_and_wait_exits_255_for_a_failure_with
     code, out, _ = cli(capsys, "job", "terminate", *JOB, "stubborn", "--no-wait", "-o", "table")
     assert code == 0
     assert out.splitlines()[2].split()[5] in ("running", "terminating")
-    until("terminating", lambda: job.refresh().execution_state == "terminating")
+    until(lambda: job.refresh().execution_state == "terminating", what="terminating")
     release(job)
     code, out, err = cli(capsys, "job", "wait", *JOB, "stubborn")
     assert code == 255
@@ -304,7 +296,7 @@ def node_ids(cluster: batchai.Cluster) -> list[str]:
 
 
 def test_resize_and_auto_scale(cluster: batchai.Cluster, capsys: Capsys) -> None:
-    until("two nodes", lambda: node_ids(cluster) == ["local-0", "local-1"])
+    until(lambda: node_ids(cluster) == ["local-0", "local-1"], what="two nodes")
     code, out, _ = cli(
         capsys, "cluster", "resize", "-w", "ws", "-n", "local", "-t", "1", "--node-deallocation-option", "terminate"
     )
@@ -312,7 +304,7 @@ def test_resize_and_auto_scale(cluster: batchai.Cluster, capsys: Capsys) -> None
     assert json.loads(out)["properties"]["scaleSettings"] == {
         "manual": {"targetNodeCount": 1, "nodeDeallocationOption": "terminate"}
     }
-    until("one node", lambda: len(node_ids(cluster)) == 1)
+    until(lambda: len(node_ids(cluster)) == 1, what="one node")
     code, out, _ = cli(capsys, "cluster", "nodes", "-w", "ws", "-n", "local")
     assert [n["nodeId"] for n in json.loads(out)] == node_ids(cluster)
     assert len(json.loads(out)) == 1
@@ -340,7 +332,7 @@ def test_resize_and_auto_scale(cluster: batchai.Cluster, capsys: Capsys) -> None
 def test_nodes_show_state_slice_and_the_job_on_them(
     experiment: batchai.Experiment, cluster: batchai.Cluster, capsys: Capsys
 ) -> None:
-    until("two nodes", lambda: node_ids(cluster) == ["local-0", "local-1"])
+    until(lambda: node_ids(cluster) == ["local-0", "local-1"], what="two nodes")
     job = running(experiment.create_job("busy", cluster=cluster, command_line=HOLD))
     code, out, _ = cli(capsys, "cluster", "nodes", "-w", "ws", "-n", "local")
     assert code == 0
@@ -364,7 +356,7 @@ def test_nodes_show_state_slice_and_the_job_on_them(
 
 
 def test_node_exec_prints_the_output_and_exits_with_the_commands_code(cluster: batchai.Cluster, capsys: Capsys) -> None:
-    until("two nodes", lambda: node_ids(cluster) == ["local-0", "local-1"])
+    until(lambda: node_ids(cluster) == ["local-0", "local-1"], what="two nodes")
     code, out, err = cli(
         capsys,
         "cluster",

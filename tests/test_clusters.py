@@ -10,13 +10,7 @@ import pytest
 
 import batchai
 
-
-def until(predicate, timeout: float = 20, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
+from .conftest import until
 
 
 def states(cluster: batchai.Cluster) -> list[str]:

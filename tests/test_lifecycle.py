@@ -15,6 +15,8 @@ import pytest
 
 import batchai
 
+from .conftest import alive
+
 # A job that leaves behind a grandchild ignoring SIGTERM and another one in its own session,
 # both writing their pid into DIR, then sleeps: the kill must reach all three.
 STUBBORN = textwrap.dedent(
@@ -25,16 +27,6 @@ STUBBORN = textwrap.dedent(
     sleep 300
     """
 )
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purpose; the supervisor reaps it.
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] != "Z"
 
 
 def wait_for(path: Path, timeout: float = 10) -> str:
