@@ -48,6 +48,18 @@ def _yes(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-y", "--yes", action="store_true", help="do not prompt (accepted for az compatibility)")
 
 
+def _named_verbs(group: Any, noun: str, handlers: dict[str, Handler], *, in_experiment: bool = False) -> None:
+    """Verbs that take a workspace and a name and nothing else (show, delete, experiment create)."""
+    for verb, handler in handlers.items():
+        p = _verb(group, verb, handler, f"{verb} {noun}")
+        _workspace_arg(p)
+        if in_experiment:
+            p.add_argument("-e", "--experiment", required=True)
+        p.add_argument("-n", "--name", required=True)
+        if verb == "delete":
+            _yes(p)
+
+
 EXIT_STATUS = """\
 exit status:
   0    success
@@ -202,12 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vm-priority", choices=["dedicated", "lowpriority"], default="dedicated")
     p.add_argument("--setup-task", help="command line run on each node when it is allocated")
     p.add_argument("--setup-task-output", help="where the setup task's output goes")
-    for verb, handler in (("show", c.cluster_show), ("delete", c.cluster_delete)):
-        p = _verb(cl, verb, handler, f"{verb} a cluster")
-        _workspace_arg(p)
-        p.add_argument("-n", "--name", required=True)
-        if verb == "delete":
-            _yes(p)
+    _named_verbs(cl, "a cluster", {"show": c.cluster_show, "delete": c.cluster_delete})
     _workspace_arg(_verb(cl, "list", c.cluster_list, "list clusters"))
 
     fs = groups.add_parser("file-server", help="file servers").add_subparsers(dest="verb", required=True)
@@ -217,25 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--path", help="serve this existing folder (default: a folder the workspace owns)")
     p.add_argument("-s", "--vm-size", help="kept as a label")
     p.add_argument("-f", "--config-file", help="Batch AI FileServerCreateParameters JSON")
-    for verb, handler in (("show", c.file_server_show), ("delete", c.file_server_delete)):
-        p = _verb(fs, verb, handler, f"{verb} a file server")
-        _workspace_arg(p)
-        p.add_argument("-n", "--name", required=True)
-        if verb == "delete":
-            _yes(p)
+    _named_verbs(fs, "a file server", {"show": c.file_server_show, "delete": c.file_server_delete})
     _workspace_arg(_verb(fs, "list", c.file_server_list, "list file servers"))
 
     ex = groups.add_parser("experiment", help="experiments").add_subparsers(dest="verb", required=True)
-    for verb, handler in (
-        ("create", c.experiment_create),
-        ("show", c.experiment_show),
-        ("delete", c.experiment_delete),
-    ):
-        p = _verb(ex, verb, handler, f"{verb} an experiment")
-        _workspace_arg(p)
-        p.add_argument("-n", "--name", required=True)
-        if verb == "delete":
-            _yes(p)
+    _named_verbs(
+        ex,
+        "an experiment",
+        {"create": c.experiment_create, "show": c.experiment_show, "delete": c.experiment_delete},
+    )
     _workspace_arg(_verb(ex, "list", c.experiment_list, "list experiments"))
 
     jb = groups.add_parser("job", help="jobs").add_subparsers(dest="verb", required=True)
@@ -245,13 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--name", required=True)
     p.add_argument("-f", "--config-file", required=True, help="Batch AI JobCreateParameters JSON")
     p.add_argument("-c", "--cluster", help="cluster name (overrides the file's)")
-    for verb, handler in (("show", c.job_show), ("delete", c.job_delete)):
-        p = _verb(jb, verb, handler, f"{verb} a job")
-        _workspace_arg(p)
-        p.add_argument("-e", "--experiment", required=True)
-        p.add_argument("-n", "--name", required=True)
-        if verb == "delete":
-            _yes(p)
+    _named_verbs(jb, "a job", {"show": c.job_show, "delete": c.job_delete}, in_experiment=True)
     p = _verb(jb, "list", c.job_list, "list jobs")
     _workspace_arg(p)
     p.add_argument("-e", "--experiment", help="only this experiment's jobs")
