@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Decision, check_interval, keep, schedule, stop};
+use super::{Context, Decision, check_interval, keep, stop};
 use crate::engine::error::ValidationError;
 use crate::engine::sweep::trial::{Direction, fmt_value};
 
@@ -58,13 +58,10 @@ impl Bandit {
     }
 
     pub fn decide(&self, cx: &Context<'_>, step: u64) -> Decision {
-        let id = cx.trial.id;
-        if let Some(skip) = schedule(id, step, self.evaluation_interval, self.delay_evaluation) {
-            return skip;
-        }
-        let d = cx.direction;
-        let Some(own) = cx.trial.best_up_to(step, d) else {
-            return keep(id, format!("trial {id} has no {} by step {step}", cx.metric));
+        let (id, d) = (cx.trial.id, cx.direction);
+        let own = match cx.evaluated(step, self.evaluation_interval, self.delay_evaluation, |t| t.best_up_to(step, d)) {
+            Ok(own) => own,
+            Err(keep) => return keep,
         };
         let best = cx.usable().filter_map(|t| t.best_up_to(step, d)).fold(own, |a, b| d.best(a, b));
         let (threshold, slack) = match (self.slack_factor, self.slack_amount, d) {

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Decision, check_interval, keep, median, schedule, stop};
+use super::{Context, Decision, check_interval, keep, median, stop};
 use crate::engine::error::ValidationError;
 use crate::engine::sweep::trial::fmt_value;
 
@@ -47,13 +47,10 @@ impl MedianStopping {
     }
 
     pub fn decide(&self, cx: &Context<'_>, step: u64) -> Decision {
-        let id = cx.trial.id;
-        if let Some(skip) = schedule(id, step, self.evaluation_interval, self.delay_evaluation) {
-            return skip;
-        }
-        let d = cx.direction;
-        let Some(own) = cx.trial.best_up_to(step, d) else {
-            return keep(id, format!("trial {id} has no {} by step {step}", cx.metric));
+        let (id, d) = (cx.trial.id, cx.direction);
+        let own = match cx.evaluated(step, self.evaluation_interval, self.delay_evaluation, |t| t.best_up_to(step, d)) {
+            Ok(own) => own,
+            Err(keep) => return keep,
         };
         let mut averages: Vec<f64> =
             cx.others().filter(|t| t.reached(step)).filter_map(|t| t.running_average(step)).collect();

@@ -59,6 +59,22 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// This trial's value at an evaluation step, read by `value`; `Err` is the decision to keep
+    /// the trial, with the reason, when `step` is not evaluated or the trial has no value yet.
+    pub(crate) fn evaluated(
+        &self,
+        step: u64,
+        interval: u64,
+        delay: u64,
+        value: impl FnOnce(&Trial) -> Option<f64>,
+    ) -> Result<f64, Decision> {
+        let id = self.trial.id;
+        if let Some(skip) = schedule(id, step, interval, delay) {
+            return Err(skip);
+        }
+        value(self.trial).ok_or_else(|| keep(id, format!("trial {id} has no {} by step {step}", self.metric)))
+    }
+
     /// Trials other than failed ones (their values are not trusted).
     pub fn usable(&self) -> impl Iterator<Item = &Trial> {
         self.trials.iter().filter(|t| t.state != TrialState::Failed)
@@ -109,7 +125,7 @@ pub(crate) fn stop(trial: u64, reason: String) -> Decision {
 }
 
 /// Whether `step` is an evaluation step; if not, the decision that says why.
-pub(crate) fn schedule(trial: u64, step: u64, interval: u64, delay: u64) -> Option<Decision> {
+fn schedule(trial: u64, step: u64, interval: u64, delay: u64) -> Option<Decision> {
     if step < delay {
         return Some(keep(trial, format!("step {step} is before the first evaluation (delay_evaluation {delay})")));
     }

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Decision, check_interval, keep, schedule, stop};
+use super::{Context, Decision, check_interval, keep, stop};
 use crate::engine::error::ValidationError;
 use crate::engine::sweep::trial::fmt_value;
 
@@ -56,13 +56,10 @@ impl TruncationSelection {
     }
 
     pub fn decide(&self, cx: &Context<'_>, step: u64) -> Decision {
-        let id = cx.trial.id;
-        if let Some(skip) = schedule(id, step, self.evaluation_interval, self.delay_evaluation) {
-            return skip;
-        }
-        let d = cx.direction;
-        let Some(own) = cx.trial.value_at(step) else {
-            return keep(id, format!("trial {id} has no {} by step {step}", cx.metric));
+        let (id, d) = (cx.trial.id, cx.direction);
+        let own = match cx.evaluated(step, self.evaluation_interval, self.delay_evaluation, |t| t.value_at(step)) {
+            Ok(own) => own,
+            Err(keep) => return keep,
         };
         let cohort: Vec<f64> = cx
             .others()
