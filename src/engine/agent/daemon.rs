@@ -69,7 +69,7 @@ pub fn main(root: PathBuf, options: Options) -> i32 {
 
 /// Connect to the workspace's supervisor, starting one if none is there. The flag says whether
 /// this agent started it (then no process of an earlier supervisor can still be watched).
-fn connect_supervisor(layout: &Layout) -> io::Result<(UnixStream, bool)> {
+pub(super) fn connect_supervisor(layout: &Layout) -> io::Result<(UnixStream, bool)> {
     let name = socket::name(&layout.root, "supervisor");
     if let Ok(stream) = socket::connect(&name) {
         return Ok((stream, false));

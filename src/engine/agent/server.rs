@@ -10,14 +10,17 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use super::core::Core;
+use super::core::{Core, Now, Settings};
 use super::daemon::Options;
 use super::lock::AgentLock;
 use super::protocol::{Reply, Request};
+use crate::engine::engines::Engines;
+use crate::engine::engines::local::{LocalEngine, Outbox, event_from_supervisor};
 use crate::engine::error::{Error, Result};
 use crate::engine::launcher::protocol::FromSupervisor;
 use crate::engine::launcher::socket;
 use crate::engine::paths::Layout;
+use crate::engine::store::Store;
 
 /// What connection tasks hand to the loop.
 pub enum ClientEvent {
@@ -40,29 +43,48 @@ pub fn serve(
     result
 }
 
-async fn run(layout: Layout, options: Options, listener: UnixListener, supervisor: (UnixStream, bool)) -> Result<()> {
-    let io = |context: &str| {
-        let context = context.to_string();
-        move |e: std::io::Error| Error::io(context.clone(), e)
-    };
-    listener.set_nonblocking(true).map_err(io("agent socket"))?;
-    let listener = tokio::net::UnixListener::from_std(listener).map_err(io("agent socket"))?;
-    let (supervisor, fresh_supervisor) = supervisor;
-    supervisor.set_nonblocking(true).map_err(io("supervisor socket"))?;
-    let supervisor = tokio::net::UnixStream::from_std(supervisor).map_err(io("supervisor socket"))?;
-    let (supervisor_read, mut supervisor_write) = supervisor.into_split();
-    let mut supervisor_lines = BufReader::new(supervisor_read).lines();
+fn io_error(context: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e: std::io::Error| Error::io(context.to_string(), e)
+}
 
-    let mut core = Core::open(layout, options, fresh_supervisor)?;
+/// The supervisor's socket, split for the loop.
+struct SupervisorLink {
+    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    write: tokio::net::unix::OwnedWriteHalf,
+    fresh: bool,
+}
+
+fn link(stream: UnixStream, fresh: bool) -> Result<SupervisorLink> {
+    stream.set_nonblocking(true).map_err(io_error("supervisor socket"))?;
+    let stream = tokio::net::UnixStream::from_std(stream).map_err(io_error("supervisor socket"))?;
+    let (read, write) = stream.into_split();
+    Ok(SupervisorLink { lines: BufReader::new(read).lines(), write, fresh })
+}
+
+/// A core over the store as it is now, with the local engine writing to `outbox`.
+fn open_core(layout: &Layout, options: &Options, outbox: &Outbox) -> Result<Core> {
+    let mut store = Store::open(layout.clone())?;
+    store.checkpoint_often()?;
+    let engines = Engines::default().with(Box::new(LocalEngine::new(layout.clone(), outbox.clone())));
+    Core::open(store, engines, options.clone(), Settings::from_environment(), Now::system())
+}
+
+async fn run(layout: Layout, options: Options, listener: UnixListener, supervisor: (UnixStream, bool)) -> Result<()> {
+    listener.set_nonblocking(true).map_err(io_error("agent socket"))?;
+    let listener = tokio::net::UnixListener::from_std(listener).map_err(io_error("agent socket"))?;
+    let mut supervisor = link(supervisor.0, supervisor.1)?;
+    let outbox = Outbox::default();
+    let mut core = open_core(&layout, &options, &outbox)?;
     let (client_tx, mut client_rx) = mpsc::unbounded_channel::<ClientEvent>();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(io("installing the SIGTERM handler"))?;
+        .map_err(io_error("installing the SIGTERM handler"))?;
 
     loop {
         // Hand the supervisor what the last turn decided.
-        let outbox = core.take_outbox();
-        if !outbox.is_empty() {
-            supervisor_write.write_all(&outbox).await.map_err(io("writing to the supervisor"))?;
+        let bytes = outbox.take();
+        if !bytes.is_empty() && supervisor.write.write_all(&bytes).await.is_err() {
+            // Lost mid-write: handled below as a lost supervisor when the read side says so.
+            tracing::warn!("could not write to the supervisor");
         }
         if core.stopping() {
             return Ok(());
@@ -74,43 +96,73 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
                 None => std::future::pending().await,
             }
         };
+        let mut lost_supervisor = false;
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    let std_stream = stream.into_std().map_err(io("client socket"))?;
+                    let std_stream = stream.into_std().map_err(io_error("client socket"))?;
                     if socket::check_peer(&std_stream).is_ok() {
-                        std_stream.set_nonblocking(true).map_err(io("client socket"))?;
-                        let stream = tokio::net::UnixStream::from_std(std_stream).map_err(io("client socket"))?;
+                        std_stream.set_nonblocking(true).map_err(io_error("client socket"))?;
+                        let stream = tokio::net::UnixStream::from_std(std_stream).map_err(io_error("client socket"))?;
                         tokio::spawn(serve_client(stream, client_tx.clone()));
                     }
                 }
             }
-            line = supervisor_lines.next_line() => {
+            line = supervisor.lines.next_line() => {
+                core.advance(Now::system());
                 match line {
-                    Ok(Some(line)) => match serde_json::from_str::<FromSupervisor>(&line) {
-                        Ok(message) => core.on_supervisor(message),
-                        Err(e) => eprintln!("agent: malformed message from the supervisor: {e}"),
-                    },
-                    // The supervisor is gone: start over in a fresh process, which starts a new one.
-                    Ok(None) | Err(_) => return Err(Error::Agent("lost the supervisor".into())),
+                    Ok(Some(line)) => deliver(&mut core, &line, supervisor.fresh),
+                    Ok(None) | Err(_) => lost_supervisor = true,
                 }
                 // Take every message already buffered before reconciling once.
-                while let Some(Ok(Some(line))) = futures_now(supervisor_lines.next_line()) {
-                    if let Ok(message) = serde_json::from_str::<FromSupervisor>(&line) {
-                        core.on_supervisor(message);
+                while !lost_supervisor {
+                    match futures_now(supervisor.lines.next_line()) {
+                        Some(Ok(Some(line))) => deliver(&mut core, &line, supervisor.fresh),
+                        Some(Ok(None)) | Some(Err(_)) => lost_supervisor = true,
+                        None => break,
                     }
                 }
             }
             Some(event) = client_rx.recv() => {
-                core.on_client(event);
-                while let Ok(event) = client_rx.try_recv() {
-                    core.on_client(event);
+                core.advance(Now::system());
+                let ClientEvent::Request(request, reply) = event;
+                core.on_client(request, reply);
+                while let Ok(ClientEvent::Request(request, reply)) = client_rx.try_recv() {
+                    core.on_client(request, reply);
                 }
             }
-            _ = sleep => {}
+            _ = sleep => core.advance(Now::system()),
             _ = terminate.recv() => core.request_stop(),
         }
+        if lost_supervisor {
+            // The supervisor is gone (killed, or the machine's process table was cleaned): start a
+            // new one and rebuild the core from the store, as a restarted agent would. Clients
+            // waiting for jobs keep waiting on the new core.
+            tracing::warn!("lost the supervisor; starting a new one");
+            let (stream, fresh) = super::daemon::connect_supervisor(&layout)
+                .map_err(|e| Error::Agent(format!("cannot restart the supervisor: {e}")))?;
+            supervisor = link(stream, fresh)?;
+            outbox.take();
+            let watchers = core.take_watchers();
+            core = open_core(&layout, &options, &outbox)?;
+            for (uid, reply) in watchers {
+                core.on_client(Request::Watch { jobs: vec![uid.into()] }, reply);
+            }
+            continue;
+        }
         core.turn();
+    }
+}
+
+fn deliver(core: &mut Core, line: &str, fresh: bool) {
+    match serde_json::from_str::<FromSupervisor>(line) {
+        Ok(message) => {
+            if let FromSupervisor::Hello { pid, .. } = &message {
+                core.set_engine_pid(*pid);
+            }
+            core.on_engine(event_from_supervisor(message, fresh));
+        }
+        Err(e) => tracing::warn!("malformed message from the supervisor: {e}"),
     }
 }
 

@@ -1,8 +1,176 @@
 //! Execution engines: how a cluster's nodes and a job's processes become real.
 //!
-//! `local` (the embedded default): nodes are slices of this machine, folders under the
-//! workspace, and processes run under the workspace's supervisor. A Slurm engine, where nodes
-//! come from Slurm allocations, comes in a later issue; the agent's decisions (which job, which
-//! nodes, which processes) do not depend on the engine.
+//! Theory of operation:
+//! - The agent's core decides *what* happens (which nodes a cluster has, which job runs where,
+//!   which processes a run has, when they are signalled); an [`Engine`] decides *how*. The core
+//!   holds one engine per [`EngineKind`] and dispatches on the cluster's `engine` field; it knows
+//!   no engine's internals (folders, sockets, schedulers).
+//! - An engine has two kinds of methods. Queries (`provide_node`, `node_site`, ...) have no side
+//!   effects and are called while the core decides, before anything is committed. Effects
+//!   (`prepare_node`, `start`, `signal`, ...) are called only after the turn's state changes are
+//!   committed. An effect that fails synchronously returns an error the core turns into a state
+//!   change; everything that happens later (a process started, failed to start, ended) comes back
+//!   as an [`EngineEvent`], which the agent's shell hands to the core.
+//! - Processes are named by keys the core chooses (`task:<uid>:<attempt>:<index>`,
+//!   `prep:...`, `setup:<node>`). Starting a key twice starts it once; an exit stays with the
+//!   engine until the core acknowledges it (after committing what it means), so an agent that
+//!   dies in between hears of it again (`EngineEvent::Hello`).
+//! - Node models: `local` gives long-lived nodes (slices of this machine, held like a Batch AI
+//!   cluster's VMs). An engine that allocates per job (one Slurm job per batchai job) reports its
+//!   nodes as slots that are ready at once and makes them real in `prepare_run`/`start`; the core
+//!   treats both alike.
 
 pub mod local;
+#[cfg(test)]
+pub mod testing;
+
+use std::path::{Path, PathBuf};
+
+use crate::engine::launcher::protocol::Exit;
+use crate::engine::model::cluster::{NodeSetup, NodeShape};
+use crate::engine::model::mounts::MountVolumes;
+use crate::engine::model::{EngineKind, ErrorInfo};
+use crate::engine::scheduler::slices::Slice;
+use crate::engine::toolkits::{Mpirun, NodePaths, Program};
+
+/// A process the core wants started.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub key: String,
+    pub program: Program,
+    /// Added to the node's base environment (later entries win).
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    pub cpus: Vec<u32>,
+    /// The value of `BATCHAI_JOB_UID`, by which the process's descendants are found later.
+    pub marker: String,
+    pub append: bool,
+    /// Folders the engine creates before starting the process.
+    pub make_dirs: Vec<PathBuf>,
+}
+
+/// Where a node keeps its files, and how other nodes reach it.
+#[derive(Debug, Clone)]
+pub struct NodeSite {
+    pub address: String,
+    pub paths: NodePaths,
+    /// The MPI host file of a one-node job on this node.
+    pub host_file: PathBuf,
+    /// The node's own folder: the working directory of its setup task.
+    pub root: PathBuf,
+}
+
+/// What preparing a node needs: its identity, resources and the cluster's setup.
+pub struct NodePreparation<'a> {
+    pub workspace: &'a str,
+    pub cluster: &'a str,
+    pub cluster_uid: &'a str,
+    pub node: &'a str,
+    pub cpus: &'a [u32],
+    pub gpus: &'a [u32],
+    pub setup: &'a NodeSetup,
+    /// Secret environment values of the setup task.
+    pub secrets: Vec<(String, String)>,
+    /// File servers by name: their folders.
+    pub file_servers: &'a std::collections::HashMap<String, String>,
+}
+
+/// The files a run needs on its nodes before its first process starts.
+pub struct RunFiles<'a> {
+    /// Per node, the job temp folder (wiped on a fresh start).
+    pub job_temps: &'a [PathBuf],
+    /// Folders shared by the run's nodes (a multi-node job's shared temp).
+    pub shared_dirs: &'a [PathBuf],
+    /// Per node, where the job's volumes are mounted (empty when it has none).
+    pub job_mount_roots: &'a [PathBuf],
+    pub volumes: Option<&'a MountVolumes>,
+    pub file_servers: &'a std::collections::HashMap<String, String>,
+    pub host_file: &'a Path,
+    pub host_file_text: &'a str,
+}
+
+/// What an engine reports after the fact.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    /// The engine (re)connected: what runs and what ended unacknowledged. `fresh`: no process of
+    /// an earlier connection can still be watched (the launcher itself restarted).
+    Hello {
+        fresh: bool,
+        running: Vec<String>,
+        exited: Vec<Exit>,
+    },
+    Spawned {
+        key: String,
+    },
+    SpawnFailed {
+        key: String,
+        error: String,
+    },
+    Exited(Exit),
+}
+
+/// An execution engine (see the module docs).
+pub trait Engine {
+    fn kind(&self) -> EngineKind;
+
+    /// Resources for a new node of `shape`, beside the nodes that exist (`live`).
+    fn provide_node(&self, shape: &NodeShape, live: &[Slice]) -> Result<Slice, String>;
+
+    /// Where a node keeps its files and how it is reached.
+    fn node_site(&self, node: &str) -> NodeSite;
+
+    /// A multi-node run's shared temp folder.
+    fn shared_job_temp(&self, uid: &str) -> PathBuf;
+
+    /// Where job output goes when the job names no `stdOutErrPathPrefix`.
+    fn default_output_root(&self) -> PathBuf;
+
+    /// The `mpirun` the toolkits launch through, if the nodes have one.
+    fn mpirun(&self) -> Option<&Mpirun>;
+
+    /// Make the node usable: folders, cluster volumes, then its setup task (key `setup:<node>`).
+    /// `Ok(true)`: the setup task started and its exit decides; `Ok(false)`: the node is ready.
+    fn prepare_node(&mut self, request: NodePreparation<'_>) -> Result<bool, ErrorInfo>;
+
+    /// The node leaves: stop what runs on it for itself and remove its files.
+    fn release_node(&mut self, node: &str);
+
+    /// Make a run's files; returns, per node, the unmanaged mount commands to run first.
+    fn prepare_run(&mut self, files: RunFiles<'_>, fresh: bool) -> Result<Vec<String>, ErrorInfo>;
+
+    /// Start a process (idempotent per key).
+    fn start(&mut self, launch: Launch);
+
+    /// Signal the process group of `key` (if any), and every process marked with `marker`.
+    fn signal(&mut self, key: &str, signal: i32, marker: Option<&str>);
+
+    /// The core has committed these exits: forget them.
+    fn acknowledge(&mut self, keys: Vec<String>);
+
+    /// Remove a folder the core no longer needs (a finished run's shared temp).
+    fn remove_files(&mut self, path: &Path);
+}
+
+/// The engines an agent has, one per kind.
+#[derive(Default)]
+pub struct Engines {
+    engines: Vec<Box<dyn Engine>>,
+}
+
+impl Engines {
+    pub fn with(mut self, engine: Box<dyn Engine>) -> Engines {
+        self.engines.retain(|e| e.kind() != engine.kind());
+        self.engines.push(engine);
+        self
+    }
+
+    pub fn get(&self, kind: EngineKind) -> Option<&dyn Engine> {
+        self.engines.iter().find(|e| e.kind() == kind).map(|e| e.as_ref())
+    }
+
+    pub fn get_mut(&mut self, kind: EngineKind) -> Option<&mut (dyn Engine + 'static)> {
+        self.engines.iter_mut().find(|e| e.kind() == kind).map(|e| e.as_mut())
+    }
+}

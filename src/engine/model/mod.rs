@@ -17,7 +17,7 @@ pub mod toolkits;
 pub mod validate;
 pub mod workspace;
 
-pub use cluster::{Cluster, ClusterSpec};
+pub use cluster::{Cluster, ClusterSpec, EngineKind};
 pub use common::{ErrorInfo, ProvisioningState, ResourceId, Timestamp};
 pub use experiment::Experiment;
 pub use file_server::{FileServer, FileServerSpec};

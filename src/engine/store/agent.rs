@@ -4,21 +4,21 @@
 use rusqlite::{OptionalExtension, params};
 
 use crate::engine::error::Result;
+use crate::engine::model::duration::WallClock;
 use crate::engine::model::job::SchedulingPriority;
 use crate::engine::model::{ClusterSpec, ErrorInfo, ExecutionState, JobSpec, Timestamp};
 
 use super::nodes::{NODE_COLUMNS, Node, NodeState, row_to_node};
 use super::{Store, ts, us};
 
-/// A job the agent must act on: queued, running or terminating.
+/// A job the agent must act on: queued, running or terminating. Compact: what scheduling needs,
+/// without the spec, which the agent loads ([`Store::job_detail`]) only for jobs it places or
+/// runs, so a queue of 100,000 jobs costs a few megabytes.
 #[derive(Debug, Clone)]
 pub struct ActiveJob {
     pub id: i64,
-    pub uid: String,
-    pub experiment: String,
-    pub name: String,
-    pub spec: JobSpec,
-    pub cluster: String,
+    pub uid: Box<str>,
+    pub cluster: Box<str>,
     pub priority: SchedulingPriority,
     pub state: ExecutionState,
     pub attempt: u32,
@@ -26,8 +26,27 @@ pub struct ActiveJob {
     pub start_time: Option<Timestamp>,
     pub node_names: Vec<String>,
     pub creation_time: Timestamp,
+    pub node_count: u32,
+    pub max_wall_clock: std::time::Duration,
+    /// Loaded when the job is placed or found running.
+    pub detail: Option<Box<JobDetail>>,
+}
+
+/// The rest of a job, for planning its processes.
+#[derive(Debug, Clone)]
+pub struct JobDetail {
+    pub experiment: String,
+    pub name: String,
+    pub spec: JobSpec,
     /// `{ws}/experiments/{exp}/jobs/{job}/{uid}`.
     pub output_segment: String,
+}
+
+/// Something a client asked of an active job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    Terminate,
+    Deleted,
 }
 
 #[derive(Debug, Clone)]
@@ -87,50 +106,66 @@ pub enum Change {
         id: i64,
         errors: Vec<ErrorInfo>,
     },
+    /// Notices up to this number are handled.
+    NoticesSeen {
+        upto: i64,
+    },
 }
 
-const ACTIVE_COLUMNS: &str = "j.id, j.uid, e.name, j.name, j.spec, j.cluster_name, j.priority, j.execution_state, j.attempt, \
-     j.terminate_requested_us, j.start_us, j.node_names, j.created_us";
+const ACTIVE_COLUMNS: &str = "j.id, j.uid, j.cluster_name, j.priority, j.execution_state, j.attempt, \
+     j.terminate_requested_us, j.start_us, j.node_names, j.created_us, j.node_count, \
+     json_extract(j.spec, '$.constraints.maxWallClockTime')";
 
-fn row_to_active(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<ActiveJob> {
-    let experiment: String = r.get(2)?;
-    let name: String = r.get(3)?;
-    let uid: String = r.get(1)?;
-    let spec: String = r.get(4)?;
-    let priority = match r.get::<_, i64>(6)? {
+/// A column that does not hold what the schema promises: the database was damaged.
+fn corrupt(column: usize, what: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        format!("jobs: {what}; the workspace database is damaged").into(),
+    )
+}
+
+fn row_to_active(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActiveJob> {
+    let priority = match r.get::<_, i64>(3)? {
         0 => SchedulingPriority::Low,
         2 => SchedulingPriority::High,
         _ => SchedulingPriority::Normal,
     };
+    let state: String = r.get(4)?;
+    let state =
+        ExecutionState::parse(&state).ok_or_else(|| corrupt(4, format!("unknown execution state '{state}'")))?;
+    let nodes: String = r.get(8)?;
+    let node_names = serde_json::from_str(&nodes).map_err(|e| corrupt(8, format!("node_names: {e}")))?;
+    let wall_clock = match r.get::<_, Option<String>>(11)? {
+        None => WallClock::DEFAULT,
+        Some(text) => WallClock::parse(&text).map_err(|e| corrupt(11, format!("maxWallClockTime: {e}")))?,
+    };
     Ok(ActiveJob {
         id: r.get(0)?,
-        output_segment: format!("{workspace}/experiments/{experiment}/jobs/{name}/{uid}"),
-        uid,
-        experiment,
-        name,
-        spec: serde_json::from_str(&spec)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e)))?,
-        cluster: r.get(5)?,
+        uid: r.get::<_, String>(1)?.into(),
+        cluster: r.get::<_, String>(2)?.into(),
         priority,
-        state: ExecutionState::parse(&r.get::<_, String>(7)?).unwrap_or(ExecutionState::Failed),
-        attempt: r.get(8)?,
-        terminate_requested: r.get::<_, Option<i64>>(9)?.is_some(),
-        start_time: r.get::<_, Option<i64>>(10)?.map(ts),
-        node_names: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
-        creation_time: ts(r.get(12)?),
+        state,
+        attempt: r.get(5)?,
+        terminate_requested: r.get::<_, Option<i64>>(6)?.is_some(),
+        start_time: r.get::<_, Option<i64>>(7)?.map(ts),
+        node_names,
+        creation_time: ts(r.get(9)?),
+        node_count: r.get(10)?,
+        max_wall_clock: wall_clock.0,
+        detail: None,
     })
 }
 
 impl Store {
     /// Active jobs with a row id above `after` (0 for all), oldest first.
     pub fn active_jobs(&mut self, after: i64) -> Result<Vec<ActiveJob>> {
-        let workspace = self.name.clone();
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {ACTIVE_COLUMNS} FROM jobs j JOIN experiments e ON e.id = j.experiment_id
+                "SELECT {ACTIVE_COLUMNS} FROM jobs j
                  WHERE j.id > ?1 AND j.execution_state IN ('queued', 'running', 'terminating') ORDER BY j.id"
             ))?;
-            let rows = stmt.query_map([after], |r| row_to_active(&workspace, r))?;
+            let rows = stmt.query_map([after], row_to_active)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -141,14 +176,76 @@ impl Store {
         Ok(self.conn.pragma_query_value(None, "data_version", |r| r.get(0))?)
     }
 
-    /// Every active job's id, with whether a terminate was requested.
-    pub fn active_job_flags(&mut self) -> Result<std::collections::HashMap<i64, bool>> {
+    /// Notices after `after` (see migration 3), oldest first, with the last sequence number.
+    pub fn notices(&mut self, after: i64) -> Result<(Vec<(i64, Notice)>, i64)> {
         self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, terminate_requested_us IS NOT NULL FROM jobs WHERE execution_state IN ('queued', 'running', 'terminating')",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            let mut stmt =
+                tx.prepare_cached("SELECT seq, job_id, kind FROM agent_notices WHERE seq > ?1 ORDER BY seq")?;
+            let mut last = after;
+            let mut notices = Vec::new();
+            let rows =
+                stmt.query_map([after], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?;
+            for row in rows {
+                let (seq, job, kind) = row?;
+                last = last.max(seq);
+                let notice = match kind.as_str() {
+                    "terminate" => Notice::Terminate,
+                    "deleted" => Notice::Deleted,
+                    other => {
+                        return Err(crate::engine::error::Error::Store {
+                            path: String::new(),
+                            message: format!(
+                                "agent_notices row {seq}: unknown kind '{other}'; the workspace database is damaged"
+                            ),
+                        });
+                    }
+                };
+                notices.push((job, notice));
+            }
+            Ok((notices, last))
+        })
+    }
+
+    /// The highest notice number so far (an agent that loads every job at start skips older ones).
+    pub fn last_notice(&mut self) -> Result<i64> {
+        self.read(|tx| Ok(tx.query_row("SELECT coalesce(max(seq), 0) FROM agent_notices", [], |r| r.get(0))?))
+    }
+
+    /// Whether the job is still active, and whether a terminate was requested.
+    pub fn active_job(&mut self, id: i64) -> Result<Option<ActiveJob>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {ACTIVE_COLUMNS} FROM jobs j
+                 WHERE j.id = ?1 AND j.execution_state IN ('queued', 'running', 'terminating')"
+            ))?;
+            Ok(stmt.query_row([id], row_to_active).optional()?)
+        })
+    }
+
+    /// The spec and names of a job, for planning it.
+    pub fn job_detail(&mut self, id: i64) -> Result<Option<JobDetail>> {
+        let workspace = self.name.clone();
+        self.read(|tx| {
+            let row = tx
+                .prepare_cached(
+                    "SELECT e.name, j.name, j.uid, j.spec FROM jobs j JOIN experiments e ON e.id = j.experiment_id
+                     WHERE j.id = ?1",
+                )?
+                .query_row([id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                })
+                .optional()?;
+            let Some((experiment, name, uid, spec)) = row else { return Ok(None) };
+            let spec = serde_json::from_str(&spec).map_err(|e| crate::engine::error::Error::Store {
+                path: String::new(),
+                message: format!("jobs row {id}, column spec: {e}; the workspace database is damaged"),
+            })?;
+            Ok(Some(JobDetail {
+                output_segment: format!("{workspace}/experiments/{experiment}/jobs/{name}/{uid}"),
+                experiment,
+                name,
+                spec,
+            }))
         })
     }
 
@@ -285,6 +382,9 @@ impl Store {
                     Change::ClusterErrors { id, errors } => {
                         tx.prepare_cached("UPDATE clusters SET errors = ?2 WHERE id = ?1")?
                             .execute(params![id, serde_json::to_string(errors).expect("errors serialize")])?;
+                    }
+                    Change::NoticesSeen { upto } => {
+                        tx.prepare_cached("DELETE FROM agent_notices WHERE seq <= ?1")?.execute([upto])?;
                     }
                 }
             }

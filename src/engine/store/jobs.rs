@@ -458,8 +458,9 @@ mod tests {
         for job in store.active_jobs(0).unwrap() {
             // Each job's secret belongs to that job's row, and its own variable came with it.
             assert_eq!(store.job_secrets(job.id).unwrap(), vec![("env".into(), "T".into(), "v".into())]);
-            let i: usize = job.name[1..].parse().unwrap();
-            assert_eq!(job.spec.environment_variables[0].value, i.to_string());
+            let detail = store.job_detail(job.id).unwrap().unwrap();
+            let i: usize = detail.name[1..].parse().unwrap();
+            assert_eq!(detail.spec.environment_variables[0].value, i.to_string());
         }
         let again: Vec<String> = vec!["new-1".into(), "j77".into(), "new-2".into()];
         let err = store.create_jobs_from_template("e", &template, &again, None, at(2)).unwrap_err();

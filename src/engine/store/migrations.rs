@@ -109,4 +109,26 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN node_names TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE jobs ADD COLUMN output_paths TEXT NOT NULL DEFAULT '{}';
     "#,
+    // 3 (numbered after the events migration when both land): notices for the agent. A client's
+    // terminate request and the deletion of an active job (directly, or through its experiment,
+    // cluster or workspace) append a row here by trigger, in the client's own transaction, so
+    // the agent learns of them by reading rows after the last one it saw instead of rescanning
+    // every active job after each commit.
+    r#"
+    CREATE TABLE agent_notices (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL,
+        kind TEXT NOT NULL
+    );
+    CREATE TRIGGER jobs_notice_terminate AFTER UPDATE OF terminate_requested_us ON jobs
+        WHEN OLD.terminate_requested_us IS NULL AND NEW.terminate_requested_us IS NOT NULL
+    BEGIN
+        INSERT INTO agent_notices (job_id, kind) VALUES (NEW.id, 'terminate');
+    END;
+    CREATE TRIGGER jobs_notice_delete AFTER DELETE ON jobs
+        WHEN OLD.execution_state IN ('queued', 'running', 'terminating')
+    BEGIN
+        INSERT INTO agent_notices (job_id, kind) VALUES (OLD.id, 'deleted');
+    END;
+    "#,
 ];

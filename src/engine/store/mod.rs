@@ -29,7 +29,7 @@ use crate::engine::error::{Error, ResourceKind, Result};
 use crate::engine::model::Timestamp;
 use crate::engine::paths::Layout;
 
-pub use agent::{ActiveJob, Change, ClusterRow};
+pub use agent::{ActiveJob, Change, ClusterRow, JobDetail, Notice};
 pub use jobs::NewJob;
 pub use nodes::{Node, NodeState};
 
@@ -146,6 +146,11 @@ impl Store {
     pub fn checkpoint_often(&mut self) -> Result<()> {
         self.conn.pragma_update(None, "wal_autocheckpoint", 1_000)?;
         Ok(())
+    }
+
+    /// How long a writer waits for another process's transaction (tests shorten it).
+    pub fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
+        Ok(self.conn.busy_timeout(timeout)?)
     }
 
     pub fn layout(&self) -> &Layout {

@@ -8,15 +8,13 @@
 
 use std::collections::HashMap;
 
+use super::prepare::engine_missing;
 use super::runs::StopReason;
 use super::{Action, Core, NodeInfo};
-use crate::engine::engines::local::launch::Launch;
-use crate::engine::engines::local::machine::slice_policy;
-use crate::engine::engines::local::workdirs::{self, MountTargets};
-use crate::engine::launcher::protocol::ToSupervisor;
+use crate::engine::engines::NodePreparation;
 use crate::engine::model::ErrorInfo;
 use crate::engine::model::cluster::{AllocationState, DeallocationOption};
-use crate::engine::scheduler::slices::{Slice, allocate_slice};
+use crate::engine::scheduler::slices::Slice;
 use crate::engine::scheduler::{
     AUTO_SCALE_DEALLOCATION, JobId, Node, NodeId, NodeState, RunningJob, Time, allocation_state, auto_scale_target,
     plan_resize,
@@ -49,7 +47,7 @@ impl Core {
                     id: JobId(id),
                     nodes,
                     started: Time::from_timestamp(entry.job.start_time.unwrap_or(entry.job.creation_time)),
-                    max_wall_clock: entry.job.spec.constraints.max_wall_clock_time.0,
+                    max_wall_clock: entry.job.max_wall_clock,
                 })
             })
             .collect()
@@ -64,15 +62,15 @@ impl Core {
             && node.state != state
         {
             node.state = state;
-            node.since = chrono::Utc::now();
-            let job = node.job.and_then(|id| self.jobs.get(&id)).map(|e| e.job.uid.clone());
+            node.since = self.now.wall;
+            let job = node.job.and_then(|id| self.jobs.get(&id)).map(|e| e.job.uid.to_string());
             self.changes.push(Change::NodeState { name: name.to_string(), state, job });
         }
     }
 
     pub(super) fn reconcile_clusters(&mut self) {
         // Each pass decides afresh when autoscale must look again.
-        if self.autoscale_check.is_some_and(|at| at <= std::time::Instant::now()) {
+        if self.autoscale_check.is_some_and(|at| at <= self.now.instant) {
             self.autoscale_check = None;
         }
         let ids: Vec<i64> = self.clusters.keys().copied().collect();
@@ -94,11 +92,11 @@ impl Core {
                 let mut demand = running_nodes;
                 let queued: Vec<u32> = self
                     .queues
-                    .get(&cluster.name)
+                    .get(cluster.name.as_str())
                     .into_iter()
                     .flatten()
                     .filter_map(|(_, id)| self.jobs.get(id))
-                    .map(|e| e.job.spec.node_count)
+                    .map(|e| e.job.node_count)
                     .filter(|n| *n <= auto.maximum_node_count)
                     .take_while(|n| {
                         let more = demand < auto.maximum_node_count;
@@ -118,7 +116,7 @@ impl Core {
                 self.nodes.remove(&name);
                 self.node_errors.remove(&name);
                 self.changes.push(Change::NodeRemoved { name: name.clone() });
-                self.actions.push(Action::RemoveNode(name));
+                self.actions.push(Action::ReleaseNode { engine: cluster.spec.engine, name });
             }
         }
         for number in plan.reclaim {
@@ -140,14 +138,17 @@ impl Core {
                 ErrorInfo::new("JobTerminatedByResize", "the cluster shrank with nodeDeallocationOption 'terminate'");
             self.stop_run(id, StopReason::Failed(error));
         }
-        let policy = slice_policy();
         for number in plan.create {
             let live: Vec<Slice> = self
                 .nodes
                 .values()
                 .map(|n| Slice { cpus: n.cpus.clone(), gpus: n.gpus.clone(), memory_mb: n.memory_mb })
                 .collect();
-            match allocate_slice(&self.machine, &live, &cluster.spec.node_shape, policy) {
+            let provided = match self.engines.get(cluster.spec.engine) {
+                Some(engine) => engine.provide_node(&cluster.spec.node_shape, &live),
+                None => Err(engine_missing(cluster.spec.engine).message),
+            };
+            match provided {
                 Ok(slice) => {
                     let name = format!("{}-{}", cluster.name, number.0);
                     self.changes.push(Change::NodeAdded {
@@ -169,7 +170,7 @@ impl Core {
                             gpus: slice.gpus,
                             memory_mb: slice.memory_mb,
                             job: None,
-                            since: chrono::Utc::now(),
+                            since: self.now.wall,
                         },
                     );
                     self.actions.push(Action::PrepareNode(name));
@@ -200,8 +201,8 @@ impl Core {
     /// for a while, and a node is released only after being idle for a while, so a wave of jobs
     /// does not tear down and rebuild nodes (and rerun their setup tasks) between jobs.
     fn delayed_scale_down(&mut self, cluster: &ClusterRow, nodes: &[Node], target: u32) -> u32 {
-        let now = chrono::Utc::now();
-        let delay = chrono::Duration::from_std(self.autoscale_delay).unwrap_or_default();
+        let now = self.now.wall;
+        let delay = chrono::Duration::from_std(self.settings.autoscale_delay).unwrap_or_default();
         let mut target = target;
         let mut next_check: Option<chrono::DateTime<chrono::Utc>> = None;
         if let Some(auto) = &cluster.spec.scale_settings.auto_scale {
@@ -228,7 +229,7 @@ impl Core {
         }
         if let Some(at) = next_check {
             let wait = (at - now).to_std().unwrap_or_default();
-            let check = std::time::Instant::now() + wait;
+            let check = self.now.instant + wait;
             self.autoscale_check = Some(self.autoscale_check.map_or(check, |c| c.min(check)));
         }
         target
@@ -250,79 +251,39 @@ impl Core {
         }
     }
 
-    /// After the node is committed: folders, cluster volumes, then the setup task (or idle).
+    /// After the node is committed: the engine makes it usable (folders, cluster volumes, the
+    /// setup task); it is idle at once when there is nothing to run.
     pub(super) fn prepare_node(&mut self, name: &str) {
         let Some(node) = self.nodes.get(name).cloned() else { return };
         let Some(cluster) = self.clusters.get(&node.cluster_id).cloned() else { return };
-        let mount_root = workdirs::node_mount_root(&self.layout, name);
-        let made = std::fs::create_dir_all(&mount_root)
-            .and_then(|_| std::fs::create_dir_all(workdirs::job_temp(&self.layout, name)));
-        if let Err(e) = made {
-            return self.node_setup_failed(
-                &node,
-                ErrorInfo::new("NodePreparationFailed", format!("{}: {e}", mount_root.display())),
-            );
-        }
         let setup = cluster.spec.node_setup.clone().unwrap_or_default();
-        let mut commands = Vec::new();
-        if let Some(volumes) = &setup.mount_volumes {
-            let servers = self.file_server_folders();
-            match (MountTargets { layout: &self.layout, file_servers: &servers }).mount(volumes, &mount_root) {
-                Ok(c) => commands = c,
-                Err(e) => return self.node_setup_failed(&node, ErrorInfo::new(e.code, e.message)),
-            }
-        }
-        let task = setup.setup_task.as_ref();
-        if commands.is_empty() && task.is_none() {
-            return self.set_node_state(name, NodeState::Idle);
-        }
-        // Mount commands first, then the setup task: one script, so the node is ready when it ends.
-        let mut script: Vec<String> = commands.iter().map(|c| format!("{c} || exit $?")).collect();
-        if let Some(task) = task {
-            script.push(task.command_line.clone());
-        }
-        let prefix = task
-            .and_then(|t| t.std_out_err_path_prefix.clone())
-            .unwrap_or_else(|| self.layout.outputs().display().to_string());
-        let mut vars: HashMap<String, String> = HashMap::new();
-        for (k, v) in crate::engine::scheduler::gpu_env(&node.gpus) {
-            vars.insert(k.to_string(), v);
-        }
-        vars.insert("AZ_BATCHAI_MOUNT_ROOT".into(), mount_root.display().to_string());
-        vars.insert("BATCHAI_MOUNT_ROOT".into(), mount_root.display().to_string());
-        vars.insert("BATCHAI_NODE_ID".into(), name.to_string());
-        let output = std::path::PathBuf::from(workdirs::expand(&prefix, &vars))
-            .join(format!("{}/clusters/{}/{}", self.workspace, cluster.name, cluster.uid));
-        if let Err(e) = std::fs::create_dir_all(&output) {
-            return self.node_setup_failed(
-                &node,
-                ErrorInfo::new("NodePreparationFailed", format!("{}: {e}", output.display())),
-            );
-        }
-        vars.insert("AZ_BATCHAI_STDOUTERR_DIR".into(), output.display().to_string());
-        vars.insert("BATCHAI_STDOUTERR_DIR".into(), output.display().to_string());
-        let mut env: Vec<(String, String)> = vars.into_iter().collect();
-        if let Some(task) = task {
-            env.extend(task.environment_variables.iter().map(|v| (v.name.clone(), v.value.clone())));
-        }
-        if let Ok(secrets) = self.store.cluster_secrets(&cluster.name) {
-            env.extend(secrets);
-        }
-        let launch = Launch {
-            key: format!("setup:{name}"),
-            program: crate::engine::toolkits::Program::Shell(script.join("\n")),
-            env,
-            cwd: workdirs::node_root(&self.layout, name),
-            stdout: output.join(format!("stdout-{name}.txt")),
-            stderr: output.join(format!("stderr-{name}.txt")),
-            cpus: node.cpus.clone(),
-            marker: format!("setup-{name}"),
-            append: true,
-            make_dirs: Vec::new(),
+        let servers = if setup.mount_volumes.is_some() { self.file_server_folders() } else { HashMap::new() };
+        let secrets = if setup.setup_task.is_some() {
+            self.store.cluster_secrets(&cluster.name).unwrap_or_default()
+        } else {
+            Vec::new()
         };
-        let request = self.launcher.request(launch);
-        self.procs.insert(request.key.clone(), super::Proc::Starting);
-        self.send(&ToSupervisor::Spawn(request));
+        let Some(engine) = self.engines.get_mut(cluster.spec.engine) else {
+            return self.node_setup_failed(&node, engine_missing(cluster.spec.engine));
+        };
+        let request = NodePreparation {
+            workspace: &self.workspace,
+            cluster: &cluster.name,
+            cluster_uid: &cluster.uid,
+            node: name,
+            cpus: &node.cpus,
+            gpus: &node.gpus,
+            setup: &setup,
+            secrets,
+            file_servers: &servers,
+        };
+        match engine.prepare_node(request) {
+            Ok(true) => {
+                self.procs.insert(format!("setup:{name}"), super::Proc::Starting);
+            }
+            Ok(false) => self.set_node_state(name, NodeState::Idle),
+            Err(error) => self.node_setup_failed(&node, error),
+        }
     }
 
     pub(super) fn node_setup_failed(&mut self, node: &NodeInfo, error: ErrorInfo) {

@@ -1,12 +1,25 @@
-//! The agent's state and its reconcile turn.
+//! The agent's reconciler core: stored state, an event and the time in; state changes and
+//! actions out.
 //!
-//! A turn: read what changed in the store (`refresh`), bring every cluster's nodes to what its
-//! scale settings ask (`clusters`), act on terminate requests and deletions, place queued jobs
-//! with the scheduler and start them (`runs`), stop jobs past their deadline; commit every change
-//! in one transaction; only then act (create folders, spawn, signal), and finally answer the
-//! clients waiting for this turn or for jobs that ended in it. Acting can fail (a folder cannot
-//! be made, a program is missing); such failures are changes too, committed by the same turn
-//! before it returns.
+//! Theory of operation:
+//! - The core never reads a clock and never touches the world itself. The shell (`server`) hands
+//!   it the time of each batch of events ([`Now`]), client requests, and what the engines report
+//!   ([`EngineEvent`]), then asks for one `turn`.
+//! - A turn: read what others committed (`refresh`: new jobs, notices of terminate requests and
+//!   deletions, cluster settings), bring every cluster's nodes to what its scale settings ask
+//!   (`clusters`), place queued jobs with the pure scheduler (`runs`), stop jobs past their
+//!   deadline; **commit** every change in one transaction; only then carry out the actions
+//!   through the cluster's [`Engine`] (create folders, start, signal, acknowledge). An engine
+//!   call that fails is a change too, committed by the same turn before it returns.
+//! - If a commit fails (another process held the database past the busy timeout), nothing is
+//!   acted on: the changes and their actions wait, in order, and the next turn commits them
+//!   before anything else. An acknowledgement never reaches an engine before the exit it
+//!   acknowledges is committed.
+//! - Decisions come from state, never from edges seen in memory: a terminate request is a flag
+//!   on the job's row, acted on whenever the job is loaded with it (also after a restart); a job
+//!   missing from the store has no right to processes or nodes (`recovery`).
+//! - Memory holds what scheduling needs: compact queue entries (no spec), runs, nodes. A job's
+//!   spec is loaded when it is placed.
 
 mod clusters;
 mod prepare;
@@ -14,6 +27,8 @@ mod recovery;
 mod refresh;
 mod runs;
 mod start;
+#[cfg(test)]
+mod tests;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -23,18 +38,50 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::daemon::Options;
 use super::protocol::{AgentStatus, Reply, Request};
-use super::server::ClientEvent;
-use crate::engine::engines::local::launch::Launcher;
-use crate::engine::engines::local::machine::detect_machine;
+use crate::engine::engines::{EngineEvent, Engines};
 use crate::engine::error::Result;
-use crate::engine::launcher::protocol::{Exit, FromSupervisor, ToSupervisor, write_line};
-use crate::engine::model::{ExecutionState, Timestamp};
-use crate::engine::paths::Layout;
+use crate::engine::launcher::protocol::Exit;
+use crate::engine::model::job::SchedulingPriority;
+use crate::engine::model::{EngineKind, ExecutionState, Timestamp};
 use crate::engine::scheduler::NodeState;
-use crate::engine::scheduler::slices::Machine;
 use crate::engine::store::{ActiveJob, Change, ClusterRow, Store};
 
 pub(crate) use runs::Run;
+
+/// The time of the events being handled: the shell reads the clocks once per batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub instant: Instant,
+    pub wall: Timestamp,
+}
+
+impl Now {
+    pub fn system() -> Now {
+        Now { instant: Instant::now(), wall: chrono::Utc::now() }
+    }
+}
+
+/// Timings the core follows.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long processes get between SIGTERM and SIGKILL (`BATCHAI_KILL_GRACE_SECONDS`).
+    pub grace: Duration,
+    /// How long an idle node stays before autoscale releases it, and how long a new autoscale
+    /// cluster keeps its initial nodes (`BATCHAI_AUTOSCALE_DELAY_SECONDS`).
+    pub autoscale_delay: Duration,
+    /// How soon a failed commit is tried again.
+    pub commit_retry: Duration,
+}
+
+impl Settings {
+    pub fn from_environment() -> Settings {
+        Settings {
+            grace: seconds_from_env("BATCHAI_KILL_GRACE_SECONDS", Duration::from_secs(10)),
+            autoscale_delay: seconds_from_env("BATCHAI_AUTOSCALE_DELAY_SECONDS", Duration::from_secs(60)),
+            commit_retry: Duration::from_secs(1),
+        }
+    }
+}
 
 /// A duration in seconds from the environment, or `default`.
 fn seconds_from_env(name: &str, default: Duration) -> Duration {
@@ -68,7 +115,7 @@ pub(crate) struct JobEntry {
     pub run: Option<Run>,
 }
 
-/// What the supervisor told us about a process key.
+/// What an engine told us about a process key.
 #[derive(Debug, Clone)]
 pub(crate) enum Proc {
     Starting,
@@ -81,87 +128,86 @@ pub(crate) enum Proc {
 pub(crate) enum Action {
     StartJob { id: i64, fresh: bool },
     PrepareNode(String),
-    RemoveNode(String),
-    Signal { key: String, signal: i32, marker: Option<String> },
-    Ack(String),
-    Cleanup(std::path::PathBuf),
+    ReleaseNode { engine: EngineKind, name: String },
+    Signal { engine: EngineKind, key: String, signal: i32, marker: Option<String> },
+    Ack { engine: EngineKind, key: String },
+    RemoveFiles { engine: EngineKind, path: std::path::PathBuf },
 }
 
 pub struct Core {
     store: Store,
-    layout: Layout,
     workspace: String,
     options: Options,
-    launcher: Launcher,
-    /// How long processes get between SIGTERM and SIGKILL (`BATCHAI_KILL_GRACE_SECONDS`).
-    grace: Duration,
-    /// How long an idle node stays before autoscale releases it, and how long a new autoscale
-    /// cluster keeps its initial nodes (`BATCHAI_AUTOSCALE_DELAY_SECONDS`).
-    autoscale_delay: Duration,
+    settings: Settings,
+    engines: Engines,
+    now: Now,
+    started: Timestamp,
     /// When autoscale should look again without an event (a held node becomes releasable).
     autoscale_check: Option<Instant>,
-    started: Timestamp,
-    machine: Machine,
-    supervisor_pid: i32,
-    fresh_supervisor: bool,
-    /// False until the supervisor's Hello has been applied: nothing is decided before that.
+    /// The local engine's launcher was started by this agent: nothing of an earlier one runs.
+    fresh_engine: bool,
+    engine_pid: i32,
+    /// False until the engine's Hello has been applied: nothing is decided before that.
     ready: bool,
     data_version: i64,
+    last_notice: i64,
     clusters: BTreeMap<i64, ClusterRow>,
     nodes: BTreeMap<String, NodeInfo>,
-    jobs: BTreeMap<i64, JobEntry>,
-    by_uid: HashMap<String, i64>,
+    jobs: HashMap<i64, JobEntry>,
+    /// Running jobs by uid (process keys name the uid).
+    by_uid: HashMap<Box<str>, i64>,
     /// Queued jobs per cluster name, in queue order (priority, then submission): kept sorted so
     /// a turn never walks the whole queue.
-    queues: HashMap<String, BTreeSet<(Reverse<crate::engine::model::job::SchedulingPriority>, i64)>>,
+    queues: HashMap<Box<str>, BTreeSet<(Reverse<SchedulingPriority>, i64)>>,
     /// Jobs with a run (placed, preparing, running or stopping).
     running: BTreeSet<i64>,
+    /// Jobs whose row carries a terminate request not acted on yet.
+    terminate_pending: BTreeSet<i64>,
     last_job_id: i64,
     procs: HashMap<String, Proc>,
     changes: Vec<Change>,
     actions: Vec<Action>,
-    outbox: Vec<u8>,
+    /// Set while a failed commit waits to be retried.
+    retry_commit_at: Option<Instant>,
     /// Jobs that ended in this turn (uid, final state), announced after the commit.
-    ended: Vec<(String, &'static str)>,
-    watchers: HashMap<String, Vec<UnboundedSender<Reply>>>,
+    ended: Vec<(Box<str>, &'static str)>,
+    watchers: HashMap<Box<str>, Vec<UnboundedSender<Reply>>>,
     wakers: Vec<UnboundedSender<Reply>>,
     stop_requested: bool,
     /// The errors last written on each cluster, and what they are derived from.
     cluster_errors: HashMap<i64, Vec<crate::engine::model::ErrorInfo>>,
     capacity_errors: HashMap<i64, crate::engine::model::ErrorInfo>,
     node_errors: HashMap<String, crate::engine::model::ErrorInfo>,
-    /// What each host file holds, so an unchanged one is not written again.
-    host_files: HashMap<std::path::PathBuf, String>,
 }
 
 impl Core {
-    pub fn open(layout: Layout, options: Options, fresh_supervisor: bool) -> Result<Core> {
-        let mut store = Store::open(layout.clone())?;
-        store.checkpoint_often()?;
+    pub fn open(store: Store, engines: Engines, options: Options, settings: Settings, now: Now) -> Result<Core> {
         let workspace = store.workspace_name().to_string();
         let mut core = Core {
             workspace,
-            launcher: Launcher::from_environment(),
-            grace: seconds_from_env("BATCHAI_KILL_GRACE_SECONDS", Duration::from_secs(10)),
-            autoscale_delay: seconds_from_env("BATCHAI_AUTOSCALE_DELAY_SECONDS", Duration::from_secs(60)),
+            options,
+            settings,
+            engines,
+            now,
+            started: now.wall,
             autoscale_check: None,
-            started: chrono::Utc::now(),
-            machine: detect_machine(),
-            supervisor_pid: 0,
-            fresh_supervisor,
+            fresh_engine: false,
+            engine_pid: 0,
             ready: false,
             data_version: -1,
+            last_notice: 0,
             clusters: BTreeMap::new(),
             nodes: BTreeMap::new(),
-            jobs: BTreeMap::new(),
+            jobs: HashMap::new(),
             by_uid: HashMap::new(),
             queues: HashMap::new(),
             running: BTreeSet::new(),
+            terminate_pending: BTreeSet::new(),
             last_job_id: 0,
             procs: HashMap::new(),
             changes: Vec::new(),
             actions: Vec::new(),
-            outbox: Vec::new(),
+            retry_commit_at: None,
             ended: Vec::new(),
             watchers: HashMap::new(),
             wakers: Vec::new(),
@@ -169,13 +215,15 @@ impl Core {
             cluster_errors: HashMap::new(),
             capacity_errors: HashMap::new(),
             node_errors: HashMap::new(),
-            host_files: HashMap::new(),
-            layout,
-            options,
             store,
         };
         core.refresh(true)?;
         Ok(core)
+    }
+
+    /// The time of the next events.
+    pub fn advance(&mut self, now: Now) {
+        self.now = now;
     }
 
     pub fn stopping(&self) -> bool {
@@ -186,29 +234,28 @@ impl Core {
         self.stop_requested = true;
     }
 
-    pub fn take_outbox(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.outbox)
+    /// The clients waiting for jobs to end, for a core that replaces this one.
+    pub fn take_watchers(&mut self) -> Vec<(Box<str>, UnboundedSender<Reply>)> {
+        self.watchers.drain().flat_map(|(uid, senders)| senders.into_iter().map(move |s| (uid.clone(), s))).collect()
     }
 
-    pub(crate) fn send(&mut self, message: &ToSupervisor) {
-        write_line(&mut self.outbox, message).expect("writing to a Vec cannot fail");
-    }
-
-    /// The next moment something must happen without an event: a wall-clock limit or a kill.
+    /// The next moment something must happen without an event: a wall-clock limit, a kill, an
+    /// autoscale check or a commit to retry.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.running
             .iter()
             .filter_map(|id| self.jobs.get(id)?.run.as_ref()?.next_deadline())
             .chain(self.autoscale_check)
+            .chain(self.retry_commit_at)
             .min()
     }
 
-    pub fn on_supervisor(&mut self, message: FromSupervisor) {
-        match message {
-            FromSupervisor::Hello { pid, running, exited } => {
-                self.supervisor_pid = pid;
-                for r in running {
-                    self.procs.insert(r.key, Proc::Running);
+    pub fn on_engine(&mut self, event: EngineEvent) {
+        match event {
+            EngineEvent::Hello { fresh, running, exited } => {
+                self.fresh_engine = fresh;
+                for key in running {
+                    self.procs.insert(key, Proc::Running);
                 }
                 for exit in exited {
                     self.procs.insert(exit.key.clone(), Proc::Exited(exit));
@@ -216,13 +263,13 @@ impl Core {
                 self.recover();
                 self.ready = true;
             }
-            FromSupervisor::Spawned { key, .. } => {
+            EngineEvent::Spawned { key } => {
                 if !matches!(self.procs.get(&key), Some(Proc::Exited(_))) {
                     self.procs.insert(key, Proc::Running);
                 }
             }
-            FromSupervisor::SpawnFailed { key, error } => self.on_spawn_failed(&key, &error),
-            FromSupervisor::Exited(exit) => {
+            EngineEvent::SpawnFailed { key, error } => self.on_spawn_failed(&key, &error),
+            EngineEvent::Exited(exit) => {
                 let key = exit.key.clone();
                 self.procs.insert(key.clone(), Proc::Exited(exit.clone()));
                 self.on_exit(&key, &exit);
@@ -230,8 +277,12 @@ impl Core {
         }
     }
 
-    pub fn on_client(&mut self, event: ClientEvent) {
-        let ClientEvent::Request(request, reply) = event;
+    /// The pid of the engine's launcher, for `agent status`.
+    pub fn set_engine_pid(&mut self, pid: i32) {
+        self.engine_pid = pid;
+    }
+
+    pub fn on_client(&mut self, request: Request, reply: UnboundedSender<Reply>) {
         match request {
             Request::Wake => {
                 self.data_version = -1; // something changed: look even if SQLite says not
@@ -239,28 +290,13 @@ impl Core {
             }
             Request::Watch { jobs } => {
                 for uid in jobs {
-                    if self.by_uid.contains_key(&uid) {
-                        self.watchers.entry(uid).or_default().push(reply.clone());
-                    } else {
-                        let state = self.store.job_state_by_uid(&uid).ok().flatten();
-                        let state = match state {
-                            Some(s) if !s.is_terminal() => {
-                                // Not known yet (created after our last look): watch it.
-                                self.data_version = -1;
-                                self.watchers.entry(uid).or_default().push(reply.clone());
-                                continue;
-                            }
-                            Some(s) => s.as_str(),
-                            None => "deleted",
-                        };
-                        let _ = reply.send(Reply::JobEnded { job: uid, state: state.to_string() });
-                    }
+                    self.watch(uid.into_boxed_str(), reply.clone());
                 }
             }
             Request::Status => {
                 let _ = reply.send(Reply::Status(AgentStatus {
                     pid: std::process::id() as i32,
-                    supervisor_pid: self.supervisor_pid,
+                    supervisor_pid: self.engine_pid,
                     started: self.started.to_rfc3339(),
                     queued_jobs: self.queues.values().map(BTreeSet::len).sum(),
                     running_jobs: self.running.len(),
@@ -275,10 +311,42 @@ impl Core {
         }
     }
 
+    /// Answer when the job ends; at once if it has ended (or never existed).
+    fn watch(&mut self, uid: Box<str>, reply: UnboundedSender<Reply>) {
+        // Waiters that went away (a wait with a timeout, a closed notebook) are dropped here, so
+        // repeated waits on one long job do not pile up.
+        if let Some(list) = self.watchers.get_mut(&uid) {
+            list.retain(|s| !s.is_closed());
+        }
+        if self.by_uid.contains_key(&uid) {
+            self.watchers.entry(uid).or_default().push(reply);
+            return;
+        }
+        let state = match self.store.job_state_by_uid(&uid) {
+            Ok(state) => state,
+            Err(e) => {
+                let _ = reply.send(Reply::Error { message: e.to_string() });
+                return;
+            }
+        };
+        match state {
+            Some(s) if !s.is_terminal() => {
+                // Queued, or created after our last look: watch it.
+                self.data_version = -1;
+                self.watchers.entry(uid).or_default().push(reply);
+            }
+            other => {
+                let state = other.map_or("deleted", |s| s.as_str());
+                let _ = reply.send(Reply::JobEnded { job: uid.into(), state: state.to_string() });
+            }
+        }
+    }
+
     fn on_exit(&mut self, key: &str, exit: &Exit) {
         if let Some(node) = key.strip_prefix("setup:") {
+            let engine = self.node_engine(node);
             self.setup_exited(node, exit.exit_code());
-            self.actions.push(Action::Ack(key.to_string()));
+            self.actions.push(Action::Ack { engine, key: key.to_string() });
         } else {
             self.job_process_exited(key, exit);
         }
@@ -302,7 +370,9 @@ impl Core {
             return;
         }
         if let Err(e) = self.turn_inner() {
-            eprintln!("agent: {e}");
+            tracing::error!("{e}");
+            // Whatever failed (a read or a commit) is tried again soon, before anything new.
+            self.retry_commit_at.get_or_insert(self.now.instant + self.settings.commit_retry);
             for waker in self.wakers.drain(..) {
                 let _ = waker.send(Reply::Error { message: e.to_string() });
             }
@@ -310,30 +380,34 @@ impl Core {
     }
 
     fn turn_inner(&mut self) -> Result<()> {
+        if self.retry_commit_at.is_some_and(|at| at > self.now.instant) {
+            return Ok(()); // the failed commit waits for its retry; nothing new is decided
+        }
+        self.retry_commit_at = None;
         self.refresh(false)?;
         // Decide, commit, act; acting can change nodes (a node without a setup task becomes idle
         // at once) or fail jobs, so decide again until a pass has nothing left to do.
         for _ in 0..8 {
             self.reconcile_clusters();
-            self.place_jobs(chrono::Utc::now());
-            self.check_deadlines(Instant::now());
+            self.act_on_terminate_requests();
+            self.place_jobs();
+            self.check_deadlines();
             if self.changes.is_empty() && self.actions.is_empty() {
                 break;
             }
-            let changes = std::mem::take(&mut self.changes);
-            self.store.apply(&changes, chrono::Utc::now())?;
+            self.commit()?;
             let actions = std::mem::take(&mut self.actions);
             for action in actions {
                 self.act(action);
             }
         }
         if !self.changes.is_empty() {
-            let changes = std::mem::take(&mut self.changes);
-            self.store.apply(&changes, chrono::Utc::now())?;
+            // Acting in the last pass failed something: commit it; its actions run next turn.
+            self.commit()?;
         }
         for (uid, state) in std::mem::take(&mut self.ended) {
             for watcher in self.watchers.remove(&uid).unwrap_or_default() {
-                let _ = watcher.send(Reply::JobEnded { job: uid.clone(), state: state.to_string() });
+                let _ = watcher.send(Reply::JobEnded { job: uid.to_string(), state: state.to_string() });
             }
         }
         for waker in self.wakers.drain(..) {
@@ -342,31 +416,65 @@ impl Core {
         Ok(())
     }
 
+    /// Commit the pending changes. On failure they stay pending (with the actions that depend on
+    /// them) and the next attempt is scheduled.
+    fn commit(&mut self) -> Result<()> {
+        if self.changes.is_empty() {
+            return Ok(());
+        }
+        match self.store.apply(&self.changes, self.now.wall) {
+            Ok(()) => {
+                self.changes.clear();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn act(&mut self, action: Action) {
         match action {
             Action::StartJob { id, fresh } => self.start_job(id, fresh),
             Action::PrepareNode(name) => self.prepare_node(&name),
-            Action::RemoveNode(name) => {
-                // A node leaves with whatever runs on it for itself: its setup task.
-                let key = format!("setup:{name}");
-                if matches!(self.procs.get(&key), Some(Proc::Starting | Proc::Running)) {
-                    self.send(&ToSupervisor::Signal {
-                        key,
-                        signal: libc::SIGKILL,
-                        marker: Some(format!("setup-{name}")),
-                    });
+            Action::ReleaseNode { engine, name } => {
+                self.procs.remove(&format!("setup:{name}"));
+                if let Some(engine) = self.engines.get_mut(engine) {
+                    engine.release_node(&name);
                 }
-                crate::engine::engines::local::workdirs::remove_tree(
-                    &crate::engine::engines::local::workdirs::node_root(&self.layout, &name),
-                )
             }
-            Action::Signal { key, signal, marker } => self.send(&ToSupervisor::Signal { key, signal, marker }),
-            Action::Ack(key) => {
+            Action::Signal { engine, key, signal, marker } => {
+                if let Some(engine) = self.engines.get_mut(engine) {
+                    engine.signal(&key, signal, marker.as_deref());
+                }
+            }
+            Action::Ack { engine, key } => {
                 self.procs.remove(&key);
-                self.send(&ToSupervisor::Ack { keys: vec![key] });
+                if let Some(engine) = self.engines.get_mut(engine) {
+                    engine.acknowledge(vec![key]);
+                }
             }
-            Action::Cleanup(path) => crate::engine::engines::local::workdirs::remove_tree(&path),
+            Action::RemoveFiles { engine, path } => {
+                if let Some(engine) = self.engines.get_mut(engine) {
+                    engine.remove_files(&path);
+                }
+            }
         }
+    }
+
+    fn cluster_by_name(&self, name: &str) -> Option<&ClusterRow> {
+        self.clusters.values().find(|c| c.name == name)
+    }
+
+    /// The engine of a job's cluster (the local engine once the cluster is gone: the only one
+    /// whose processes outlive a cluster row).
+    pub(crate) fn job_engine(&self, id: i64) -> EngineKind {
+        self.jobs
+            .get(&id)
+            .and_then(|e| self.cluster_by_name(&e.job.cluster))
+            .map_or(EngineKind::Local, |c| c.spec.engine)
+    }
+
+    pub(crate) fn node_engine(&self, name: &str) -> EngineKind {
+        self.nodes.get(name).and_then(|n| self.clusters.get(&n.cluster_id)).map_or(EngineKind::Local, |c| c.spec.engine)
     }
 
     pub(crate) fn enqueue(&mut self, id: i64) {
@@ -387,6 +495,7 @@ impl Core {
     fn job_ended(&mut self, id: i64, state: ExecutionState) {
         self.dequeue(id);
         self.running.remove(&id);
+        self.terminate_pending.remove(&id);
         if let Some(entry) = self.jobs.remove(&id) {
             self.by_uid.remove(&entry.job.uid);
             self.ended.push((entry.job.uid, state.as_str()));

@@ -2,45 +2,62 @@
 //! system changes, so the commit records where the output will go), then made on disk after it.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::Core;
-use crate::engine::engines::local::workdirs::{self, MountTargets};
+use crate::engine::engines::RunFiles;
+use crate::engine::engines::local::workdirs;
 use crate::engine::model::ErrorInfo;
 use crate::engine::toolkits::{
-    self, DirectoryPath, JobIdentity, JobPaths, LaunchPlan, LaunchRequest, NodePaths, PlacedNode, SecretValue,
+    self, DirectoryPath, JobIdentity, JobPaths, LaunchPlan, LaunchRequest, PlacedNode, SecretValue,
 };
 
 impl Core {
+    /// Load the spec of a job that is about to run (queue entries are kept without it).
+    pub(super) fn load_detail(&mut self, id: i64) -> Result<(), ErrorInfo> {
+        let Some(entry) = self.jobs.get(&id) else { return Err(ErrorInfo::new("JobNotFound", "the job was deleted")) };
+        if entry.job.detail.is_some() {
+            return Ok(());
+        }
+        let detail = self
+            .store
+            .job_detail(id)
+            .map_err(|e| ErrorInfo::new("JobUnreadable", e.to_string()))?
+            .ok_or_else(|| ErrorInfo::new("JobNotFound", "the job was deleted"))?;
+        self.jobs.get_mut(&id).expect("checked").job.detail = Some(Box::new(detail));
+        Ok(())
+    }
+
     /// Paths and the plan for running the job on `node_names`. No file system changes: this runs
     /// before the run is committed.
     pub(super) fn plan_run(&mut self, id: i64, node_names: &[String]) -> Result<Prepared, ErrorInfo> {
-        let job = self.jobs[&id].job.clone();
-        let spec = &job.spec;
+        let entry = &self.jobs[&id];
+        let uid = entry.job.uid.to_string();
+        let detail = entry.job.detail.clone().ok_or_else(|| ErrorInfo::new("JobNotFound", "the job was deleted"))?;
+        let spec = &detail.spec;
+        let kind = self.job_engine(id);
+        let engine = self.engines.get(kind).ok_or_else(|| engine_missing(kind))?;
         let single = node_names.len() == 1;
         let mut placed = Vec::new();
+        let mut sites = Vec::new();
         for name in node_names {
             let node =
                 self.nodes.get(name).ok_or_else(|| ErrorInfo::new("NodeNotFound", format!("node {name} is gone")))?;
-            let temp = workdirs::job_temp(&self.layout, name);
+            let site = engine.node_site(name);
             placed.push(PlacedNode {
                 id: name.clone(),
-                address: "127.0.0.1".into(),
+                address: site.address.clone(),
                 gpus: node.gpus.iter().map(u32::to_string).collect(),
                 cpus: node.cpus.len() as u32,
-                paths: NodePaths {
-                    mount_root: workdirs::node_mount_root(&self.layout, name).display().to_string(),
-                    job_mount_root: temp.join("mounts").display().to_string(),
-                    job_temp: temp.display().to_string(),
-                    job_temp_root: workdirs::job_temp_root(&self.layout, name).display().to_string(),
-                },
+                paths: site.paths.clone(),
             });
+            sites.push(site);
         }
         // A one-node job's only node is all of its nodes: its job temp is shared by all of them.
         let (shared, host_file) = if single {
-            (PathBuf::from(&placed[0].paths.job_temp), workdirs::node_host_file(&self.layout, &node_names[0]))
+            (PathBuf::from(&placed[0].paths.job_temp), sites[0].host_file.clone())
         } else {
-            let shared = workdirs::shared_job_temp(&self.layout, &job.uid);
+            let shared = engine.shared_job_temp(&uid);
             (shared.clone(), shared.join("hostfile"))
         };
         // Paths may name the job's own variables (`$AZ_BATCHAI_JOB_MOUNT_ROOT/afs`): expand them
@@ -66,11 +83,11 @@ impl Core {
             .map(|d| DirectoryPath::new(&d.id, workdirs::expand(&d.path, &vars)))
             .collect();
         let prefix =
-            spec.std_out_err_path_prefix.clone().unwrap_or_else(|| self.layout.outputs().display().to_string());
-        let stdouterr = PathBuf::from(workdirs::expand(&prefix, &vars)).join(&job.output_segment).join("stdouterr");
+            spec.std_out_err_path_prefix.clone().unwrap_or_else(|| engine.default_output_root().display().to_string());
+        let stdouterr = PathBuf::from(workdirs::expand(&prefix, &vars)).join(&detail.output_segment).join("stdouterr");
         let mut outputs = Vec::new();
         for dir in &spec.output_directories {
-            let mut path = PathBuf::from(workdirs::expand(&dir.path_prefix, &vars)).join(&job.output_segment);
+            let mut path = PathBuf::from(workdirs::expand(&dir.path_prefix, &vars)).join(&detail.output_segment);
             if let Some(suffix) = &dir.path_suffix {
                 path.push(suffix);
             }
@@ -96,12 +113,12 @@ impl Core {
         };
         let identity = JobIdentity {
             workspace: self.workspace.clone(),
-            experiment: job.experiment.clone(),
-            name: job.name.clone(),
-            uid: job.uid.clone(),
-            output_path_segment: job.output_segment.clone(),
+            experiment: detail.experiment.clone(),
+            name: detail.name.clone(),
+            uid: uid.clone(),
+            output_path_segment: detail.output_segment.clone(),
         };
-        let ports = job_ports(&job.uid, toolkits::ports_needed(spec).unwrap_or(0));
+        let ports = job_ports(&uid, toolkits::ports_needed(spec).unwrap_or(0));
         let request = LaunchRequest {
             spec,
             identity: &identity,
@@ -109,7 +126,7 @@ impl Core {
             paths: &paths,
             ports: &ports,
             python: &self.options.python,
-            mpirun: self.launcher.mpirun(),
+            mpirun: engine.mpirun(),
             secrets: &secrets,
         };
         let plan = toolkits::plan(&request).map_err(|e| ErrorInfo::new("LaunchPlanFailed", e.to_string()))?;
@@ -136,39 +153,37 @@ impl Core {
         })
     }
 
-    /// Make what the plan needs on disk: wiped job temps (fresh starts only), volumes, output
-    /// folders, the host file. Fills in the unmanaged mount commands to run first.
+    /// Make what the plan needs on the nodes (through the job's engine): wiped job temps (fresh
+    /// starts only), volumes, output folders, the host file. Returns the unmanaged mount
+    /// commands to run first.
     pub(super) fn materialize(&mut self, id: i64, prepared: &Prepared, fresh: bool) -> Result<Vec<String>, ErrorInfo> {
-        let failed =
-            |code: &str, what: &Path, e: std::io::Error| ErrorInfo::new(code, format!("{}: {e}", what.display()));
-        for temp in &prepared.job_temps {
-            if fresh {
-                workdirs::empty_dir(temp);
-            }
-            std::fs::create_dir_all(temp).map_err(|e| failed("JobPreparationFailed", temp, e))?;
-        }
-        for dir in &prepared.temp_dirs {
-            std::fs::create_dir_all(dir).map_err(|e| failed("JobPreparationFailed", dir, e))?;
-        }
-        // Volumes before outputs: output paths often go through them.
-        let mut mount_commands = Vec::new();
-        if !prepared.job_mount_roots.is_empty() {
-            let volumes = self.jobs[&id].job.spec.mount_volumes.clone().unwrap_or_default();
-            let servers = self.file_server_folders();
-            let targets = MountTargets { layout: &self.layout, file_servers: &servers };
-            for root in &prepared.job_mount_roots {
-                let commands = targets.mount(&volumes, root).map_err(|e| ErrorInfo::new(e.code, e.message))?;
-                mount_commands.push(commands.iter().map(|c| format!("{c} || exit $?")).collect::<Vec<_>>().join("\n"));
-            }
-        }
-        // A node's host file often stays the same from job to job: write it only when it changes.
-        if self.host_files.get(&prepared.host_file) != Some(&prepared.plan.host_file) {
-            std::fs::write(&prepared.host_file, &prepared.plan.host_file)
-                .map_err(|e| failed("JobPreparationFailed", &prepared.host_file, e))?;
-            self.host_files.insert(prepared.host_file.clone(), prepared.plan.host_file.clone());
-        }
-        Ok(mount_commands)
+        let volumes = if prepared.job_mount_roots.is_empty() {
+            None
+        } else {
+            self.jobs[&id].job.detail.as_ref().and_then(|d| d.spec.mount_volumes.clone())
+        };
+        let servers = if volumes.is_some() { self.file_server_folders() } else { HashMap::new() };
+        let kind = self.job_engine(id);
+        let engine = self.engines.get_mut(kind).ok_or_else(|| engine_missing(kind))?;
+        engine.prepare_run(
+            RunFiles {
+                job_temps: &prepared.job_temps,
+                shared_dirs: &prepared.temp_dirs,
+                job_mount_roots: &prepared.job_mount_roots,
+                volumes: volumes.as_ref(),
+                file_servers: &servers,
+                host_file: &prepared.host_file,
+                host_file_text: &prepared.plan.host_file,
+            },
+            fresh,
+        )
     }
+}
+
+/// A cluster names an engine this agent does not have.
+pub(super) fn engine_missing(kind: crate::engine::model::EngineKind) -> ErrorInfo {
+    let name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    ErrorInfo::new("EngineUnavailable", format!("the '{name}' engine is not available to this agent"))
 }
 
 /// TCP ports for a job: derived from its uid, so a restarted agent plans the same ones.

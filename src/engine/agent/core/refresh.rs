@@ -2,14 +2,16 @@
 //!
 //! SQLite's `data_version` tells whether any other connection committed since the last look, so
 //! an agent that only hears from its own processes (the common case while jobs run) never
-//! re-reads the store.
+//! re-reads the store. When something was committed, a look costs what changed, not what
+//! exists: new jobs are those above the last id seen, and terminate requests and deletions of
+//! active jobs arrive as notices (rows a trigger appends in the client's own transaction).
 
 use std::collections::HashSet;
 
 use super::{Core, JobEntry, NodeInfo};
 use crate::engine::error::Result;
-use crate::engine::model::{ErrorInfo, ExecutionState};
-use crate::engine::store::Change;
+use crate::engine::model::{EngineKind, ErrorInfo, ExecutionState};
+use crate::engine::store::{ActiveJob, Change, Notice};
 
 impl Core {
     /// `all`: the first look, at start, which also loads the nodes.
@@ -22,98 +24,123 @@ impl Core {
 
         let rows = self.store.cluster_rows()?;
         let present: HashSet<i64> = rows.iter().map(|r| r.id).collect();
-        let gone: Vec<i64> = self.clusters.keys().copied().filter(|id| !present.contains(id)).collect();
+        let gone: Vec<(i64, EngineKind)> =
+            self.clusters.values().filter(|c| !present.contains(&c.id)).map(|c| (c.id, c.spec.engine)).collect();
         if all {
             for row in &rows {
                 self.cluster_errors.insert(row.id, row.errors.clone());
             }
+            // Everything is loaded from the rows as they are now: older notices are moot.
+            self.last_notice = self.store.last_notice()?;
         }
         self.clusters = rows.into_iter().map(|r| (r.id, r)).collect();
-        for id in gone {
-            self.cluster_deleted(id);
+        for (id, engine) in gone {
+            self.cluster_deleted(id, engine);
         }
         if all {
-            for (cluster_id, node) in self.store.all_nodes()? {
-                let number = node.name.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
-                if node.state == crate::engine::scheduler::NodeState::Unusable {
-                    let recorded = self.cluster_errors.get(&cluster_id).and_then(|errors| {
-                        errors
-                            .iter()
-                            .find(|e| e.details.iter().any(|d| d.name == "nodeId" && d.value == node.name))
-                            .cloned()
-                    });
-                    if let Some(error) = recorded {
-                        self.node_errors.insert(node.name.clone(), error);
-                    }
-                }
-                self.nodes.insert(
-                    node.name.clone(),
-                    NodeInfo {
-                        name: node.name,
-                        number,
-                        cluster_id,
-                        state: node.state,
-                        cpus: node.cpus,
-                        gpus: node.gpus,
-                        memory_mb: node.memory_mb,
-                        job: None,
-                        since: node.state_transition_time,
-                    },
-                );
-            }
+            self.load_nodes()?;
         }
 
         for job in self.store.active_jobs(self.last_job_id)? {
             self.last_job_id = self.last_job_id.max(job.id);
-            self.by_uid.insert(job.uid.clone(), job.id);
-            let id = job.id;
-            // A running job's nodes are known from the store; `recover` rebuilds its run.
-            for name in &job.node_names {
-                if job.state != ExecutionState::Queued
-                    && let Some(node) = self.nodes.get_mut(name)
-                {
-                    node.job = Some(id);
-                }
-            }
-            let queued = job.state == ExecutionState::Queued;
-            self.jobs.insert(id, JobEntry { job, run: None });
-            if queued {
-                self.enqueue(id);
-            }
+            self.load_job(job);
         }
-        if all {
-            return Ok(());
-        }
-        let flags = self.store.active_job_flags()?;
-        let ids: Vec<i64> = self.jobs.keys().copied().collect();
-        for id in ids {
-            match flags.get(&id) {
-                None => self.job_deleted(id),
-                Some(true) => {
-                    let entry = self.jobs.get_mut(&id).expect("listed above");
-                    if !entry.job.terminate_requested {
-                        entry.job.terminate_requested = true;
-                        self.terminate_requested(id);
+        if !all {
+            let (notices, last) = self.store.notices(self.last_notice)?;
+            if last > self.last_notice {
+                self.last_notice = last;
+                self.changes.push(Change::NoticesSeen { upto: last });
+            }
+            for (id, notice) in notices {
+                match notice {
+                    Notice::Terminate => {
+                        if let Some(entry) = self.jobs.get_mut(&id) {
+                            entry.job.terminate_requested = true;
+                            self.terminate_pending.insert(id);
+                        }
                     }
+                    Notice::Deleted => self.job_deleted(id),
                 }
-                Some(false) => {}
             }
         }
         Ok(())
     }
 
+    fn load_nodes(&mut self) -> Result<()> {
+        for (cluster_id, node) in self.store.all_nodes()? {
+            let number = node.name.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            if node.state == crate::engine::scheduler::NodeState::Unusable {
+                let recorded = self.cluster_errors.get(&cluster_id).and_then(|errors| {
+                    errors
+                        .iter()
+                        .find(|e| e.details.iter().any(|d| d.name == "nodeId" && d.value == node.name))
+                        .cloned()
+                });
+                if let Some(error) = recorded {
+                    self.node_errors.insert(node.name.clone(), error);
+                }
+            }
+            self.nodes.insert(
+                node.name.clone(),
+                NodeInfo {
+                    name: node.name,
+                    number,
+                    cluster_id,
+                    state: node.state,
+                    cpus: node.cpus,
+                    gpus: node.gpus,
+                    memory_mb: node.memory_mb,
+                    job: None,
+                    since: node.state_transition_time,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// A job row the agent has not seen: queue it, or note the nodes a running one holds
+    /// (`recover` rebuilds its run). A terminate request already on the row is acted on like
+    /// one that arrives later.
+    fn load_job(&mut self, job: ActiveJob) {
+        let id = job.id;
+        if job.state != ExecutionState::Queued {
+            for name in &job.node_names {
+                if let Some(node) = self.nodes.get_mut(name) {
+                    node.job = Some(id);
+                }
+            }
+            self.by_uid.insert(job.uid.clone(), id);
+        }
+        if job.terminate_requested {
+            self.terminate_pending.insert(id);
+        }
+        let queued = job.state == ExecutionState::Queued;
+        self.jobs.insert(id, JobEntry { job, run: None });
+        if queued {
+            self.enqueue(id);
+        }
+    }
+
+    /// Terminate requests read from the rows, acted on once the job is known (after a restart,
+    /// once its run is rebuilt).
+    pub(super) fn act_on_terminate_requests(&mut self) {
+        for id in std::mem::take(&mut self.terminate_pending) {
+            self.terminate_requested(id);
+        }
+    }
+
     /// The cluster's row is gone (its node rows went with it): stop its jobs.
-    fn cluster_deleted(&mut self, cluster_id: i64) {
+    fn cluster_deleted(&mut self, cluster_id: i64, engine: EngineKind) {
         let names: Vec<String> =
             self.nodes.values().filter(|n| n.cluster_id == cluster_id).map(|n| n.name.clone()).collect();
         for name in names {
             self.nodes.remove(&name);
-            self.actions.push(super::Action::RemoveNode(name));
+            self.actions.push(super::Action::ReleaseNode { engine, name });
         }
         let cluster_jobs: Vec<i64> = self
             .jobs
             .iter()
-            .filter(|(_, e)| !self.clusters.values().any(|c| c.name == e.job.cluster))
+            .filter(|(_, e)| !self.clusters.values().any(|c| *c.name == *e.job.cluster))
             .map(|(id, _)| *id)
             .collect();
         for id in cluster_jobs {

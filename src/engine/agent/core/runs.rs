@@ -111,7 +111,8 @@ const QUEUE_DEPTH: usize = 256;
 
 impl Core {
     /// Ask the scheduler which queued jobs start now, cluster by cluster.
-    pub(super) fn place_jobs(&mut self, now: Timestamp) {
+    pub(super) fn place_jobs(&mut self) {
+        let now = self.now.wall;
         let clusters: Vec<(i64, String, u32)> = self
             .clusters
             .values()
@@ -131,7 +132,7 @@ impl Core {
             }
             // The head of the queue, as deep as a round looks (Slurm's default_queue_depth idea):
             // jobs further back start in later rounds.
-            let Some(queue) = self.queues.get(&name) else { continue };
+            let Some(queue) = self.queues.get(name.as_str()) else { continue };
             let queued: Vec<QueuedJob> = queue
                 .iter()
                 .take(QUEUE_DEPTH)
@@ -140,8 +141,8 @@ impl Core {
                     id: JobId(e.job.id),
                     priority: e.job.priority,
                     submitted: e.job.id as u64,
-                    node_count: e.job.spec.node_count,
-                    max_wall_clock: e.job.spec.constraints.max_wall_clock_time.0,
+                    node_count: e.job.node_count,
+                    max_wall_clock: e.job.max_wall_clock,
                 })
                 .collect();
             if queued.is_empty() {
@@ -167,7 +168,7 @@ impl Core {
     /// Plan the job on `nodes` and commit it as running, with its output paths; folders and
     /// processes come after the commit.
     fn begin_run(&mut self, id: i64, nodes: Vec<String>, now: Timestamp) {
-        let prepared = match self.plan_run(id, &nodes) {
+        let prepared = match self.load_detail(id).and_then(|()| self.plan_run(id, &nodes)) {
             Ok(prepared) => prepared,
             Err(error) => {
                 // Nothing can run: the job fails without holding its nodes.
@@ -183,14 +184,16 @@ impl Core {
         entry.job.start_time = Some(now);
         entry.job.node_names = nodes.clone();
         let uid = entry.job.uid.clone();
-        let limit = entry.job.spec.constraints.max_wall_clock_time.0;
+        self.by_uid.insert(uid.clone(), id);
+        let entry = self.jobs.get_mut(&id).expect("present");
+        let limit = entry.job.max_wall_clock;
         self.changes.push(Change::JobRunning {
             id,
             attempt: entry.job.attempt,
             nodes: nodes.clone(),
             outputs: prepared.outputs.clone(),
         });
-        let mut run = Run::new(entry.job.attempt, nodes.clone(), Instant::now() + limit);
+        let mut run = Run::new(entry.job.attempt, nodes.clone(), self.now.instant + limit);
         run.prepared = Some(prepared);
         entry.run = Some(run);
         for name in &nodes {
@@ -201,7 +204,7 @@ impl Core {
                 self.changes.push(Change::NodeState {
                     name: name.clone(),
                     state: NodeState::Running,
-                    job: Some(uid.clone()),
+                    job: Some(uid.to_string()),
                 });
             }
         }
@@ -215,7 +218,8 @@ impl Core {
         });
         let Some(id) = current else {
             // A process of an attempt that is over (or of a deleted job): nothing to decide.
-            self.actions.push(Action::Ack(key.to_string()));
+            let engine = self.key_engine(key);
+            self.actions.push(Action::Ack { engine, key: key.to_string() });
             return;
         };
         let code = exit.exit_code();
@@ -302,22 +306,25 @@ impl Core {
     }
 
     /// Signal every process of the run (their groups, and marked descendants once).
-    fn signal_run(&mut self, id: i64, signal: i32) {
+    pub(super) fn signal_run(&mut self, id: i64, signal: i32) {
+        let engine = self.job_engine(id);
+        let deadline = self.now.instant + self.settings.grace;
         let Some(entry) = self.jobs.get_mut(&id) else { return };
-        let uid = entry.job.uid.clone();
+        let uid = entry.job.uid.to_string();
         let Some(run) = entry.run.as_mut() else { return };
         if signal == libc::SIGTERM && run.kill_at.is_none() {
-            run.kill_at = Some(Instant::now() + self.grace);
+            run.kill_at = Some(deadline);
         }
         let keys: Vec<String> = run.pending.iter().cloned().collect();
         for (i, key) in keys.into_iter().enumerate() {
             let marker = (i == 0).then(|| uid.clone());
-            self.actions.push(Action::Signal { key, signal, marker });
+            self.actions.push(Action::Signal { engine, key, signal, marker });
         }
     }
 
     /// Wall-clock limits and kill escalation.
-    pub(super) fn check_deadlines(&mut self, now: Instant) {
+    pub(super) fn check_deadlines(&mut self) {
+        let now = self.now.instant;
         let ids: Vec<i64> = self.running.iter().copied().collect();
         for id in ids {
             let run = self.jobs[&id].run.as_ref().expect("filtered");
@@ -338,9 +345,11 @@ impl Core {
         if !run.pending.is_empty() || (run.outcome.is_none() && run.stop.is_none()) {
             return;
         }
+        let engine = self.job_engine(id);
         let entry = self.jobs.get_mut(&id).expect("present");
         let run = entry.run.take().expect("present");
         self.running.remove(&id);
+        self.by_uid.remove(&entry.job.uid);
         for name in &run.nodes {
             if let Some(node) = self.nodes.get_mut(name)
                 && node.job == Some(id)
@@ -355,10 +364,10 @@ impl Core {
             }
         }
         for key in &run.keys {
-            self.actions.push(Action::Ack(key.clone()));
+            self.actions.push(Action::Ack { engine, key: key.clone() });
         }
-        for dir in run.temp_dirs {
-            self.actions.push(Action::Cleanup(dir));
+        for path in run.temp_dirs {
+            self.actions.push(Action::RemoveFiles { engine, path });
         }
         let code = run.outcome;
         let (state, errors) = match run.stop {

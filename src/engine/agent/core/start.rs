@@ -4,12 +4,11 @@
 
 use std::path::PathBuf;
 
-use super::prepare::Prepared;
+use super::prepare::{Prepared, engine_missing};
 use super::runs::{Phase, Run, StopReason};
 use super::{Core, Proc};
-use crate::engine::engines::local::launch::Launch;
-use crate::engine::engines::local::workdirs;
-use crate::engine::launcher::protocol::{Exit, ToSupervisor};
+use crate::engine::engines::Launch;
+use crate::engine::launcher::protocol::Exit;
 use crate::engine::toolkits::{self, LaunchPlan, Program};
 
 impl Core {
@@ -23,11 +22,11 @@ impl Core {
             return self.maybe_finish(id);
         }
         let attempt = run.attempt;
-        let uid = entry.job.uid.clone();
+        let uid = entry.job.uid.to_string();
         let nodes = run.nodes.clone();
         let mut prepared = match run.prepared.clone() {
             Some(prepared) => prepared,
-            None => match self.plan_run(id, &nodes) {
+            None => match self.load_detail(id).and_then(|()| self.plan_run(id, &nodes)) {
                 Ok(prepared) => prepared,
                 Err(error) => return self.stop_run(id, StopReason::Failed(error)),
             },
@@ -75,6 +74,7 @@ impl Core {
     }
 
     pub(super) fn spawn_all(&mut self, id: i64, launches: Vec<Launch>) {
+        let kind = self.job_engine(id);
         for launch in launches {
             let key = launch.key.clone();
             if let Some(run) = self.jobs.get_mut(&id).and_then(|e| e.run.as_mut()) {
@@ -85,9 +85,11 @@ impl Core {
             if self.procs.contains_key(&key) {
                 continue;
             }
-            let request = self.launcher.request(launch);
+            let Some(engine) = self.engines.get_mut(kind) else {
+                return self.stop_run(id, StopReason::Failed(engine_missing(kind)));
+            };
+            engine.start(launch);
             self.procs.insert(key, Proc::Starting);
-            self.send(&ToSupervisor::Spawn(request));
         }
     }
 
@@ -98,14 +100,7 @@ impl Core {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                self.launch(
-                    entry.job.uid.as_str(),
-                    run,
-                    plan,
-                    p,
-                    format!("task:{}:{}:{i}", entry.job.uid, run.attempt),
-                    None,
-                )
+                self.launch(&entry.job.uid, run, plan, p, format!("task:{}:{}:{i}", entry.job.uid, run.attempt), None)
             })
             .collect()
     }
@@ -148,6 +143,7 @@ impl Core {
         mounts: Option<String>,
     ) -> Launch {
         let node = &self.nodes.get(&run.nodes[process.node]);
+        let cwd = run.prepared.as_ref().and_then(|p| p.job_temps.get(process.node).cloned()).unwrap_or_default();
         let stdouterr = plan.processes[0].env.get("AZ_BATCHAI_STDOUTERR_DIR").map(PathBuf::from).unwrap_or_default();
         let program = match mounts {
             Some(commands) => Program::Shell(format!("{commands}\n{}", process.program.shell_line())),
@@ -157,7 +153,7 @@ impl Core {
             key,
             program,
             env: plan.environment(process).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            cwd: workdirs::job_temp(&self.layout, &run.nodes[process.node]),
+            cwd,
             stdout: stdouterr.join(&process.stdout),
             stderr: stdouterr.join(&process.stderr),
             cpus: node.map(|n| n.cpus.clone()).unwrap_or_default(),

@@ -6,28 +6,13 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::engine::launcher::protocol::SpawnRequest;
 use crate::engine::launcher::tree::MARKER;
 use crate::engine::toolkits::{Mpirun, Program};
 
-/// A process the agent wants started.
-pub struct Launch {
-    pub key: String,
-    pub program: Program,
-    /// Added to the agent's own environment (later entries win).
-    pub env: Vec<(String, String)>,
-    pub cwd: PathBuf,
-    pub stdout: PathBuf,
-    pub stderr: PathBuf,
-    pub cpus: Vec<u32>,
-    /// The value of `BATCHAI_JOB_UID`, by which the process's descendants are found later.
-    pub marker: String,
-    pub append: bool,
-    /// Folders the supervisor creates before starting the process.
-    pub make_dirs: Vec<PathBuf>,
-}
+pub use crate::engine::engines::Launch;
 
 /// `name` on `path` (a PATH value), as execvp would find it. A name with a slash is taken as is.
 pub fn find_program(name: &str, path: Option<&str>) -> Option<String> {
