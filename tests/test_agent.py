@@ -65,10 +65,9 @@ def test_sigkill_of_the_agent_loses_nothing(ws: batchai.Workspace, tmp_path: Pat
         lambda: not alive(status["pid"]),
         what="the agent to die",
     )
-    time.sleep(1.5)  # `short` ends while no agent runs
-    assert short.refresh().execution_state == "running"  # nobody has recorded it yet
     gate.touch()
-    # Any client call brings the agent back; waiting is one.
+    # No client call: the launcher starts a new agent, which records the exits and runs the queue.
+    until(lambda: queued.refresh().execution_state != "queued", timeout=30, what="the queue to move by itself")
     assert short.wait(timeout=30).exit_code == 3
     assert long.wait(timeout=30).exit_code == 4
     assert queued.wait(timeout=30).exit_code == 5
@@ -117,6 +116,36 @@ def test_killing_the_launcher_fails_its_jobs_instead_of_hanging(ws: batchai.Work
     )
     # The cluster still works afterwards.
     assert exp.create_job("after", cluster=cluster, command_line="true").wait(timeout=30).execution_state == "succeeded"
+
+
+def test_a_killed_launcher_is_replaced_without_a_client_call(ws: batchai.Workspace, tmp_path: Path) -> None:
+    cluster = ws.create_cluster("c", target_node_count=1).wait_for_steady()
+    exp = ws.create_experiment("e")
+    job = exp.create_job("orphan", cluster=cluster, command_line=f"echo $$ > {tmp_path}/pid; exec sleep 300")
+    after = exp.create_job("after", cluster=cluster, command_line="true")
+    pid_file = tmp_path / "pid"
+    pid = int(until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="the job's pid"))
+    status = ws.agent.status()
+    assert status is not None
+    os.kill(status["supervisor_pid"], signal.SIGKILL)
+    # Only reads from here on: the agent notices, starts a new launcher, fails the orphaned job,
+    # kills its process and runs the next job.
+    until(lambda: after.refresh().execution_state == "succeeded", timeout=30, what="the queue to move by itself")
+    assert job.refresh().execution_state == "failed"
+    assert job.execution_info.errors[0].code == "NodeLauncherLost"
+    until(lambda: not alive(pid), what="the orphaned process to be killed")
+    new = ws.agent.status()
+    assert new is not None and new["pid"] == status["pid"], "the agent survives its launcher"
+    assert new["supervisor_pid"] != status["supervisor_pid"]
+
+
+def test_a_stopped_agent_stays_stopped(ws: batchai.Workspace) -> None:
+    ws.create_cluster("c", target_node_count=1).wait_for_steady()
+    status = ws.agent.status()
+    assert status is not None
+    assert ws.agent.stop()
+    time.sleep(1.0)
+    assert ws.agent.status() is None, "a deliberate stop is not undone by the launcher's watchdog"
 
 
 def test_status_reports_jobs_and_nodes(ws: batchai.Workspace, tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ fn start(layout: &Layout, launcher: &Launcher) -> Result<()> {
         key: "agent".into(),
         program: launcher.program.clone(),
         args,
-        env: std::env::vars().map(|(k, v)| format!("{k}={v}")).collect(),
+        env: std::env::vars_os().filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v.to_str()?))).collect(),
         cwd: layout.root.display().to_string(),
         stdout: log.display().to_string(),
         stderr: log.display().to_string(),

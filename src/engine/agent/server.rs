@@ -17,7 +17,7 @@ use super::protocol::{Reply, Request};
 use crate::engine::engines::Engines;
 use crate::engine::engines::local::{LocalEngine, Outbox, event_from_supervisor};
 use crate::engine::error::{Error, Result};
-use crate::engine::launcher::protocol::FromSupervisor;
+use crate::engine::launcher::protocol::{FromSupervisor, SpawnRequest, ToSupervisor, write_line};
 use crate::engine::launcher::socket;
 use crate::engine::paths::Layout;
 use crate::engine::store::Store;
@@ -74,6 +74,7 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
     let listener = tokio::net::UnixListener::from_std(listener).map_err(io_error("agent socket"))?;
     let mut supervisor = link(supervisor.0, supervisor.1)?;
     let outbox = Outbox::default();
+    outbox.push(&watchdog(&layout));
     let mut core = open_core(&layout, &options, &outbox)?;
     let (client_tx, mut client_rx) = mpsc::unbounded_channel::<ClientEvent>();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -87,6 +88,10 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
             tracing::warn!("could not write to the supervisor");
         }
         if core.stopping() {
+            // On purpose: the supervisor must not start this agent again.
+            let mut goodbye = Vec::new();
+            write_line(&mut goodbye, &ToSupervisor::Goodbye).map_err(io_error("writing to the supervisor"))?;
+            let _ = supervisor.write.write_all(&goodbye).await;
             return Ok(());
         }
         let deadline = core.next_deadline();
@@ -143,6 +148,7 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
                 .map_err(|e| Error::Agent(format!("cannot restart the supervisor: {e}")))?;
             supervisor = link(stream, fresh)?;
             outbox.take();
+            outbox.push(&watchdog(&layout));
             let watchers = core.take_watchers();
             core = open_core(&layout, &options, &outbox)?;
             for (uid, reply) in watchers {
@@ -151,6 +157,31 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
             continue;
         }
         core.turn();
+    }
+}
+
+/// How the supervisor starts this agent again if it dies: the same program, arguments and
+/// environment, writing to the agent's log.
+fn watchdog(layout: &Layout) -> ToSupervisor {
+    let log = layout.agent_log().display().to_string();
+    let args: Vec<String> = std::env::args().collect();
+    let program = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| args.first().cloned().unwrap_or_default());
+    ToSupervisor::Watchdog {
+        restart: SpawnRequest {
+            key: "agent".into(),
+            program,
+            args,
+            env: std::env::vars_os().filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v.to_str()?))).collect(),
+            cwd: layout.root.display().to_string(),
+            stdout: log.clone(),
+            stderr: log,
+            append: true,
+            cpus: Vec::new(),
+            make_dirs: Vec::new(),
+        },
+        db: layout.db().display().to_string(),
     }
 }
 

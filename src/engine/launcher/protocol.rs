@@ -56,6 +56,15 @@ pub enum ToSupervisor {
     Ack {
         keys: Vec<String>,
     },
+    /// Start the agent again with `restart` if its connection drops without `Goodbye`, while
+    /// the workspace database `db` exists: a killed agent comes back by itself instead of at
+    /// the next client call, so queues never stall.
+    Watchdog {
+        restart: SpawnRequest,
+        db: String,
+    },
+    /// The agent stops on purpose: do not start it again.
+    Goodbye,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

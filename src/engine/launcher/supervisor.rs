@@ -22,6 +22,12 @@ use super::{socket, spawn, tree};
 /// How long an unwatched, idle supervisor waits for an agent before it exits.
 const IDLE_GRACE: Duration = Duration::from_secs(3);
 
+/// At most this many agent restarts within `RESTART_WINDOW`: an agent that dies at once every
+/// time it starts is not restarted forever (the next client call still starts one and reports
+/// why it fails).
+const RESTART_LIMIT: usize = 5;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+
 struct Agent {
     stream: UnixStream,
     /// Bytes of a message that has not arrived whole yet.
@@ -40,6 +46,9 @@ pub struct Supervisor {
     /// Exits the agent has not acknowledged yet, in key order (stable for tests and logs).
     exited: BTreeMap<String, Exit>,
     signals: SignalFd,
+    /// How to start the agent again if it dies (see `ToSupervisor::Watchdog`).
+    watchdog: Option<(SpawnRequest, String)>,
+    restarts: std::collections::VecDeque<std::time::Instant>,
 }
 
 fn now_us() -> i64 {
@@ -62,6 +71,8 @@ impl Supervisor {
             by_key: HashMap::new(),
             exited: BTreeMap::new(),
             signals,
+            watchdog: None,
+            restarts: std::collections::VecDeque::new(),
         })
     }
 
@@ -128,7 +139,30 @@ impl Supervisor {
             && write_line(&mut agent.stream, message).and_then(|_| agent.stream.flush()).is_err()
         {
             // The agent went away; what it missed is resent in the next Hello.
-            self.agent = None;
+            self.agent_lost();
+        }
+    }
+
+    /// The agent's connection ended. Unless it said goodbye, start it again (rate-limited), so
+    /// exits are committed and queued jobs start without waiting for a client.
+    fn agent_lost(&mut self) {
+        self.agent = None;
+        let Some((request, db)) = self.watchdog.take() else { return };
+        if !std::path::Path::new(&db).exists() {
+            return; // the workspace was deleted
+        }
+        let now = std::time::Instant::now();
+        while self.restarts.front().is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW) {
+            self.restarts.pop_front();
+        }
+        if self.restarts.len() >= RESTART_LIMIT {
+            tracing::warn!("the agent died {RESTART_LIMIT} times within {RESTART_WINDOW:?}; not restarting it");
+            return;
+        }
+        self.restarts.push_back(now);
+        // The new agent's first stage exits once it has detached; `reap` forgets it.
+        if let Err(e) = spawn::spawn(&request) {
+            tracing::warn!("cannot restart the agent: {e}");
         }
     }
 
@@ -137,10 +171,7 @@ impl Supervisor {
         // One read (poll said data is there), then every complete line that has arrived.
         let mut chunk = [0u8; 64 * 1024];
         let n = match agent.stream.read(&mut chunk) {
-            Ok(0) | Err(_) => {
-                self.agent = None;
-                return;
-            }
+            Ok(0) | Err(_) => return self.agent_lost(),
             Ok(n) => n,
         };
         agent.pending.extend_from_slice(&chunk[..n]);
@@ -172,6 +203,8 @@ impl Supervisor {
                     self.exited.remove(&key);
                 }
             }
+            ToSupervisor::Watchdog { restart, db } => self.watchdog = Some((restart, db)),
+            ToSupervisor::Goodbye => self.watchdog = None,
         }
     }
 
