@@ -65,7 +65,7 @@ def test_wait_prints_the_states_and_exits_with_the_jobs_exit_code(
     assert job["properties"]["executionInfo"]["exitCode"] == 3
     assert "Job exp/three: failed" in err
     assert "failed with exit code 3" in err
-    assert "JobFailed: Job failed with non-zero exit code (exitCode=3)" in err
+    assert "JobFailed: Job failed with non-zero exit code (exitCode=3, role=master" in err
 
     experiment.create_job("ok", cluster=cluster, command_line="echo hi")
     code, out, err = cli(capsys, "job", "wait", *JOB, "ok", "-o", "table")

@@ -13,11 +13,13 @@
 //! on node 1 and up, so nodes sharing the folder do not overwrite each other. Every `stdout-`
 //! name has its `stderr-` twin.
 //!
-//! **How the job ends.** `processes[0]` is the primary (custom toolkit's only process, TensorFlow's
-//! master, rank 0, or `mpirun`). The job is over when the primary exits, with its exit code, or
-//! as soon as any process exits non-zero, with that code (what `mpirun` does for its ranks); the
-//! caller then stops the processes still running (TensorFlow parameter servers never exit on
-//! their own). [`LaunchPlan::job_exit`] applies this rule.
+//! **How the job ends** (spec §1.8). `processes[0]` is the primary (custom toolkit's only process,
+//! TensorFlow's master, rank 0, or `mpirun`). Every process must run to its end except
+//! TensorFlow's parameter servers, which never exit on their own: the job succeeds, with exit
+//! code 0, once every process that must finish has exited 0. The first process to exit non-zero
+//! (a parameter server included) ends the job at once with its code, as `mpirun` does for its
+//! ranks. Either way the caller then stops whatever still runs. [`LaunchPlan::job_exit`] applies
+//! this rule.
 
 use std::borrow::Cow;
 
@@ -120,10 +122,19 @@ impl LaunchPlan {
         process.env.iter().chain(self.secrets.iter().map(|(n, v)| (n.as_str(), v.expose())))
     }
 
-    /// Process `process` (an index into `processes`) exited with `code`: the job's exit code
-    /// when this ends the job, `None` while it goes on.
-    pub fn job_exit(&self, process: usize, code: i32) -> Option<i32> {
-        (process == 0 || code != 0).then_some(code)
+    /// Whether the job waits for this process (an index into `processes`) to end.
+    pub fn must_finish(&self, process: usize) -> bool {
+        self.processes.get(process).is_some_and(|p| p.role != Role::ParameterServer)
+    }
+
+    /// Process `process` exited with `code`, after the processes in `succeeded` exited 0: the
+    /// job's exit code when this ends the job, `None` while it goes on.
+    pub fn job_exit(&self, process: usize, code: i32, succeeded: &std::collections::BTreeSet<usize>) -> Option<i32> {
+        if code != 0 {
+            return Some(code);
+        }
+        let done = |i: usize| i == process || succeeded.contains(&i);
+        (0..self.processes.len()).filter(|&i| self.must_finish(i)).all(done).then_some(0)
     }
 }
 
@@ -168,17 +179,31 @@ mod tests {
     }
 
     #[test]
-    fn the_primary_or_any_failure_ends_the_job() {
+    fn every_process_must_finish_and_any_failure_ends_the_job() {
+        let process = |role| ProcessPlan {
+            node: 0,
+            index: 0,
+            role,
+            program: Program::Shell("true".into()),
+            env: Env::new(),
+            stdout: String::new(),
+            stderr: String::new(),
+        };
         let plan = LaunchPlan {
             tool_type: ToolType::Tensorflow,
             job_preparation: vec![],
-            processes: vec![],
+            processes: vec![process(Role::Master), process(Role::Worker), process(Role::ParameterServer)],
             host_file: String::new(),
             secrets: vec![],
         };
-        assert_eq!(plan.job_exit(1, 0), None);
-        assert_eq!(plan.job_exit(2, 137), Some(137));
-        assert_eq!(plan.job_exit(0, 0), Some(0));
-        assert_eq!(plan.job_exit(0, 3), Some(3));
+        let none = std::collections::BTreeSet::new();
+        let worker_done: std::collections::BTreeSet<usize> = [1].into();
+        assert_eq!(plan.job_exit(0, 0, &none), None, "the master ending first does not end the job");
+        assert_eq!(plan.job_exit(0, 0, &worker_done), Some(0), "master and workers done; the ps does not count");
+        assert_eq!(plan.job_exit(1, 0, &[0].into()), Some(0));
+        assert_eq!(plan.job_exit(2, 0, &none), None, "a parameter server ending cleanly changes nothing");
+        assert_eq!(plan.job_exit(2, 137, &none), Some(137), "a crashed parameter server fails the job");
+        assert_eq!(plan.job_exit(1, 3, &none), Some(3));
+        assert!(!plan.must_finish(2) && plan.must_finish(1));
     }
 }

@@ -19,7 +19,7 @@ use crate::engine::launcher::protocol::Exit;
 use crate::engine::model::{ErrorInfo, ExecutionState, Timestamp};
 use crate::engine::scheduler::{JobId, NodeState, QueuedJob, SchedulerInput, Time, schedule};
 use crate::engine::store::Change;
-use crate::engine::toolkits::LaunchPlan;
+use crate::engine::toolkits::{LaunchPlan, Role};
 
 #[derive(Debug, Clone)]
 pub(crate) enum StopReason {
@@ -49,6 +49,10 @@ pub(crate) struct Run {
     pub(super) keys: BTreeSet<String>,
     /// The job's exit code once the plan's rule has decided it.
     pub(super) outcome: Option<i32>,
+    /// Processes (indexes into the plan) that exited 0.
+    pub(super) succeeded: BTreeSet<usize>,
+    /// Which process failed the job, when one did.
+    pub(super) failure: Option<ErrorInfo>,
     pub(super) stop: Option<StopReason>,
     /// Processes still running get SIGKILL at this moment.
     pub(super) kill_at: Option<Instant>,
@@ -69,6 +73,8 @@ impl Run {
             pending: BTreeSet::new(),
             keys: BTreeSet::new(),
             outcome: None,
+            succeeded: BTreeSet::new(),
+            failure: None,
             stop: None,
             kill_at: None,
             killed: false,
@@ -244,13 +250,22 @@ impl Core {
                 }
             }
             KeyKind::Task => {
-                if run.outcome.is_none()
-                    && let Some(job_code) = run.plan.as_ref().and_then(|p| p.job_exit(index, code))
-                {
-                    run.outcome = Some(job_code);
-                    if !run.pending.is_empty() {
-                        // The job is decided; what still runs (parameter servers) is stopped.
-                        self.signal_run(id, libc::SIGTERM);
+                // Also while stopping: a terminated job still reports its processes' exit code.
+                if run.outcome.is_none() {
+                    let decided = run.plan.as_ref().and_then(|p| p.job_exit(index, code, &run.succeeded));
+                    let stopping = run.stop.is_some();
+                    if code == 0 {
+                        run.succeeded.insert(index);
+                    } else if let Some(plan) = run.plan.as_ref().filter(|_| !stopping) {
+                        run.failure = Some(process_failed(plan, &run.nodes, index, code));
+                    }
+                    if let Some(job_code) = decided {
+                        run.outcome = Some(job_code);
+                        if !run.pending.is_empty() && !stopping {
+                            // The job is decided: what still runs (parameter servers, or the other
+                            // ranks after one failed) is stopped.
+                            self.signal_run(id, libc::SIGTERM);
+                        }
                     }
                 }
             }
@@ -394,10 +409,10 @@ impl Core {
             None if code == Some(0) => (ExecutionState::Succeeded, Vec::new()),
             None => (
                 ExecutionState::Failed,
-                vec![
+                vec![run.failure.unwrap_or_else(|| {
                     ErrorInfo::new("JobFailed", "Job failed with non-zero exit code")
-                        .with_detail("exitCode", code.unwrap_or(-1).to_string()),
-                ],
+                        .with_detail("exitCode", code.unwrap_or(-1).to_string())
+                })],
             ),
         };
         self.changes.push(Change::JobFinished {
@@ -416,6 +431,35 @@ impl Core {
     pub(super) fn job_deleted(&mut self, id: i64) {
         self.stop_run(id, StopReason::Deleted);
     }
+}
+
+/// The error of a job one of whose processes failed: which process (role, index, node) and its
+/// exit code.
+fn process_failed(plan: &LaunchPlan, nodes: &[String], index: usize, code: i32) -> ErrorInfo {
+    let Some(process) = plan.processes.get(index) else {
+        return ErrorInfo::new("JobFailed", format!("Job failed with exit code {code}"))
+            .with_detail("exitCode", code.to_string());
+    };
+    let role = match process.role {
+        Role::JobPreparation => "job preparation",
+        Role::Master => "master",
+        Role::Worker => "worker",
+        Role::ParameterServer => "parameter server",
+        Role::Rank => "rank",
+        Role::Mpirun => "mpirun",
+    };
+    let node = nodes.get(process.node).cloned().unwrap_or_default();
+    // A one-process job keeps Batch AI's message; in a distributed job, say which process.
+    let message = if plan.processes.len() == 1 {
+        "Job failed with non-zero exit code".to_string()
+    } else {
+        format!("Job failed: {role} {} on node {node} exited with code {code}", process.index)
+    };
+    ErrorInfo::new("JobFailed", message)
+        .with_detail("exitCode", code.to_string())
+        .with_detail("role", role.to_string())
+        .with_detail("taskIndex", process.index.to_string())
+        .with_detail("nodeId", node)
 }
 
 #[cfg(test)]

@@ -77,10 +77,12 @@ fn the_mpi_backend_goes_through_mpirun() {
 }
 
 #[test]
-fn rank_zero_decides_the_exit_code() {
+fn every_rank_runs_to_its_end() {
     let plan = torch(2, json!({})).plan();
     assert_eq!(plan.primary().index, 0);
-    assert_eq!(plan.job_exit(1, 0), None);
-    assert_eq!(plan.job_exit(1, 2), Some(2));
-    assert_eq!(plan.job_exit(0, 0), Some(0));
+    let none = Default::default();
+    assert_eq!(plan.job_exit(0, 0, &none), None, "rank 0 ending first does not end the job");
+    assert_eq!(plan.job_exit(1, 0, &none), None);
+    assert_eq!(plan.job_exit(1, 2, &none), Some(2));
+    assert_eq!(plan.job_exit(1, 0, &[0].into()), Some(0));
 }

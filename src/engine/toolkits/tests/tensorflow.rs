@@ -133,10 +133,16 @@ fn too_few_ports_is_an_error() {
 }
 
 #[test]
-fn the_master_decides_the_exit_code() {
+fn master_and_workers_decide_and_parameter_servers_do_not_count() {
     let plan = tf(2, json!({})).plan();
     assert_eq!(plan.primary().role, Role::Master);
-    assert_eq!(plan.job_exit(2, 0), None, "a parameter server ending cleanly changes nothing");
-    assert_eq!(plan.job_exit(1, 1), Some(1));
-    assert_eq!(plan.job_exit(0, 0), Some(0));
+    let must: Vec<usize> = (0..plan.processes.len()).filter(|&i| plan.must_finish(i)).collect();
+    let servers: Vec<usize> = (0..plan.processes.len()).filter(|&i| !plan.must_finish(i)).collect();
+    assert!(!servers.is_empty() && servers.iter().all(|&i| plan.processes[i].role == Role::ParameterServer));
+    let none = Default::default();
+    assert_eq!(plan.job_exit(servers[0], 0, &none), None, "a parameter server ending cleanly changes nothing");
+    assert_eq!(plan.job_exit(must[1], 1, &none), Some(1));
+    assert_eq!(plan.job_exit(0, 0, &none), if must.len() == 1 { Some(0) } else { None });
+    let others = must[1..].iter().copied().collect();
+    assert_eq!(plan.job_exit(0, 0, &others), Some(0));
 }

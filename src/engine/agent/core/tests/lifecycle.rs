@@ -183,3 +183,74 @@ fn a_launcher_restart_fails_the_running_job_and_kills_its_orphans() {
     assert_eq!(job.execution_state, ExecutionState::Failed);
     assert_eq!(job.execution_info.errors[0].code, "NodeLauncherLost");
 }
+
+#[test]
+fn every_rank_runs_to_its_end_whatever_order_they_finish_in() {
+    let mut h = Harness::new();
+    h.manual_cluster("c", 2, DeallocationOption::Requeue);
+    let uid = h.submit(
+        "j",
+        r#"{"cluster": "c", "nodeCount": 2, "pyTorchSettings": {"pythonScriptFilePath": "train.py", "processCount": 4}}"#,
+    );
+    let keys: Vec<String> = (0..4).map(|i| format!("task:{uid}:1:{i}")).collect();
+    assert_eq!(starts(&h.effects()), keys);
+    h.exit(&keys[0], 0);
+    assert!(signals(&h.effects()).is_empty(), "rank 0 ending first stops nobody");
+    assert_eq!(h.state("j"), ExecutionState::Running);
+    h.after(5.0);
+    h.exit(&keys[2], 0);
+    h.exit(&keys[1], 0);
+    assert_eq!(h.state("j"), ExecutionState::Running);
+    h.exit(&keys[3], 0);
+    assert!(signals(&h.effects()).is_empty());
+    let job = h.job("j");
+    assert_eq!((job.execution_state, job.execution_info.exit_code), (ExecutionState::Succeeded, Some(0)));
+}
+
+#[test]
+fn the_error_of_a_failed_rank_names_the_rank_its_node_and_its_code() {
+    let mut h = Harness::new();
+    h.manual_cluster("c", 2, DeallocationOption::Requeue);
+    let uid = h.submit(
+        "j",
+        r#"{"cluster": "c", "nodeCount": 2, "pyTorchSettings": {"pythonScriptFilePath": "train.py", "processCount": 4}}"#,
+    );
+    let keys: Vec<String> = (0..4).map(|i| format!("task:{uid}:1:{i}")).collect();
+    h.effects();
+    h.exit(&keys[0], 0);
+    h.exit(&keys[2], 3);
+    let stopped: Vec<String> = signals(&h.effects()).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(stopped, vec![keys[1].clone(), keys[3].clone()]);
+    h.exit(&keys[1], 143);
+    h.exit(&keys[3], 143);
+    let job = h.job("j");
+    assert_eq!((job.execution_state, job.execution_info.exit_code), (ExecutionState::Failed, Some(3)));
+    let error = &job.execution_info.errors[0];
+    assert!(error.message.contains("rank 2") && error.message.contains("code 3"), "{}", error.message);
+    let node = error.details.iter().find(|d| d.name == "nodeId").map(|d| d.value.clone());
+    assert!(node.is_some_and(|n| n.starts_with("c-")));
+}
+
+#[test]
+fn tensorflow_ends_with_master_and_workers_and_then_stops_its_parameter_servers() {
+    let mut h = Harness::new();
+    h.manual_cluster("c", 2, DeallocationOption::Requeue);
+    let uid = h.submit(
+        "j",
+        r#"{"cluster": "c", "nodeCount": 2, "tensorFlowSettings": {"pythonScriptFilePath": "t.py",
+            "workerCount": 2, "parameterServerCount": 1}}"#,
+    );
+    let keys = starts(&h.effects());
+    assert_eq!(keys.len(), 3);
+    let plan = h.core.jobs.values().find_map(|e| e.run.as_ref()?.plan.clone()).unwrap();
+    let ps: Vec<&String> = keys.iter().enumerate().filter(|(i, _)| !plan.must_finish(*i)).map(|(_, k)| k).collect();
+    let must: Vec<&String> = keys.iter().enumerate().filter(|(i, _)| plan.must_finish(*i)).map(|(_, k)| k).collect();
+    assert_eq!(ps.len(), 1);
+    h.exit(must[0], 0);
+    assert!(signals(&h.effects()).is_empty(), "the other worker still runs: {uid}");
+    h.exit(must[1], 0);
+    assert_eq!(signals(&h.effects()), vec![(ps[0].clone(), libc::SIGTERM)]);
+    h.exit(ps[0], 143);
+    let job = h.job("j");
+    assert_eq!((job.execution_state, job.execution_info.exit_code), (ExecutionState::Succeeded, Some(0)));
+}
