@@ -84,7 +84,7 @@ fn main() {
 
     // Spawn, exit status, files, folders.
     let (mut agent, hello) = Agent::connect(&name);
-    let FromSupervisor::Hello { pid: supervisor, running, exited } = hello else { panic!("expected Hello") };
+    let FromSupervisor::Hello { pid: supervisor, running, exited, .. } = hello else { panic!("expected Hello") };
     assert!(running.is_empty() && exited.is_empty());
     agent.send(&spawn(dir.path(), "quick", "echo out; echo err >&2; exit 3"));
     let exit = agent.exit_of("quick");
@@ -108,7 +108,7 @@ fn main() {
     drop(agent);
     wait_until("the slow process to end", || !alive(slow));
     let (mut agent, hello) = Agent::connect(&name);
-    let FromSupervisor::Hello { pid, running, exited } = hello else { panic!("expected Hello") };
+    let FromSupervisor::Hello { pid, running, exited, .. } = hello else { panic!("expected Hello") };
     assert_eq!(pid, supervisor, "the same supervisor");
     assert!(running.is_empty());
     assert_eq!(exited.iter().map(|e| (e.key.as_str(), e.code)).collect::<Vec<_>>(), [("slow", Some(7))]);

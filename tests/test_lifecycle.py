@@ -180,3 +180,73 @@ def test_jobs_outlive_the_process_that_submitted_them(
     )
     job = experiment.job("detached").wait(timeout=30)
     assert (job.exit_code, job.stdout()) == (5, "from-a-dead-parent\n")
+
+
+# The hard case: the main process stops politely on SIGTERM, but its child ignores SIGTERM, and a
+# grandchild leaves the session, clears its environment (no BATCHAI_JOB_UID), double-forks and
+# ignores SIGTERM too.
+ESCAPING = textwrap.dedent(
+    """
+    (trap '' TERM; echo $BASHPID > DIR/child; exec sleep 300) &
+    setsid env -i /bin/bash -c '(trap "" TERM; echo $BASHPID > DIR/escapee; exec sleep 300) & exit 0'
+    sleep 300
+    """
+)
+
+
+def node_states(ws: batchai.Workspace) -> list[str]:
+    return [n.state for n in ws.cluster("local").nodes()]
+
+
+@pytest.mark.parametrize("how", ["terminate", "wall clock", "delete"])
+def test_nothing_of_a_job_outlives_its_end_and_its_node_waits_for_that(
+    ws: batchai.Workspace, experiment: batchai.Experiment, tmp_path: Path, how: str
+) -> None:
+    cluster = ws.create_cluster("local", target_node_count=1)
+    job = experiment.create_job(
+        "escaping",
+        cluster=cluster,
+        command_line=ESCAPING.replace("DIR", str(tmp_path)),
+        max_wall_clock_time=2.0 if how == "wall clock" else None,
+    )
+    child = int(wait_for(tmp_path / "child"))
+    escapee = int(wait_for(tmp_path / "escapee"))
+    status = ws.agent.status()
+    assert status is not None
+    if status["containment"] != "cgroup-v2":
+        pytest.skip(f"no writable cgroup v2 here ({status['containment']}): covered by the process-tree test")
+    if how == "terminate":
+        job.terminate(timeout=30)
+    elif how == "delete":
+        job.delete()
+    else:
+        job.wait(timeout=30)
+    # The node is free only once nothing of the job is left: at that moment both must be gone.
+    deadline = time.monotonic() + 20
+    while node_states(ws) != ["idle"]:
+        assert time.monotonic() < deadline, f"node never freed: {node_states(ws)}"
+        time.sleep(0.01)
+    assert not alive(child), "a child ignoring SIGTERM survived"
+    assert not alive(escapee), "a setsid, env-clearing, double-forked grandchild survived"
+
+
+def test_without_cgroups_the_process_tree_still_reaches_what_kept_its_session_or_marker(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCHAI_CONTAINMENT", "process-tree")
+    ws = batchai.Workspace.create("tree")
+    cluster = ws.create_cluster("local", target_node_count=1)
+    script = STUBBORN.replace("trap '' TERM\n", "").replace("DIR", str(tmp_path))
+    job = ws.create_experiment("e").create_job("stubborn", cluster=cluster, command_line=script)
+    ignorer = int(wait_for(tmp_path / "ignorer"))
+    daemon = int(wait_for(tmp_path / "daemon"))
+    status = ws.agent.status()
+    assert status is not None and status["containment"] == "process-tree"
+    job.terminate(timeout=30)
+    assert job.exit_code == 128 + signal.SIGTERM, "the main process stopped politely"
+    deadline = time.monotonic() + 20
+    while node_states(ws) != ["idle"]:
+        assert time.monotonic() < deadline, f"node never freed: {node_states(ws)}"
+        time.sleep(0.01)
+    assert not alive(ignorer), "a child ignoring SIGTERM outlived its parent's exit"
+    assert not alive(daemon), "a grandchild in its own session (marker kept) survived"

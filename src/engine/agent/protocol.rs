@@ -26,6 +26,12 @@ pub struct AgentStatus {
     pub nodes: usize,
     /// Processes started and not yet ended (jobs' and nodes' setup tasks).
     pub processes: usize,
+    /// How a job's processes are kept together so that a kill reaches all of them:
+    /// `cgroup-v2` (every descendant, whatever it does) or `process-tree` (process groups,
+    /// sessions and the `BATCHAI_JOB_UID` marker; a descendant that leaves its session and
+    /// clears its environment escapes it).
+    #[serde(default)]
+    pub containment: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

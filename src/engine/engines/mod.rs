@@ -100,6 +100,8 @@ pub enum EngineEvent {
         fresh: bool,
         running: Vec<String>,
         exited: Vec<Exit>,
+        /// How the engine contains a job's processes, in words (`cgroup-v2`, `process-tree`).
+        containment: String,
     },
     Spawned {
         key: String,
@@ -109,6 +111,10 @@ pub enum EngineEvent {
         error: String,
     },
     Exited(Exit),
+    /// Nothing is left of a marker's processes (answer to [`Engine::reap`]).
+    Reaped {
+        marker: String,
+    },
 }
 
 /// An execution engine (see the module docs).
@@ -145,6 +151,10 @@ pub trait Engine {
 
     /// Signal the process group of `key` (if any), and every process marked with `marker`.
     fn signal(&mut self, key: &str, signal: i32, marker: Option<&str>);
+
+    /// Kill whatever is left of a marker's processes (descendants that outlived the job's own),
+    /// and report [`EngineEvent::Reaped`] once nothing is.
+    fn reap(&mut self, marker: &str);
 
     /// The core has committed these exits: forget them.
     fn acknowledge(&mut self, keys: Vec<String>);

@@ -22,6 +22,7 @@ pub enum Effect {
     Start(String),
     Signal { key: String, signal: i32, marker: Option<String> },
     Ack(String),
+    Reap(String),
     RemoveFiles(PathBuf),
 }
 
@@ -118,6 +119,10 @@ impl Engine for TestEngine {
 
     fn signal(&mut self, key: &str, signal: i32, marker: Option<&str>) {
         self.record(Effect::Signal { key: key.to_string(), signal, marker: marker.map(str::to_string) });
+    }
+
+    fn reap(&mut self, marker: &str) {
+        self.record(Effect::Reap(marker.to_string()));
     }
 
     fn acknowledge(&mut self, keys: Vec<String>) {

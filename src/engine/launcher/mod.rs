@@ -19,6 +19,7 @@
 //! The wire protocol (`protocol`) is JSON lines over a Unix socket in the abstract namespace;
 //! only processes of the same user may connect (checked with SO_PEERCRED).
 
+pub mod contain;
 pub mod protocol;
 pub mod socket;
 pub mod spawn;

@@ -65,6 +65,11 @@ pub enum ToSupervisor {
     },
     /// The agent stops on purpose: do not start it again.
     Goodbye,
+    /// Kill whatever is left of the marker's processes (descendants that outlived the job's own
+    /// processes), keep killing until none is left, then answer `Reaped`.
+    Reap {
+        marker: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +108,9 @@ pub enum FromSupervisor {
         pid: i32,
         running: Vec<Running>,
         exited: Vec<Exit>,
+        /// How processes are contained: `cgroup-v2` or `process-tree` (see `contain`).
+        #[serde(default)]
+        containment: String,
     },
     Spawned {
         key: String,
@@ -113,6 +121,10 @@ pub enum FromSupervisor {
         error: String,
     },
     Exited(Exit),
+    /// No process of the marker is left.
+    Reaped {
+        marker: String,
+    },
 }
 
 pub fn write_line<T: Serialize>(out: &mut impl Write, message: &T) -> io::Result<()> {

@@ -42,7 +42,9 @@ impl Drop for Attributes {
     }
 }
 
-/// Start the process; returns its pid (which is also its session and process group id).
+/// Start the process; returns its pid (which is also its session and process group id). The
+/// caller pins CPUs and picks the cgroup (`contain::Containment::spawn_inside`): the child
+/// inherits both from the calling thread.
 pub fn spawn(request: &SpawnRequest) -> io::Result<i32> {
     for dir in &request.make_dirs {
         std::fs::create_dir_all(dir).map_err(|e| io::Error::new(e.kind(), format!("creating {dir}: {e}")))?;
@@ -104,24 +106,7 @@ pub fn spawn(request: &SpawnRequest) -> io::Result<i32> {
         let mut pid: libc::pid_t = 0;
         let rc = libc::posix_spawn(&mut pid, program.as_ptr(), &a.actions, &a.attr, argv.as_ptr(), envp.as_ptr());
         check(rc, &format!("starting {}", request.program))?;
-        if !request.cpus.is_empty() {
-            pin(pid, &request.cpus);
-        }
         Ok(pid)
-    }
-}
-
-/// Pin a process to CPUs. Done from the parent right after the spawn: the child may run a few
-/// instructions unpinned, which is harmless, and threads it starts later inherit the mask.
-fn pin(pid: libc::pid_t, cpus: &[u32]) {
-    // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it for ids below CPU_SETSIZE.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for &cpu in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as u32) {
-            libc::CPU_SET(cpu as usize, &mut set);
-        }
-        // Failure (a CPU that went offline) leaves the process unpinned rather than unstarted.
-        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }
 

@@ -16,8 +16,12 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::contain::Containment;
 use super::protocol::{Exit, FromSupervisor, Running, SpawnRequest, ToSupervisor, write_line};
 use super::{socket, spawn, tree};
+
+/// How often markers being reaped are checked (and killed again) until they are empty.
+const REAP_INTERVAL: Duration = Duration::from_millis(20);
 
 /// How long an unwatched, idle supervisor waits for an agent before it exits.
 const IDLE_GRACE: Duration = Duration::from_secs(3);
@@ -38,6 +42,12 @@ struct Process {
     key: String,
 }
 
+/// The marker of a spawn request: its `BATCHAI_JOB_UID`.
+fn marker_of(request: &SpawnRequest) -> Option<String> {
+    let prefix = format!("{}=", tree::MARKER);
+    request.env.iter().rev().find_map(|e| e.strip_prefix(&prefix)).map(str::to_string)
+}
+
 pub struct Supervisor {
     listener: UnixListener,
     agent: Option<Agent>,
@@ -49,6 +59,11 @@ pub struct Supervisor {
     /// How to start the agent again if it dies (see `ToSupervisor::Watchdog`).
     watchdog: Option<(SpawnRequest, String)>,
     restarts: std::collections::VecDeque<std::time::Instant>,
+    containment: Containment,
+    /// Per marker, the pids of the processes started for it (each leads its own session).
+    sessions: HashMap<String, Vec<i32>>,
+    /// Markers to reap: killed again on every check until nothing of them is left.
+    reaping: std::collections::BTreeSet<String>,
 }
 
 fn now_us() -> i64 {
@@ -57,7 +72,7 @@ fn now_us() -> i64 {
 
 impl Supervisor {
     /// Take over SIGCHLD and become the subreaper of everything spawned from here.
-    pub fn new(listener: UnixListener) -> io::Result<Supervisor> {
+    pub fn new(listener: UnixListener, tag: &str) -> io::Result<Supervisor> {
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGCHLD);
         mask.thread_block().map_err(io::Error::from)?;
@@ -73,17 +88,22 @@ impl Supervisor {
             signals,
             watchdog: None,
             restarts: std::collections::VecDeque::new(),
+            containment: Containment::detect(tag),
+            sessions: HashMap::new(),
+            reaping: std::collections::BTreeSet::new(),
         })
     }
 
     fn idle(&self) -> bool {
-        self.agent.is_none() && self.running.is_empty() && self.exited.is_empty()
+        self.agent.is_none() && self.running.is_empty() && self.exited.is_empty() && self.reaping.is_empty()
     }
 
     /// Serve until idle and unwatched for `IDLE_GRACE`.
     pub fn run(mut self) -> io::Result<()> {
         loop {
-            let timeout = if self.idle() {
+            let timeout = if !self.reaping.is_empty() {
+                PollTimeout::try_from(REAP_INTERVAL.as_millis() as i32).unwrap_or(PollTimeout::MAX)
+            } else if self.idle() {
                 PollTimeout::try_from(IDLE_GRACE.as_millis() as i32).unwrap_or(PollTimeout::MAX)
             } else {
                 PollTimeout::NONE
@@ -98,7 +118,10 @@ impl Supervisor {
                     fds.push(PollFd::new(fd, PollFlags::POLLIN));
                 }
                 match poll(&mut fds, timeout) {
-                    Ok(0) if self.idle() => return Ok(()),
+                    Ok(0) if self.idle() => {
+                        self.containment.close();
+                        return Ok(());
+                    }
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(e) => return Err(e.into()),
@@ -116,7 +139,34 @@ impl Supervisor {
             if agent_ready {
                 self.serve_agent();
             }
+            if !self.reaping.is_empty() {
+                self.check_reaping();
+            }
         }
+    }
+
+    /// Answer every marker with nothing left; kill the others again (a process may have forked
+    /// between two kills).
+    fn check_reaping(&mut self) {
+        let markers: Vec<String> = self.reaping.iter().cloned().collect();
+        for marker in markers {
+            let sessions = self.sessions.get(&marker).cloned().unwrap_or_default();
+            if self.containment.is_empty(&marker, &sessions) {
+                self.containment.remove(&marker);
+                self.reaping.remove(&marker);
+                self.sessions.remove(&marker);
+                self.send(&FromSupervisor::Reaped { marker });
+            } else {
+                self.kill_marker(&marker, &sessions);
+            }
+        }
+    }
+
+    fn kill_marker(&self, marker: &str, sessions: &[i32]) {
+        for &pid in sessions {
+            tree::signal_group(pid, libc::SIGKILL);
+        }
+        self.containment.signal(marker, libc::SIGKILL, None, sessions);
     }
 
     fn accept(&mut self) {
@@ -130,6 +180,7 @@ impl Supervisor {
             pid: std::process::id() as i32,
             running: self.running.iter().map(|(pid, p)| Running { key: p.key.clone(), pid: *pid }).collect(),
             exited: self.exited.values().cloned().collect(),
+            containment: self.containment.name().to_string(),
         };
         self.send(&hello);
     }
@@ -195,7 +246,8 @@ impl Supervisor {
                 let pgid = self.by_key.get(&key).copied().or_else(|| self.exited.get(&key).map(|e| e.pid));
                 let reached = pgid.filter(|&pgid| tree::signal_group(pgid, signal));
                 if let Some(marker) = marker {
-                    tree::signal_marked(&marker, signal, reached);
+                    let sessions = self.sessions.get(&marker).cloned().unwrap_or_default();
+                    self.containment.signal(&marker, signal, reached, &sessions);
                 }
             }
             ToSupervisor::Ack { keys } => {
@@ -205,6 +257,14 @@ impl Supervisor {
             }
             ToSupervisor::Watchdog { restart, db } => self.watchdog = Some((restart, db)),
             ToSupervisor::Goodbye => self.watchdog = None,
+            ToSupervisor::Reap { marker } => {
+                let sessions = self.sessions.get(&marker).cloned().unwrap_or_default();
+                if !self.containment.is_empty(&marker, &sessions) {
+                    self.kill_marker(&marker, &sessions);
+                }
+                self.reaping.insert(marker);
+                self.check_reaping();
+            }
         }
     }
 
@@ -217,10 +277,14 @@ impl Supervisor {
         if let Some(exit) = self.exited.get(&request.key).cloned() {
             return self.send(&FromSupervisor::Exited(exit));
         }
-        match spawn::spawn(&request) {
+        let marker = marker_of(&request);
+        match self.containment.spawn_inside(marker.as_deref(), &request.cpus, || spawn::spawn(&request)) {
             // No message on success: the agent counts a requested start as running, and one
             // message fewer per job is one agent wake-up fewer. Failures are reported.
             Ok(pid) => {
+                if let Some(marker) = marker {
+                    self.sessions.entry(marker).or_default().push(pid);
+                }
                 self.running.insert(pid, Process { key: request.key.clone() });
                 self.by_key.insert(request.key.clone(), pid);
             }
@@ -279,7 +343,8 @@ pub fn start_detached(name: &str) -> io::Result<Started> {
             // SAFETY: setsid has no memory effects.
             unsafe { libc::setsid() };
             close_inherited(&listener);
-            let code = match Supervisor::new(listener).and_then(Supervisor::run) {
+            let tag = format!("{:016x}", fnv(name));
+            let code = match Supervisor::new(listener, &tag).and_then(Supervisor::run) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("supervisor: {e}");
@@ -297,6 +362,11 @@ pub fn start_detached(name: &str) -> io::Result<Started> {
             Ok(Started::Started)
         }
     }
+}
+
+/// A stable tag for this workspace's supervisor (its cgroup's name), from its socket name.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Close every descriptor inherited from the agent except stdio and the listener: above all the

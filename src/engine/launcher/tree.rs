@@ -45,9 +45,46 @@ pub fn signal_marked(uid: &str, signal: i32, signalled_group: Option<i32>) -> us
 }
 
 /// The process group of `pid` (field 5 of /proc/<pid>/stat).
-fn process_group(pid: i32) -> Option<i32> {
+pub fn process_group(pid: i32) -> Option<i32> {
+    stat_field(pid, 2)
+}
+
+/// Field `index` (counted after the command name) of /proc/<pid>/stat.
+fn stat_field(pid: i32, index: usize) -> Option<i32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(2)?.parse().ok()
+    stat.rsplit_once(')')?.1.split_whitespace().nth(index)?.parse().ok()
+}
+
+/// Live processes (not zombies) whose session is one of `sessions`: what a job's processes
+/// left behind that stayed in their session but left their process group.
+pub fn session_members(sessions: &[i32]) -> Vec<i32> {
+    if sessions.is_empty() {
+        return Vec::new();
+    }
+    let me = std::process::id() as i32;
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+            let Some((_, rest)) = stat.rsplit_once(')') else { return false };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.first().is_some_and(|state| *state != "Z")
+                && fields.get(3).and_then(|s| s.parse::<i32>().ok()).is_some_and(|sid| sessions.contains(&sid))
+        })
+        .collect()
+}
+
+/// Signal every member of these sessions outside `reached_group`.
+pub fn signal_sessions(sessions: &[i32], signal: i32, reached_group: Option<i32>) {
+    for pid in session_members(sessions) {
+        if reached_group.is_none() || process_group(pid) != reached_group {
+            // SAFETY: kill has no memory effects; a pid that just exited yields ESRCH.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
 }
 
 /// Signal a process group; false when no process is left in it.

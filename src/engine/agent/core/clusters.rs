@@ -171,6 +171,7 @@ impl Core {
                             memory_mb: slice.memory_mb,
                             job: None,
                             since: self.now.wall,
+                            reaping: None,
                         },
                     );
                     self.actions.push(Action::PrepareNode(name));

@@ -108,6 +108,8 @@ pub(crate) struct NodeInfo {
     pub job: Option<i64>,
     /// When the node entered its state (autoscale releases only nodes idle for a while).
     pub since: Timestamp,
+    /// The marker (job uid) whose leftover processes must be gone before the node is free.
+    pub reaping: Option<Box<str>>,
 }
 
 pub(crate) struct JobEntry {
@@ -131,6 +133,7 @@ pub(crate) enum Action {
     ReleaseNode { engine: EngineKind, name: String },
     Signal { engine: EngineKind, key: String, signal: i32, marker: Option<String> },
     Ack { engine: EngineKind, key: String },
+    Reap { engine: EngineKind, marker: Box<str> },
     RemoveFiles { engine: EngineKind, path: std::path::PathBuf },
 }
 
@@ -147,6 +150,8 @@ pub struct Core {
     /// The local engine's launcher was started by this agent: nothing of an earlier one runs.
     fresh_engine: bool,
     engine_pid: i32,
+    /// How the engine contains processes (`cgroup-v2`, `process-tree`), for `agent status`.
+    containment: String,
     /// False until the engine's Hello has been applied: nothing is decided before that.
     ready: bool,
     data_version: i64,
@@ -193,6 +198,7 @@ impl Core {
             autoscale_check: None,
             fresh_engine: false,
             engine_pid: 0,
+            containment: String::new(),
             ready: false,
             data_version: -1,
             last_notice: 0,
@@ -252,8 +258,9 @@ impl Core {
 
     pub fn on_engine(&mut self, event: EngineEvent) {
         match event {
-            EngineEvent::Hello { fresh, running, exited } => {
+            EngineEvent::Hello { fresh, running, exited, containment } => {
                 self.fresh_engine = fresh;
+                self.containment = containment;
                 for key in running {
                     self.procs.insert(key, Proc::Running);
                 }
@@ -274,6 +281,7 @@ impl Core {
                 self.procs.insert(key.clone(), Proc::Exited(exit.clone()));
                 self.on_exit(&key, &exit);
             }
+            EngineEvent::Reaped { marker } => self.reaped(&marker),
         }
     }
 
@@ -302,6 +310,7 @@ impl Core {
                     running_jobs: self.running.len(),
                     nodes: self.nodes.len(),
                     processes: self.procs.values().filter(|p| matches!(p, Proc::Starting | Proc::Running)).count(),
+                    containment: self.containment.clone(),
                 }));
             }
             Request::Stop => {
@@ -450,6 +459,11 @@ impl Core {
                 self.procs.remove(&key);
                 if let Some(engine) = self.engines.get_mut(engine) {
                     engine.acknowledge(vec![key]);
+                }
+            }
+            Action::Reap { engine, marker } => {
+                if let Some(engine) = self.engines.get_mut(engine) {
+                    engine.reap(&marker);
                 }
             }
             Action::RemoveFiles { engine, path } => {

@@ -73,9 +73,14 @@ impl Core {
         // recorded as running a job the store no longer has is free again.
         let names: Vec<String> = self.nodes.keys().cloned().collect();
         for name in names {
-            let node = self.nodes[&name].clone();
-            if node.state == NodeState::Running && node.job.is_none() {
-                let node = self.nodes.get_mut(&name).expect("listed");
+            let engine = self.node_engine(&name);
+            let node = self.nodes.get_mut(&name).expect("listed");
+            if node.job.is_some() {
+                node.reaping = None;
+            } else if let Some(marker) = node.reaping.clone() {
+                // The job ended (or was deleted) but the node was never freed: reap, then free.
+                self.actions.push(Action::Reap { engine, marker });
+            } else if node.state == NodeState::Running {
                 node.state = NodeState::Idle;
                 node.since = self.now.wall;
                 self.changes.push(Change::NodeState { name: name.clone(), state: NodeState::Idle, job: None });

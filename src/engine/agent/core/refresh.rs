@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use super::{Core, JobEntry, NodeInfo};
 use crate::engine::error::Result;
 use crate::engine::model::{EngineKind, ErrorInfo, ExecutionState};
+use crate::engine::scheduler::NodeState;
 use crate::engine::store::{ActiveJob, Change, Notice};
 
 impl Core {
@@ -69,7 +70,7 @@ impl Core {
     fn load_nodes(&mut self) -> Result<()> {
         for (cluster_id, node) in self.store.all_nodes()? {
             let number = node.name.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
-            if node.state == crate::engine::scheduler::NodeState::Unusable {
+            if node.state == NodeState::Unusable {
                 let recorded = self.cluster_errors.get(&cluster_id).and_then(|errors| {
                     errors
                         .iter()
@@ -92,6 +93,9 @@ impl Core {
                     memory_mb: node.memory_mb,
                     job: None,
                     since: node.state_transition_time,
+                    // A node recorded as running a job: if that job is over (the agent died
+                    // before the node was freed), what it left must be reaped first.
+                    reaping: node.job.filter(|_| node.state == NodeState::Running).map(Into::into),
                 },
             );
         }

@@ -365,18 +365,21 @@ impl Core {
         let run = entry.run.take().expect("present");
         self.running.remove(&id);
         self.by_uid.remove(&entry.job.uid);
+        // The nodes stay busy until nothing of the job is left on them: descendants that ignore
+        // SIGTERM or left the job's session are killed by the engine first (`reaped`).
+        let marker = entry.job.uid.clone();
+        let mut held = false;
         for name in &run.nodes {
             if let Some(node) = self.nodes.get_mut(name)
                 && node.job == Some(id)
             {
                 node.job = None;
-                if node.state == NodeState::Running {
-                    node.state = NodeState::Idle;
-                    self.changes.push(Change::NodeState { name: name.clone(), state: NodeState::Idle, job: None });
-                } else {
-                    self.changes.push(Change::NodeState { name: name.clone(), state: node.state, job: None });
-                }
+                node.reaping = Some(marker.clone());
+                held = true;
             }
+        }
+        if held {
+            self.actions.push(Action::Reap { engine, marker });
         }
         for key in &run.keys {
             self.actions.push(Action::Ack { engine, key: key.clone() });
@@ -422,6 +425,23 @@ impl Core {
             errors,
         });
         self.job_ended(id, state);
+    }
+
+    /// Nothing is left of a finished run's processes: its nodes are free.
+    pub(super) fn reaped(&mut self, marker: &str) {
+        let names: Vec<String> =
+            self.nodes.values().filter(|n| n.reaping.as_deref() == Some(marker)).map(|n| n.name.clone()).collect();
+        for name in names {
+            let node = self.nodes.get_mut(&name).expect("listed");
+            node.reaping = None;
+            if node.job.is_some() {
+                continue;
+            }
+            let state = if node.state == NodeState::Running { NodeState::Idle } else { node.state };
+            node.state = state;
+            node.since = self.now.wall;
+            self.changes.push(Change::NodeState { name, state, job: None });
+        }
     }
 
     pub(super) fn terminate_requested(&mut self, id: i64) {

@@ -38,12 +38,13 @@ impl Outbox {
 /// A supervisor message as the core hears it. `fresh`: this agent started the supervisor.
 pub fn event_from_supervisor(message: FromSupervisor, fresh: bool) -> EngineEvent {
     match message {
-        FromSupervisor::Hello { running, exited, .. } => {
-            EngineEvent::Hello { fresh, running: running.into_iter().map(|r| r.key).collect(), exited }
+        FromSupervisor::Hello { running, exited, containment, .. } => {
+            EngineEvent::Hello { fresh, running: running.into_iter().map(|r| r.key).collect(), exited, containment }
         }
         FromSupervisor::Spawned { key, .. } => EngineEvent::Spawned { key },
         FromSupervisor::SpawnFailed { key, error } => EngineEvent::SpawnFailed { key, error },
         FromSupervisor::Exited(exit) => EngineEvent::Exited(exit),
+        FromSupervisor::Reaped { marker } => EngineEvent::Reaped { marker },
     }
 }
 
@@ -165,8 +166,9 @@ impl Engine for LocalEngine {
     }
 
     fn release_node(&mut self, node: &str) {
-        // A node leaves with whatever runs on it for itself: its setup task.
+        // A node leaves with whatever runs on it for itself: its setup task, and all it started.
         self.signal(&format!("setup:{node}"), libc::SIGKILL, Some(&format!("setup-{node}")));
+        self.reap(&format!("setup-{node}"));
         workdirs::remove_tree(&workdirs::node_root(&self.layout, node));
     }
 
@@ -206,6 +208,10 @@ impl Engine for LocalEngine {
 
     fn signal(&mut self, key: &str, signal: i32, marker: Option<&str>) {
         self.outbox.push(&ToSupervisor::Signal { key: key.to_string(), signal, marker: marker.map(str::to_string) });
+    }
+
+    fn reap(&mut self, marker: &str) {
+        self.outbox.push(&ToSupervisor::Reap { marker: marker.to_string() });
     }
 
     fn acknowledge(&mut self, keys: Vec<String>) {

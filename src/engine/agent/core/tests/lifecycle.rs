@@ -254,3 +254,24 @@ fn tensorflow_ends_with_master_and_workers_and_then_stops_its_parameter_servers(
     let job = h.job("j");
     assert_eq!((job.execution_state, job.execution_info.exit_code), (ExecutionState::Succeeded, Some(0)));
 }
+
+#[test]
+fn a_node_is_free_only_once_nothing_of_its_last_job_is_left() {
+    let mut h = one_node_cluster();
+    h.hold_reaps = true;
+    let uid = h.submit("j", ONE_NODE);
+    h.effects();
+    h.exit(&format!("task:{uid}:1:0"), 0);
+    assert_eq!(h.state("j"), ExecutionState::Succeeded, "the job's outcome does not wait");
+    assert!(h.effects().contains(&Effect::Reap(uid.clone())));
+    assert_eq!(h.node_states(), vec![("c-0".to_string(), "running".to_string())]);
+    let next = h.submit("k", ONE_NODE);
+    assert!(starts(&h.effects()).is_empty(), "the next job waits for the node");
+    // The agent dies before the engine answers: the next agent reaps again before freeing it.
+    h.restart_agent(false, &[], Vec::new());
+    assert!(h.effects().contains(&Effect::Reap(uid.clone())));
+    assert_eq!(h.node_states(), vec![("c-0".to_string(), "running".to_string())]);
+    h.core.on_engine(EngineEvent::Reaped { marker: uid });
+    h.turn();
+    assert_eq!(starts(&h.effects()), vec![format!("task:{next}:1:0")]);
+}

@@ -29,6 +29,9 @@ pub(super) struct Harness {
     origin: Instant,
     wall_origin: Timestamp,
     pub elapsed: Duration,
+    /// Leave reaps unanswered (to see what waits for them).
+    pub hold_reaps: bool,
+    answered: Vec<String>,
 }
 
 pub(super) fn settings() -> Settings {
@@ -50,7 +53,17 @@ impl Harness {
         let journal = Rc::new(RefCell::new(Journal::default()));
         let origin = Instant::now();
         let core = open_core(&dir, &journal, Now { instant: origin, wall: wall_origin });
-        let mut harness = Harness { dir, client, core, journal, origin, wall_origin, elapsed: Duration::ZERO };
+        let mut harness = Harness {
+            dir,
+            client,
+            core,
+            journal,
+            origin,
+            wall_origin,
+            elapsed: Duration::ZERO,
+            hold_reaps: false,
+            answered: Vec::new(),
+        };
         harness.hello(false, &[], Vec::new());
         harness
     }
@@ -65,18 +78,41 @@ impl Harness {
         self.turn();
     }
 
+    /// A turn; then, unless `hold_reaps`, the engine answers every reap at once (nothing was
+    /// left of the job) and the core takes that turn too.
     pub fn turn(&mut self) {
         let now = self.now();
         self.core.advance(now);
         self.core.turn();
+        while !self.hold_reaps {
+            let reaps: Vec<String> = self
+                .journal
+                .borrow()
+                .effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Reap(marker) => Some(marker.clone()),
+                    _ => None,
+                })
+                .filter(|m| !self.answered.contains(m))
+                .collect();
+            if reaps.is_empty() {
+                break;
+            }
+            for marker in reaps {
+                self.answered.push(marker.clone());
+                self.core.on_engine(EngineEvent::Reaped { marker });
+            }
+            self.core.turn();
+        }
     }
 
     pub fn hello(&mut self, fresh: bool, running: &[&str], exited: Vec<Exit>) {
         let now = self.now();
         self.core.advance(now);
         let running = running.iter().map(|k| k.to_string()).collect();
-        self.core.on_engine(EngineEvent::Hello { fresh, running, exited });
-        self.core.turn();
+        self.core.on_engine(EngineEvent::Hello { fresh, running, exited, containment: "test".into() });
+        self.turn();
     }
 
     /// The agent dies (nothing in memory survives) and a new one starts over the same store.
@@ -89,7 +125,7 @@ impl Harness {
         let now = self.now();
         self.core.advance(now);
         self.core.on_engine(EngineEvent::Exited(exit(key, code)));
-        self.core.turn();
+        self.turn();
     }
 
     pub fn effects(&mut self) -> Vec<Effect> {
