@@ -9,7 +9,7 @@ use crate::engine::model::cluster::NodeStateCounts;
 
 use super::{Store, ts};
 
-pub use crate::engine::scheduler::NodeState;
+pub use crate::engine::model::NodeState;
 
 fn parse_state(text: &str) -> NodeState {
     NodeState::parse(text).unwrap_or(NodeState::Unusable)

@@ -41,9 +41,9 @@ use super::protocol::{AgentStatus, Reply, Request};
 use crate::engine::engines::{EngineEvent, Engines};
 use crate::engine::error::Result;
 use crate::engine::launcher::protocol::Exit;
+use crate::engine::model::NodeState;
 use crate::engine::model::job::SchedulingPriority;
 use crate::engine::model::{EngineKind, ExecutionState, Timestamp};
-use crate::engine::scheduler::NodeState;
 use crate::engine::store::{ActiveJob, Change, ClusterRow, Store};
 
 pub(crate) use runs::Run;

@@ -4,8 +4,8 @@
 
 use super::runs::{Run, StopReason, parse_key};
 use super::{Action, Core, Proc};
+use crate::engine::model::NodeState;
 use crate::engine::model::{EngineKind, ErrorInfo, ExecutionState};
-use crate::engine::scheduler::NodeState;
 use crate::engine::store::Change;
 
 impl Core {

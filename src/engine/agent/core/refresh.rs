@@ -10,8 +10,8 @@ use std::collections::HashSet;
 
 use super::{Core, JobEntry, NodeInfo};
 use crate::engine::error::Result;
+use crate::engine::model::NodeState;
 use crate::engine::model::{EngineKind, ErrorInfo, ExecutionState};
-use crate::engine::scheduler::NodeState;
 use crate::engine::store::{ActiveJob, Change, Notice};
 
 impl Core {

@@ -16,8 +16,9 @@ use std::time::Instant;
 use super::prepare::Prepared;
 use super::{Action, Core};
 use crate::engine::launcher::protocol::Exit;
+use crate::engine::model::NodeState;
 use crate::engine::model::{ErrorInfo, ExecutionState, Timestamp};
-use crate::engine::scheduler::{JobId, NodeState, QueuedJob, SchedulerInput, Time, schedule};
+use crate::engine::scheduler::{JobId, QueuedJob, SchedulerInput, Time, schedule};
 use crate::engine::store::Change;
 use crate::engine::toolkits::{LaunchPlan, Role};
 

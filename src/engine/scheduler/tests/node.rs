@@ -1,7 +1,7 @@
 //! Node states, their counts and the cluster's allocation state.
 
+use crate::engine::model::NodeState::*;
 use crate::engine::model::cluster::AllocationState::{Resizing, Steady};
-use crate::engine::scheduler::NodeState::*;
 use crate::engine::scheduler::*;
 
 fn cluster(states: &[NodeState]) -> Vec<Node> {

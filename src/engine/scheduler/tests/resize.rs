@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::env::*;
+use crate::engine::model::NodeState::*;
 use crate::engine::model::cluster::DeallocationOption::{self, Requeue, Terminate, Waitforjobcompletion};
-use crate::engine::scheduler::NodeState::*;
 use crate::engine::scheduler::*;
 
 fn cluster(states: &[NodeState]) -> Vec<Node> {
