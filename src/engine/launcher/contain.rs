@@ -114,6 +114,15 @@ impl Containment {
         }
     }
 
+    /// Whether the marker's cgroup is known to be empty (false without cgroups: finding out
+    /// would take a scan of every process).
+    pub fn known_empty(&self, marker: &str) -> bool {
+        match self.cgroup(marker) {
+            Some(path) => members(&path).is_empty(),
+            None => false,
+        }
+    }
+
     /// Whether no process of the marker is left.
     pub fn is_empty(&self, marker: &str, sessions: &[i32]) -> bool {
         match self.cgroup(marker) {

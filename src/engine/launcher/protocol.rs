@@ -87,6 +87,10 @@ pub struct Exit {
     /// The signal, when the process was killed by one.
     pub signal: Option<i32>,
     pub end_us: i64,
+    /// Known for certain that no process of its marker was left when it ended (only cgroup
+    /// containment can tell cheaply): then nothing needs reaping.
+    #[serde(default)]
+    pub rest_gone: bool,
 }
 
 impl Exit {
@@ -171,7 +175,7 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_shell() {
-        let exit = |code, signal| Exit { key: String::new(), pid: 1, code, signal, end_us: 0 };
+        let exit = |code, signal| Exit { key: String::new(), pid: 1, code, signal, end_us: 0, rest_gone: false };
         assert_eq!(exit(Some(3), None).exit_code(), 3);
         assert_eq!(exit(None, Some(9)).exit_code(), 137);
     }

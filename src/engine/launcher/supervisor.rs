@@ -40,6 +40,7 @@ struct Agent {
 
 struct Process {
     key: String,
+    marker: Option<String>,
 }
 
 /// The marker of a spawn request: its `BATCHAI_JOB_UID`.
@@ -282,10 +283,10 @@ impl Supervisor {
             // No message on success: the agent counts a requested start as running, and one
             // message fewer per job is one agent wake-up fewer. Failures are reported.
             Ok(pid) => {
-                if let Some(marker) = marker {
-                    self.sessions.entry(marker).or_default().push(pid);
+                if let Some(marker) = &marker {
+                    self.sessions.entry(marker.clone()).or_default().push(pid);
                 }
-                self.running.insert(pid, Process { key: request.key.clone() });
+                self.running.insert(pid, Process { key: request.key.clone(), marker });
                 self.by_key.insert(request.key.clone(), pid);
             }
             Err(e) => self.send(&FromSupervisor::SpawnFailed { key: request.key, error: e.to_string() }),
@@ -306,7 +307,17 @@ impl Supervisor {
             // Adopted orphans (descendants whose parent died) are reaped and forgotten.
             let Some(process) = self.running.remove(&pid) else { continue };
             self.by_key.remove(&process.key);
-            let exit = Exit { key: process.key.clone(), pid, code, signal, end_us: now_us() };
+            // The last process of a marker whose cgroup is now empty leaves nothing to reap; its
+            // cgroup goes (the next phase of the job makes it again).
+            let rest_gone = process.marker.as_deref().is_some_and(|m| {
+                let empty =
+                    !self.running.values().any(|p| p.marker.as_deref() == Some(m)) && self.containment.known_empty(m);
+                if empty {
+                    self.containment.remove(m);
+                }
+                empty
+            });
+            let exit = Exit { key: process.key.clone(), pid, code, signal, end_us: now_us(), rest_gone };
             self.exited.insert(process.key, exit.clone());
             self.send(&FromSupervisor::Exited(exit));
         }

@@ -54,6 +54,8 @@ pub(crate) struct Run {
     pub(super) succeeded: BTreeSet<usize>,
     /// Which process failed the job, when one did.
     pub(super) failure: Option<ErrorInfo>,
+    /// The last exit said nothing of the job was left (no reap needed).
+    pub(super) rest_gone: bool,
     pub(super) stop: Option<StopReason>,
     /// Processes still running get SIGKILL at this moment.
     pub(super) kill_at: Option<Instant>,
@@ -76,6 +78,7 @@ impl Run {
             outcome: None,
             succeeded: BTreeSet::new(),
             failure: None,
+            rest_gone: false,
             stop: None,
             kill_at: None,
             killed: false,
@@ -232,6 +235,7 @@ impl Core {
         let code = exit.exit_code();
         let run = self.jobs.get_mut(&id).and_then(|e| e.run.as_mut()).expect("checked above");
         run.pending.remove(key);
+        run.rest_gone = exit.rest_gone;
         match kind {
             KeyKind::Prep => {
                 if code != 0 && run.stop.is_none() {
@@ -368,15 +372,25 @@ impl Core {
         self.by_uid.remove(&entry.job.uid);
         // The nodes stay busy until nothing of the job is left on them: descendants that ignore
         // SIGTERM or left the job's session are killed by the engine first (`reaped`).
+        // (Unless the engine said, with the last exit, that nothing was left.)
         let marker = entry.job.uid.clone();
+        let reap = !run.rest_gone;
         let mut held = false;
         for name in &run.nodes {
             if let Some(node) = self.nodes.get_mut(name)
                 && node.job == Some(id)
             {
                 node.job = None;
-                node.reaping = Some(marker.clone());
-                held = true;
+                if reap {
+                    node.reaping = Some(marker.clone());
+                    held = true;
+                } else if node.state == NodeState::Running {
+                    node.state = NodeState::Idle;
+                    node.since = self.now.wall;
+                    self.changes.push(Change::NodeState { name: name.clone(), state: NodeState::Idle, job: None });
+                } else {
+                    self.changes.push(Change::NodeState { name: name.clone(), state: node.state, job: None });
+                }
             }
         }
         if held {

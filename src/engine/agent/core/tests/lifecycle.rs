@@ -275,3 +275,17 @@ fn a_node_is_free_only_once_nothing_of_its_last_job_is_left() {
     h.turn();
     assert_eq!(starts(&h.effects()), vec![format!("task:{next}:1:0")]);
 }
+
+#[test]
+fn a_job_whose_last_exit_left_nothing_frees_its_node_without_a_reap() {
+    let mut h = one_node_cluster();
+    h.hold_reaps = true;
+    let uid = h.submit("j", ONE_NODE);
+    h.effects();
+    let mut last = exit(&format!("task:{uid}:1:0"), 0);
+    last.rest_gone = true;
+    h.core.on_engine(EngineEvent::Exited(last));
+    h.turn();
+    assert!(!h.effects().iter().any(|e| matches!(e, Effect::Reap(_))));
+    assert_eq!(h.node_states(), vec![("c-0".to_string(), "idle".to_string())]);
+}
