@@ -18,14 +18,15 @@ use super::{Store, ts, us};
 pub struct ActiveJob {
     pub id: i64,
     pub uid: Box<str>,
-    pub cluster: Box<str>,
+    /// Shared: many jobs name the same cluster (the agent interns it).
+    pub cluster: std::sync::Arc<str>,
     pub priority: SchedulingPriority,
     pub state: ExecutionState,
     pub attempt: u32,
     pub terminate_requested: bool,
     pub start_time: Option<Timestamp>,
-    pub node_names: Vec<String>,
-    pub creation_time: Timestamp,
+    /// The nodes of the current attempt (empty while queued).
+    pub node_names: Box<[String]>,
     pub node_count: u32,
     pub max_wall_clock: std::time::Duration,
     /// Loaded when the job is placed or found running.
@@ -113,7 +114,7 @@ pub enum Change {
 }
 
 const ACTIVE_COLUMNS: &str = "j.id, j.uid, j.cluster_name, j.priority, j.execution_state, j.attempt, \
-     j.terminate_requested_us, j.start_us, j.node_names, j.created_us, j.node_count, \
+     j.terminate_requested_us, j.start_us, j.node_names, j.node_count, \
      json_extract(j.spec, '$.constraints.maxWallClockTime')";
 
 /// A column that does not hold what the schema promises: the database was damaged.
@@ -135,23 +136,22 @@ fn row_to_active(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActiveJob> {
     let state =
         ExecutionState::parse(&state).ok_or_else(|| corrupt(4, format!("unknown execution state '{state}'")))?;
     let nodes: String = r.get(8)?;
-    let node_names = serde_json::from_str(&nodes).map_err(|e| corrupt(8, format!("node_names: {e}")))?;
-    let wall_clock = match r.get::<_, Option<String>>(11)? {
+    let node_names: Vec<String> = serde_json::from_str(&nodes).map_err(|e| corrupt(8, format!("node_names: {e}")))?;
+    let wall_clock = match r.get::<_, Option<String>>(10)? {
         None => WallClock::DEFAULT,
-        Some(text) => WallClock::parse(&text).map_err(|e| corrupt(11, format!("maxWallClockTime: {e}")))?,
+        Some(text) => WallClock::parse(&text).map_err(|e| corrupt(10, format!("maxWallClockTime: {e}")))?,
     };
     Ok(ActiveJob {
         id: r.get(0)?,
         uid: r.get::<_, String>(1)?.into(),
-        cluster: r.get::<_, String>(2)?.into(),
+        cluster: std::sync::Arc::from(r.get::<_, String>(2)?),
         priority,
         state,
         attempt: r.get(5)?,
         terminate_requested: r.get::<_, Option<i64>>(6)?.is_some(),
         start_time: r.get::<_, Option<i64>>(7)?.map(ts),
-        node_names,
-        creation_time: ts(r.get(9)?),
-        node_count: r.get(10)?,
+        node_names: node_names.into(),
+        node_count: r.get(9)?,
         max_wall_clock: wall_clock.0,
         detail: None,
     })
@@ -160,12 +160,19 @@ fn row_to_active(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActiveJob> {
 impl Store {
     /// Active jobs with a row id above `after` (0 for all), oldest first.
     pub fn active_jobs(&mut self, after: i64) -> Result<Vec<ActiveJob>> {
+        self.active_jobs_page(after, i64::MAX)
+    }
+
+    /// At most `limit` of them: the agent reads a large backlog in pages, so reading 100,000
+    /// new jobs never holds them all twice.
+    pub fn active_jobs_page(&mut self, after: i64, limit: i64) -> Result<Vec<ActiveJob>> {
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {ACTIVE_COLUMNS} FROM jobs j
-                 WHERE j.id > ?1 AND j.execution_state IN ('queued', 'running', 'terminating') ORDER BY j.id"
+                 WHERE j.id > ?1 AND j.execution_state IN ('queued', 'running', 'terminating') ORDER BY j.id
+                 LIMIT ?2"
             ))?;
-            let rows = stmt.query_map([after], row_to_active)?;
+            let rows = stmt.query_map([after, limit], row_to_active)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }

@@ -46,7 +46,7 @@ impl Core {
                 Some(RunningJob {
                     id: JobId(id),
                     nodes,
-                    started: Time::from_timestamp(entry.job.start_time.unwrap_or(entry.job.creation_time)),
+                    started: Time::from_timestamp(entry.job.start_time.unwrap_or(self.now.wall)),
                     max_wall_clock: entry.job.max_wall_clock,
                 })
             })

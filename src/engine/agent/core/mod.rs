@@ -114,7 +114,8 @@ pub(crate) struct NodeInfo {
 
 pub(crate) struct JobEntry {
     pub job: ActiveJob,
-    pub run: Option<Run>,
+    /// Boxed: most entries are queued jobs without one, and a run is large.
+    pub run: Option<Box<Run>>,
 }
 
 /// What an engine told us about a process key.
@@ -163,7 +164,7 @@ pub struct Core {
     by_uid: HashMap<Box<str>, i64>,
     /// Queued jobs per cluster name, in queue order (priority, then submission): kept sorted so
     /// a turn never walks the whole queue.
-    queues: HashMap<Box<str>, BTreeSet<(Reverse<SchedulingPriority>, i64)>>,
+    queues: HashMap<std::sync::Arc<str>, BTreeSet<(Reverse<SchedulingPriority>, i64)>>,
     /// Jobs with a run (placed, preparing, running or stopping).
     running: BTreeSet<i64>,
     /// Jobs whose row carries a terminate request not acted on yet.

@@ -23,7 +23,7 @@ impl Core {
             let job = entry.job.clone();
             let elapsed = job.start_time.map(|s| (self.now.wall - s).to_std().unwrap_or_default()).unwrap_or_default();
             let deadline = self.now.instant + job.max_wall_clock.saturating_sub(elapsed);
-            entry.run = Some(Run::new(job.attempt, job.node_names.clone(), deadline));
+            entry.run = Some(Box::new(Run::new(job.attempt, job.node_names.to_vec(), deadline)));
             self.running.insert(id);
             let prefix = |kind: &str| format!("{kind}:{}:{}:", job.uid, job.attempt);
             if self.fresh_engine {

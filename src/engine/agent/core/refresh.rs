@@ -14,6 +14,9 @@ use crate::engine::model::NodeState;
 use crate::engine::model::{EngineKind, ErrorInfo, ExecutionState};
 use crate::engine::store::{ActiveJob, Change, Notice};
 
+/// New jobs read per query.
+const PAGE: i64 = 4096;
+
 impl Core {
     /// `all`: the first look, at start, which also loads the nodes.
     pub(super) fn refresh(&mut self, all: bool) -> Result<()> {
@@ -42,9 +45,16 @@ impl Core {
             self.load_nodes()?;
         }
 
-        for job in self.store.active_jobs(self.last_job_id)? {
-            self.last_job_id = self.last_job_id.max(job.id);
-            self.load_job(job);
+        loop {
+            let page = self.store.active_jobs_page(self.last_job_id, PAGE)?;
+            let full = page.len() as i64 == PAGE;
+            for job in page {
+                self.last_job_id = self.last_job_id.max(job.id);
+                self.load_job(job);
+            }
+            if !full {
+                break;
+            }
         }
         if !all {
             let (notices, last) = self.store.notices(self.last_notice)?;
@@ -105,8 +115,12 @@ impl Core {
     /// A job row the agent has not seen: queue it, or note the nodes a running one holds
     /// (`recover` rebuilds its run). A terminate request already on the row is acted on like
     /// one that arrives later.
-    fn load_job(&mut self, job: ActiveJob) {
+    fn load_job(&mut self, mut job: ActiveJob) {
         let id = job.id;
+        // One copy of each cluster name, shared by its queue and every job of it.
+        if let Some((name, _)) = self.queues.get_key_value(&*job.cluster) {
+            job.cluster = name.clone();
+        }
         if job.state != ExecutionState::Queued {
             for name in &job.node_names {
                 if let Some(node) = self.nodes.get_mut(name) {

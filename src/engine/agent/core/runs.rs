@@ -192,7 +192,7 @@ impl Core {
         entry.job.attempt += 1;
         entry.job.state = ExecutionState::Running;
         entry.job.start_time = Some(now);
-        entry.job.node_names = nodes.clone();
+        entry.job.node_names = nodes.clone().into();
         let uid = entry.job.uid.clone();
         self.by_uid.insert(uid.clone(), id);
         let entry = self.jobs.get_mut(&id).expect("present");
@@ -205,7 +205,7 @@ impl Core {
         });
         let mut run = Run::new(entry.job.attempt, nodes.clone(), self.now.instant + limit);
         run.prepared = Some(prepared);
-        entry.run = Some(run);
+        entry.run = Some(Box::new(run));
         for name in &nodes {
             if let Some(node) = self.nodes.get_mut(name) {
                 node.job = Some(id);
@@ -367,7 +367,7 @@ impl Core {
         }
         let engine = self.job_engine(id);
         let entry = self.jobs.get_mut(&id).expect("present");
-        let run = entry.run.take().expect("present");
+        let run = *entry.run.take().expect("present");
         self.running.remove(&id);
         self.by_uid.remove(&entry.job.uid);
         // The nodes stay busy until nothing of the job is left on them: descendants that ignore
