@@ -109,4 +109,26 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN node_names TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE jobs ADD COLUMN output_paths TEXT NOT NULL DEFAULT '{}';
     "#,
+    // 3: what happened and why. `events` is an append-only log of state changes (jobs, nodes,
+    // clusters), written in the transaction that makes the change; `from_state` is NULL for a
+    // creation. `resource` is `experiment/job` for jobs, the node or cluster name otherwise;
+    // `uid` tells apart two jobs that had the same name at different times. A job's events are
+    // deleted with the job (see `jobs.rs`), so the log does not outgrow the jobs it explains.
+    // `wait_reason` and `expected_start_us` say why a queued job waits and when it starts at the
+    // latest, as the agent's scheduler last saw it; NULL once it is no longer queued.
+    r#"
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        uid TEXT,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX events_by_resource ON events (kind, resource, seq);
+    ALTER TABLE jobs ADD COLUMN wait_reason TEXT;
+    ALTER TABLE jobs ADD COLUMN expected_start_us INTEGER;
+    "#,
 ];

@@ -14,6 +14,7 @@ mod recovery;
 mod refresh;
 mod runs;
 mod start;
+mod wait_reasons;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -132,6 +133,8 @@ pub struct Core {
     node_errors: HashMap<String, crate::engine::model::ErrorInfo>,
     /// What each host file holds, so an unchanged one is not written again.
     host_files: HashMap<std::path::PathBuf, String>,
+    /// The wait reason last written for each queued job (see `wait_reasons`).
+    wait_reasons: wait_reasons::WrittenReasons,
 }
 
 impl Core {
@@ -170,6 +173,7 @@ impl Core {
             capacity_errors: HashMap::new(),
             node_errors: HashMap::new(),
             host_files: HashMap::new(),
+            wait_reasons: Default::default(),
             layout,
             options,
             store,
