@@ -82,7 +82,8 @@ pub fn check_node_count(
         let what = match allocate_slice(machine, &[], shape, policy) {
             Err(no_fit) => format!("not one node of cluster '{cluster}' fits on this machine (a node {no_fit})"),
             Ok(_) => format!(
-                "this machine holds at most {fit} nodes of cluster '{cluster}' at once ({} CPUs, {} GPUs{} each{})",
+                "this machine holds at most {} of cluster '{cluster}' at once ({} CPUs, {} GPUs{} each{})",
+                if fit == 1 { "1 node".to_string() } else { format!("{fit} nodes") },
                 shape.cpus,
                 shape.gpus,
                 shape.memory_mb.map(|m| format!(", {m} MB")).unwrap_or_default(),
