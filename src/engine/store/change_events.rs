@@ -18,7 +18,7 @@ use super::events::{Subject, append};
 pub(crate) struct Before {
     kind: &'static str,
     resource: String,
-    uid: Option<String>,
+    uid: String,
     state: Option<String>,
     /// The job a node held (its uid), for the reason of the node's next state.
     node_job: Option<String>,
@@ -76,7 +76,7 @@ pub(crate) fn before(tx: &Transaction<'_>, change: &Change) -> Result<Option<Bef
                 .prepare_cached("SELECT uid FROM clusters WHERE id = ?1")?
                 .query_row([cluster_id], |r| r.get(0))
                 .optional()?;
-            uid.map(|uid| Before { kind: "node", resource: name.clone(), uid: Some(uid), state: None, node_job: None })
+            uid.map(|uid| Before { kind: "node", resource: name.clone(), uid, state: None, node_job: None })
         }
         Change::ClusterAllocation { id, .. } => cluster_before(tx, *id)?,
         Change::ClusterErrors { .. } | Change::JobWaitReason { .. } => None,
@@ -201,6 +201,6 @@ pub(crate) fn record(
         return Ok(());
     }
     let reason = reason(tx, change, &before, &to)?;
-    let subject = Subject { kind: before.kind, resource: &before.resource, uid: before.uid.as_deref() };
+    let subject = Subject { kind: before.kind, resource: &before.resource, uid: &before.uid };
     append(tx, at_us, &subject, before.state.as_deref(), &to, &reason)
 }

@@ -157,9 +157,8 @@ impl Store {
                 tx.query_row("SELECT uid FROM clusters WHERE name = ?1", [name], |r| r.get(0)).optional()?;
             let Some(uid) = uid else { return Err(Error::not_found(ResourceKind::Cluster, name)) };
             tx.execute("DELETE FROM clusters WHERE name = ?1", [name])?;
-            // Its own and its nodes' events go with it (see `events.rs`); rare, so a scan is fine.
-            tx.execute("DELETE FROM events WHERE kind IN ('cluster', 'node') AND uid = ?1", [uid])?;
-            Ok(())
+            // Its own and its nodes' events go with it (see `events.rs`).
+            super::events::delete_events(tx, &uid)
         })
     }
 

@@ -6,19 +6,22 @@
 //!   the log never disagrees with the rows: a rolled-back change leaves no event, and `from` is
 //!   the state the change really left.
 //! - Kinds: `job` (resource `experiment/job`, uid the job's uid), `node` (resource the node name,
-//!   uid its cluster's uid), `cluster` (resource the cluster name, uid its uid). Reads go by
-//!   `(kind, resource)` through the `events_by_resource` index, filtered by uid, so a job that
-//!   reuses the name of a deleted one shows only its own history.
+//!   uid its cluster's uid), `cluster` (resource the cluster name, uid its uid). Reads and deletes
+//!   go by uid through the `events_by_uid` index: a job that reuses the name of a deleted one
+//!   shows only its own history, and a cluster's uid finds its own and its nodes' events.
+//! - Why uid and not `(kind, resource)`: a bulk submission appends one event per job, and its
+//!   uids ascend (see `jobs.rs`), so the index takes appends; names like `j0, j1, j10, j100`
+//!   would land all over a name index and made 10k-job submissions measurably slower.
 //! - Retention: events go with what they explain. Deleting a job deletes its events; deleting an
 //!   experiment deletes its jobs' events; deleting a cluster deletes its own and its nodes'
 //!   events; clearing the workspace deletes all. The log then grows with the jobs kept, not with
 //!   time, and a reused name never shows a stranger's history.
 //! - `seq` orders events (times can tie within one transaction).
 
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction};
 use serde::Serialize;
 
-use crate::engine::error::Result;
+use crate::engine::error::{Error, ResourceKind, Result};
 use crate::engine::model::Timestamp;
 
 use super::{Store, ts};
@@ -30,7 +33,7 @@ pub struct Event {
     pub time: Timestamp,
     pub kind: String,
     pub resource: String,
-    pub uid: Option<String>,
+    pub uid: String,
     /// `None` when the change created the resource.
     #[serde(rename = "from")]
     pub from_state: Option<String>,
@@ -43,7 +46,7 @@ pub struct Event {
 pub(crate) struct Subject<'a> {
     pub kind: &'static str,
     pub resource: &'a str,
-    pub uid: Option<&'a str>,
+    pub uid: &'a str,
 }
 
 /// Append one event, in the caller's transaction.
@@ -58,17 +61,23 @@ pub(crate) fn append(
     tx.prepare_cached(
         "INSERT INTO events (time, kind, resource, uid, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![at_us, subject.kind, subject.resource, subject.uid, from, to, reason])?;
+    .execute(rusqlite::params![at_us, subject.kind, subject.resource, subject.uid, from, to, reason])?;
     Ok(())
 }
 
-/// Delete the events of every job of one experiment: resources `experiment/...`, one index range
-/// (`/` sorts just before `0`).
+/// Delete the events of every job of one experiment; before the experiment (and its jobs) go.
 pub(crate) fn delete_experiment_events(tx: &Transaction<'_>, experiment: &str) -> Result<()> {
     tx.execute(
-        "DELETE FROM events WHERE kind = 'job' AND resource >= ?1 || '/' AND resource < ?1 || '0'",
+        "DELETE FROM events WHERE uid IN
+             (SELECT j.uid FROM jobs j JOIN experiments e ON e.id = j.experiment_id WHERE e.name = ?1)",
         [experiment],
     )?;
+    Ok(())
+}
+
+/// Delete the events of the resource (a job, or a cluster with its nodes) with this uid.
+pub(crate) fn delete_events(tx: &Transaction<'_>, uid: &str) -> Result<()> {
+    tx.prepare_cached("DELETE FROM events WHERE uid = ?1")?.execute([uid])?;
     Ok(())
 }
 
@@ -91,23 +100,23 @@ impl Store {
     /// The events of one job, oldest first.
     pub fn job_events(&mut self, experiment: &str, name: &str) -> Result<Vec<Event>> {
         let uid = self.job(experiment, name)?.uid;
-        let resource = format!("{experiment}/{name}");
-        self.read(|tx| {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE kind = 'job' AND resource = ?1 AND uid = ?2 ORDER BY seq"
-            ))?;
-            let rows = stmt.query_map(params![resource, uid], row_to_event)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+        self.events_by_uid(&uid)
     }
 
-    /// The events of a node or cluster (`kind` is `node` or `cluster`), oldest first.
-    pub fn events(&mut self, kind: &str, resource: &str) -> Result<Vec<Event>> {
+    /// The events of a cluster and of its nodes (kind `cluster` or `node`), oldest first.
+    pub fn cluster_events(&mut self, name: &str) -> Result<Vec<Event>> {
+        let uid: Option<String> = self.read(|tx| {
+            Ok(tx.query_row("SELECT uid FROM clusters WHERE name = ?1", [name], |r| r.get(0)).optional()?)
+        })?;
+        let uid = uid.ok_or_else(|| Error::not_found(ResourceKind::Cluster, name))?;
+        self.events_by_uid(&uid)
+    }
+
+    fn events_by_uid(&mut self, uid: &str) -> Result<Vec<Event>> {
         self.read(|tx| {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE kind = ?1 AND resource = ?2 ORDER BY seq"
-            ))?;
-            let rows = stmt.query_map(params![kind, resource], row_to_event)?;
+            let mut stmt =
+                tx.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE uid = ?1 ORDER BY seq"))?;
+            let rows = stmt.query_map([uid], row_to_event)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -146,6 +155,11 @@ mod tests {
         events.iter().map(|e| (e.from_state.as_deref(), e.to_state.as_str(), e.reason.as_str())).collect()
     }
 
+    fn of(store: &mut Store, kind: &str, resource: &str) -> Vec<Event> {
+        let all = store.cluster_events("c").unwrap();
+        all.into_iter().filter(|e| e.kind == kind && e.resource == resource).collect()
+    }
+
     fn count(store: &mut Store) -> i64 {
         store.read(|tx| Ok(tx.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?)).unwrap()
     }
@@ -171,7 +185,7 @@ mod tests {
         let events = store.job_events("e", "j149").unwrap();
         assert_eq!(transitions(&events), vec![(None, "queued", "submitted")]);
         assert_eq!(events[0].time, at(3));
-        assert_eq!(events[0].uid.as_deref(), Some(store.job("e", "j149").unwrap().uid.as_str()));
+        assert_eq!(events[0].uid, store.job("e", "j149").unwrap().uid);
         // A failed batch leaves no event behind.
         let again = vec!["new".to_string(), "j3".to_string()];
         assert!(store.create_jobs_from_template("e", &spec(1), &again, None, at(4)).is_err());
@@ -211,7 +225,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            transitions(&store.events("node", "c-0").unwrap()),
+            transitions(&of(&mut store, "node", "c-0")),
             vec![
                 (None, "preparing", "allocated with CPUs 0,1 and GPUs none"),
                 (Some("preparing"), "idle", "ready for jobs"),
@@ -220,16 +234,13 @@ mod tests {
             ]
         );
         assert_eq!(
-            transitions(&store.events("node", "c-1").unwrap()).last(),
+            transitions(&of(&mut store, "node", "c-1")).last(),
             Some(&(Some("running"), "removed", "the cluster shrank"))
         );
         // The cluster was already steady: no change, no event.
-        assert!(store.events("cluster", "c").unwrap().is_empty());
+        assert!(of(&mut store, "cluster", "c").is_empty());
         store.apply(&[Change::ClusterAllocation { id: cluster, resizing: true }], at(7)).unwrap();
-        assert_eq!(
-            transitions(&store.events("cluster", "c").unwrap()),
-            vec![(Some("steady"), "resizing", "1 node: 1 idle")]
-        );
+        assert_eq!(transitions(&of(&mut store, "cluster", "c")), vec![(Some("steady"), "resizing", "1 node: 1 idle")]);
     }
 
     #[test]
@@ -280,8 +291,9 @@ mod tests {
         assert_eq!(store.job_events("e-1", "j").unwrap().len(), 1);
         assert_eq!(count(&mut store), 2);
         store.apply(&[node(cluster, "c-0")], at(3)).unwrap();
+        assert_eq!(count(&mut store), 3);
         store.delete_cluster("c").unwrap();
-        assert!(store.events("node", "c-0").unwrap().is_empty());
+        assert_eq!(count(&mut store), 2, "the node's event went with its cluster");
         store.clear().unwrap();
         assert_eq!(count(&mut store), 0);
     }

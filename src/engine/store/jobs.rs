@@ -415,14 +415,16 @@ impl Store {
     pub fn delete_job(&mut self, experiment: &str, name: &str) -> Result<()> {
         self.write(|tx| {
             let experiment_id = experiment_id(tx, experiment)?;
-            let n =
-                tx.execute("DELETE FROM jobs WHERE experiment_id = ?1 AND name = ?2", params![experiment_id, name])?;
-            if n == 0 {
-                return Err(Error::not_found(ResourceKind::Job, name));
-            }
+            let uid: Option<String> = tx
+                .query_row(
+                    "DELETE FROM jobs WHERE experiment_id = ?1 AND name = ?2 RETURNING uid",
+                    params![experiment_id, name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(uid) = uid else { return Err(Error::not_found(ResourceKind::Job, name)) };
             // Its events go with it (see `events.rs`).
-            tx.execute("DELETE FROM events WHERE kind = 'job' AND resource = ?1", [format!("{experiment}/{name}")])?;
-            Ok(())
+            super::events::delete_events(tx, &uid)
         })
     }
 }

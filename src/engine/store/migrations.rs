@@ -111,9 +111,10 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
     // 3: what happened and why. `events` is an append-only log of state changes (jobs, nodes,
     // clusters), written in the transaction that makes the change; `from_state` is NULL for a
-    // creation. `resource` is `experiment/job` for jobs, the node or cluster name otherwise;
-    // `uid` tells apart two jobs that had the same name at different times. A job's events are
-    // deleted with the job (see `jobs.rs`), so the log does not outgrow the jobs it explains.
+    // creation. `resource` is `experiment/job` for jobs, the node or cluster name otherwise. `uid`
+    // is the job's uid for jobs and the cluster's uid for clusters and their nodes: reads and
+    // deletes go by it, and uids of a bulk submission ascend, so the index grows at its end
+    // instead of taking inserts all over (see `store/events.rs`).
     // `wait_reason` and `expected_start_us` say why a queued job waits and when it starts at the
     // latest, as the agent's scheduler last saw it; NULL once it is no longer queued.
     r#"
@@ -122,12 +123,12 @@ pub const MIGRATIONS: &[&str] = &[
         time INTEGER NOT NULL,
         kind TEXT NOT NULL,
         resource TEXT NOT NULL,
-        uid TEXT,
+        uid TEXT NOT NULL,
         from_state TEXT,
         to_state TEXT NOT NULL,
         reason TEXT NOT NULL DEFAULT ''
     );
-    CREATE INDEX events_by_resource ON events (kind, resource, seq);
+    CREATE INDEX events_by_uid ON events (uid);
     ALTER TABLE jobs ADD COLUMN wait_reason TEXT;
     ALTER TABLE jobs ADD COLUMN expected_start_us INTEGER;
     "#,
