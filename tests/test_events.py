@@ -159,3 +159,17 @@ def test_a_node_count_no_cluster_size_can_meet_fails_at_job_create(
     job = exp.create_job("one", cluster=whole, command_line="true")
     reason = until(lambda: reason_with(job, "set to"), what="the job's reason")
     assert reason == "needs 1 node but cluster 'whole' is set to 0 nodes: resize it to 1 or more"
+
+
+def test_only_the_head_of_a_queue_gets_a_reason_from_the_agent(ws: batchai.Workspace) -> None:
+    # The agent explains the jobs one scheduling round looks at (256 per cluster), not the whole
+    # queue: jobs further back read as waiting behind others, and nothing is written for them.
+    empty = ws.create_cluster("empty", target_node_count=0)
+    exp = ws.create_experiment("many")
+    names = [f"j{i:03}" for i in range(300)]
+    exp.create_jobs_from_template(names, cluster=empty, command_line="true")
+    head, tail = exp.job("j000"), exp.job("j299")
+    until(lambda: reason_with(exp.job("j255"), "set to 0 nodes"), what="the 256th job's reason")
+    assert reason_with(head, "set to 0 nodes")
+    assert tail.refresh().wait_reason == "queued behind other jobs of cluster 'empty'"
+    assert "waitReason" not in tail.to_dict()["properties"]
