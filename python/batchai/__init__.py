@@ -30,7 +30,7 @@ from .exceptions import (
 )
 from .experiment import Experiment
 from .file_server import FileServer
-from .job import Job
+from .job import Job, JobEvent
 from .settings import (
     AutoScaleSettings,
     AzureBlobFileSystemReference,
@@ -115,6 +115,7 @@ __all__ = [
     "InputDirectory",
     "Job",
     "JobConstraints",
+    "JobEvent",
     "JobFailedError",
     "JobPreparation",
     "ManualScaleSettings",

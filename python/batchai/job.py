@@ -45,6 +45,30 @@ class OutputFile:
         return self.path.as_uri()
 
 
+@dataclass(frozen=True)
+class JobEvent:
+    """One state change of a job, from the workspace's event log: ``from_state`` is None for the
+    job's creation; ``reason`` says why in a line ("placed on nodes c-0, c-1", "exit code 3")."""
+
+    time: dt.datetime
+    from_state: str | None
+    to_state: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time.isoformat(),
+            "from": self.from_state,
+            "to": self.to_state,
+            "reason": self.reason,
+        }
+
+
+#: What a queued job the scheduler has not looked at yet waits for: the agent explains only the
+#: head of each cluster's queue (the jobs one scheduling round considers).
+BEHIND_OTHERS = "queued behind other jobs of cluster '{cluster}'"
+
+
 class Job(Resource):
     """A job of an experiment. Its create parameters never change; its execution state does."""
 
@@ -131,6 +155,44 @@ class Job(Resource):
         return parse_time(self._props.get("executionStateTransitionTime"))
 
     @property
+    def wait_reason(self) -> str | None:
+        """Why the job has not started, in plain words ("needs 2 nodes of cluster 'gpu'; 1 idle,
+        1 preparing"); None unless it is queued. As of the last ``refresh``."""
+        if self.execution_state != "queued":
+            return None
+        reason = self._props.get("waitReason")
+        return str(reason) if reason else BEHIND_OTHERS.format(cluster=self.cluster_name)
+
+    @property
+    def expected_start(self) -> dt.datetime | None:
+        """When the job starts at the latest, where the scheduler can promise it: the first job in
+        line, once running jobs hold the nodes it needs (they end by their wall clock)."""
+        if self.execution_state != "queued":
+            return None
+        return parse_time(self._props.get("expectedStart"))
+
+    def events(self) -> list[JobEvent]:
+        """The job's state changes, oldest first: created (queued), placed, terminating, ended, and
+        requeued when its cluster shrank, each with its reason."""
+        return [
+            JobEvent(
+                time=dt.datetime.fromisoformat(e["time"]),
+                from_state=e["from"],
+                to_state=e["to"],
+                reason=e["reason"],
+            )
+            for e in json.loads(self._handle.job_events(self.experiment_name, self.name))
+        ]
+
+    def _timed_out(self, timeout: float | None) -> BatchAITimeoutError:
+        """The wait's timeout, saying where the job stands and, when queued, why."""
+        self.refresh()
+        message = f"job '{self.experiment_name}/{self.name}' is still {self.execution_state} after {timeout} s"
+        if self.wait_reason:
+            message += f": {self.wait_reason}"
+        return BatchAITimeoutError(message)
+
+    @property
     def execution_info(self) -> ExecutionInfo:
         return from_dict(ExecutionInfo, self._props.get("executionInfo", {}))
 
@@ -165,13 +227,19 @@ class Job(Resource):
         GIL while it waits; Ctrl-C interrupts it. Raises BatchAITimeoutError after ``timeout``
         seconds and NotFoundError if the job is deleted meanwhile."""
         if self.execution_state not in TERMINAL:
-            _core.wait_jobs(self._handle.path, _agent.command(), [self.uid], timeout)
+            try:
+                _core.wait_jobs(self._handle.path, _agent.command(), [self.uid], timeout)
+            except BatchAITimeoutError:
+                raise self._timed_out(timeout) from None
         return self.refresh()
 
     async def wait_async(self, timeout: float | None = None) -> Self:
         """``await job.wait_async()``: the same as ``wait`` without blocking the event loop."""
         if self.execution_state not in TERMINAL:
-            await _core.wait_jobs_async(self._handle.path, _agent.command(), [self.uid], timeout)
+            try:
+                await _core.wait_jobs_async(self._handle.path, _agent.command(), [self.uid], timeout)
+            except BatchAITimeoutError:
+                raise self._timed_out(timeout) from None
         return self.refresh()
 
     def terminate(self, wait: bool = True, timeout: float | None = None) -> Self:

@@ -37,7 +37,13 @@ pub struct WorkspaceHandle {
 }
 
 impl WorkspaceHandle {
-    fn wrap(store: Store) -> Self {
+    fn wrap(mut store: Store) -> Self {
+        // Creates through this handle are checked against this machine (see
+        // `scheduler::capacity`): a request it can never meet fails now instead of waiting.
+        store.set_machine(
+            crate::engine::engines::local::machine::detect_machine(),
+            crate::engine::engines::local::machine::slice_policy(),
+        );
         WorkspaceHandle {
             path: store.layout().root.display().to_string(),
             name: store.workspace_name().to_string(),
@@ -304,6 +310,12 @@ impl WorkspaceHandle {
     /// Ask the agent to terminate a job (an intent recorded in the store). False if it had ended.
     fn terminate_job(&self, py: Python<'_>, experiment: String, name: String) -> PyResult<bool> {
         self.with(py, move |s| s.request_terminate(&experiment, &name, now()))
+    }
+
+    /// The events of one job, oldest first, as a JSON array of `{seq, time, kind, resource, uid,
+    /// from, to, reason}`.
+    fn job_events(&self, py: Python<'_>, experiment: String, name: String) -> PyResult<String> {
+        self.with(py, move |s| Ok(serde_json::to_string(&s.job_events(&experiment, &name)?).expect("events serialize")))
     }
 
     /// The nodes of one cluster (or all) as a JSON array.

@@ -246,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _verb(jb, "list", c.job_list, "list jobs")
     _workspace_arg(p)
     p.add_argument("-e", "--experiment", help="only this experiment's jobs")
+    _job_args(_verb(jb, "events", c.job_events, "list a job's state changes, with the reason for each"))
 
     _run_verbs(cl, jb, groups)
     return parser

@@ -195,8 +195,27 @@ def job_create(args: argparse.Namespace) -> Any:
     return job.to_dict(), None
 
 
+EVENT_COLUMNS: list[Column] = [
+    ("Time", lambda e: e["time"]),
+    ("From", lambda e: e["from"] or ""),
+    ("To", lambda e: e["to"]),
+    ("Reason", lambda e: e["reason"]),
+]
+
+
 def job_show(args: argparse.Namespace) -> Any:
-    return open_workspace(args).experiment(args.experiment).job(args.name).to_dict(), None
+    """The job's resource JSON, with why it waits (while queued) and its events."""
+    job = open_workspace(args).experiment(args.experiment).job(args.name)
+    data = job.to_dict()
+    if job.wait_reason is not None:
+        data["properties"]["waitReason"] = job.wait_reason
+    data["events"] = [e.to_dict() for e in job.events()]
+    return data, None
+
+
+def job_events(args: argparse.Namespace) -> Any:
+    job = open_workspace(args).experiment(args.experiment).job(args.name)
+    return [e.to_dict() for e in job.events()], EVENT_COLUMNS
 
 
 def job_list(args: argparse.Namespace) -> Any:

@@ -77,7 +77,8 @@ def job_wait(args: argparse.Namespace) -> Any:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise BatchAITimeoutError(f"job '{label}' is still {state} after {args.timeout} s")
+                why = f": {job.wait_reason}" if job.wait_reason else ""
+                raise BatchAITimeoutError(f"job '{label}' is still {state} after {args.timeout} s{why}")
             slice_s = min(slice_s, left)
         try:
             job = job.wait(slice_s)

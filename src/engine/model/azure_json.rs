@@ -28,6 +28,8 @@ const JOB_READ_ONLY: &[&str] = &[
     "provisioningStateTransitionTime",
     "creationTime",
     "jobOutputDirectoryPathSegment",
+    "waitReason",
+    "expectedStart",
 ];
 
 const CLUSTER_READ_ONLY: &[&str] = &[

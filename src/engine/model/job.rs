@@ -348,6 +348,12 @@ pub struct Job {
     pub execution_info: ExecutionInfo,
     /// `{ws}/experiments/{exp}/jobs/{job}/{uid}`: inserted in output paths so runs never collide.
     pub job_output_directory_path_segment: String,
+    /// Why the job still waits, as the scheduler last saw it (queued jobs only; `None` before the
+    /// scheduler looked at it).
+    pub wait_reason: Option<String>,
+    /// When the job starts at the latest, where the scheduler can promise it (the reservation of
+    /// the first job in line).
+    pub expected_start: Option<Timestamp>,
 }
 
 impl Job {
@@ -370,6 +376,15 @@ impl Job {
                 "executionInfo": self.execution_info,
             }),
         );
+        // Local additions, absent from Batch AI's schema: only while they say something.
+        if let serde_json::Value::Object(map) = &mut props {
+            if let Some(reason) = &self.wait_reason {
+                map.insert("waitReason".into(), reason.clone().into());
+            }
+            if let Some(at) = &self.expected_start {
+                map.insert("expectedStart".into(), serde_json::json!(at));
+            }
+        }
         serde_json::json!({
             "id": self.id(),
             "name": self.name,

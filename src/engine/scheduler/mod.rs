@@ -6,10 +6,12 @@
 //!
 //! * [`placement`]: which queued jobs start now and on which nodes (priority, FCFS, gang
 //!   scheduling, EASY backfill), and why the others wait.
+//! * [`capacity`]: requests the machine can never meet, rejected at creation.
 //! * [`autoscale`]: the node count an autoscaled cluster should have.
 //! * [`resize`]: which nodes to add, remove or drain for a new target, and which jobs that stops.
 //! * [`slices`]: which CPUs, GPUs and memory of this machine each node gets; [`env`] turns a
 //!   slice into `CUDA_VISIBLE_DEVICES` and the GPU count.
+//! * [`reasons`]: a waiting job's reason in plain words, and its expected start.
 //! * [`node`]: node states, their counts and the cluster's allocation state.
 //!
 //! The agent's tick, per cluster: [`resize::plan_resize`] toward the target (manual, or from
@@ -18,10 +20,12 @@
 
 pub mod autoscale;
 mod availability;
+pub mod capacity;
 pub mod env;
 pub mod jobs;
 pub mod node;
 pub mod placement;
+pub mod reasons;
 pub mod resize;
 pub mod slices;
 pub mod time;
@@ -34,6 +38,7 @@ pub use env::{gpu_env, id_list};
 pub use jobs::{JobId, QueuedJob, RunningJob};
 pub use node::{Node, NodeId, NodeState, allocation_state, state_counts};
 pub use placement::{Placement, Reservation, Schedule, SchedulerInput, WaitReason, Waiting, queue_order, schedule};
+pub use reasons::{ClusterView, Explanation, explain};
 pub use resize::{ResizePlan, plan_resize};
 pub use slices::{Machine, NoFit, Slice, SlicePolicy, allocate_slice, allocate_slices};
 pub use time::Time;

@@ -85,6 +85,8 @@ pub enum WaitReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiting {
     pub job: JobId,
+    /// The nodes it needs (its node count, at least 1), for explaining the reason.
+    pub needed: u32,
     pub reason: WaitReason,
 }
 
@@ -128,7 +130,7 @@ pub fn schedule(input: &SchedulerInput, now: Time) -> Schedule {
                 None => blocked_reason(&mut out.reservation, &free, job),
             }
         };
-        out.waiting.push(Waiting { job: job.id, reason });
+        out.waiting.push(Waiting { job: job.id, needed, reason });
     }
     out
 }

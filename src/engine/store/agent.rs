@@ -9,7 +9,7 @@ use crate::engine::model::job::SchedulingPriority;
 use crate::engine::model::{ClusterSpec, ErrorInfo, ExecutionState, JobSpec, Timestamp};
 
 use super::nodes::{NODE_COLUMNS, Node, NodeState, row_to_node};
-use super::{Store, ts, us};
+use super::{Store, change_events, ts, us};
 
 /// A job the agent must act on: queued, running or terminating. Compact: what scheduling needs,
 /// without the spec, which the agent loads ([`Store::job_detail`]) only for jobs it places or
@@ -110,6 +110,13 @@ pub enum Change {
     /// Notices up to this number are handled.
     NoticesSeen {
         upto: i64,
+    },
+    /// Why a queued job waits and when it starts at the latest, as the scheduler sees it now.
+    /// Not a state change: no event. Applies only while the job is queued.
+    JobWaitReason {
+        id: i64,
+        reason: Option<String>,
+        expected_start: Option<Timestamp>,
     },
 }
 
@@ -229,6 +236,22 @@ impl Store {
         })
     }
 
+    /// `experiment/job` of each of these jobs that exists, for messages.
+    pub fn job_labels(&mut self, ids: &[i64]) -> Result<Vec<(i64, String)>> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT e.name || '/' || j.name FROM jobs j JOIN experiments e ON e.id = j.experiment_id WHERE j.id = ?1",
+            )?;
+            let mut labels = Vec::with_capacity(ids.len());
+            for &id in ids {
+                if let Some(label) = stmt.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+                    labels.push((id, label));
+                }
+            }
+            Ok(labels)
+        })
+    }
+
     /// The spec and names of a job, for planning it.
     pub fn job_detail(&mut self, id: i64) -> Result<Option<JobDetail>> {
         let workspace = self.name.clone();
@@ -315,85 +338,9 @@ impl Store {
         let at = us(now);
         self.write(|tx| {
             for change in changes {
-                match change {
-                    Change::JobRunning { id, attempt, nodes, outputs } => {
-                        tx.prepare_cached(
-                            "UPDATE jobs SET execution_state = 'running', execution_state_us = ?2, start_us = ?2,
-                                 attempt = ?3, node_names = ?4, output_paths = ?5, end_us = NULL, exit_code = NULL
-                             WHERE id = ?1 AND execution_state = 'queued'",
-                        )?
-                        .execute(params![
-                            id,
-                            at,
-                            attempt,
-                            serde_json::to_string(nodes).expect("names serialize"),
-                            serde_json::to_string(outputs).expect("paths serialize")
-                        ])?;
-                    }
-                    Change::JobTerminating { id } => {
-                        tx.prepare_cached(
-                            "UPDATE jobs SET execution_state = 'terminating', execution_state_us = ?2
-                             WHERE id = ?1 AND execution_state = 'running'",
-                        )?
-                        .execute(params![id, at])?;
-                    }
-                    Change::JobRequeued { id } => {
-                        tx.prepare_cached(
-                            "UPDATE jobs SET execution_state = 'queued', execution_state_us = ?2
-                             WHERE id = ?1 AND execution_state IN ('running', 'terminating')",
-                        )?
-                        .execute(params![id, at])?;
-                    }
-                    Change::JobFinished { id, succeeded, exit_code, errors } => {
-                        tx.prepare_cached(
-                            "UPDATE jobs SET execution_state = ?2, execution_state_us = ?3, end_us = ?3, exit_code = ?4, errors = ?5
-                             WHERE id = ?1 AND execution_state IN ('queued', 'running', 'terminating')",
-                        )?
-                        .execute(params![
-                            id,
-                            if *succeeded { "succeeded" } else { "failed" },
-                            at,
-                            exit_code,
-                            serde_json::to_string(errors).expect("errors serialize")
-                        ])?;
-                    }
-                    Change::NodeAdded { cluster_id, name, state, cpus, gpus, memory_mb } => {
-                        tx.prepare_cached(
-                            "INSERT INTO nodes (cluster_id, name, state, state_us, cpus, gpus, memory_mb, created_us)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4)",
-                        )?
-                        .execute(params![
-                            cluster_id,
-                            name,
-                            state.as_str(),
-                            at,
-                            serde_json::to_string(cpus).expect("ids serialize"),
-                            serde_json::to_string(gpus).expect("ids serialize"),
-                            memory_mb.map(|m| m as i64)
-                        ])?;
-                    }
-                    Change::NodeState { name, state, job } => {
-                        tx.prepare_cached("UPDATE nodes SET state = ?2, state_us = ?3, job_uid = ?4 WHERE name = ?1")?
-                            .execute(params![name, state.as_str(), at, job])?;
-                    }
-                    Change::NodeRemoved { name } => {
-                        tx.prepare_cached("DELETE FROM nodes WHERE name = ?1")?.execute([name])?;
-                    }
-                    Change::ClusterAllocation { id, resizing } => {
-                        tx.prepare_cached(
-                            "UPDATE clusters SET allocation_state = ?2, allocation_state_us = ?3
-                             WHERE id = ?1 AND allocation_state <> ?2",
-                        )?
-                        .execute(params![id, if *resizing { "resizing" } else { "steady" }, at])?;
-                    }
-                    Change::ClusterErrors { id, errors } => {
-                        tx.prepare_cached("UPDATE clusters SET errors = ?2 WHERE id = ?1")?
-                            .execute(params![id, serde_json::to_string(errors).expect("errors serialize")])?;
-                    }
-                    Change::NoticesSeen { upto } => {
-                        tx.prepare_cached("DELETE FROM agent_notices WHERE seq <= ?1")?.execute([upto])?;
-                    }
-                }
+                let before = change_events::before(tx, change)?;
+                let applied = apply_one(tx, change, at)? > 0;
+                change_events::record(tx, at, change, before, applied)?;
             }
             Ok(())
         })
@@ -413,4 +360,94 @@ impl Store {
             Ok(n > 0)
         })
     }
+}
+
+/// Apply one change; returns how many rows it changed (0 when the row's state did not allow it).
+fn apply_one(tx: &rusqlite::Transaction<'_>, change: &Change, at: i64) -> Result<usize> {
+    Ok(match change {
+        Change::JobRunning { id, attempt, nodes, outputs } => {
+            tx.prepare_cached(
+                "UPDATE jobs SET execution_state = 'running', execution_state_us = ?2, start_us = ?2,
+                     attempt = ?3, node_names = ?4, output_paths = ?5, end_us = NULL, exit_code = NULL,
+                     wait_reason = NULL, expected_start_us = NULL
+                 WHERE id = ?1 AND execution_state = 'queued'",
+            )?
+            .execute(params![
+                id,
+                at,
+                attempt,
+                serde_json::to_string(nodes).expect("names serialize"),
+                serde_json::to_string(outputs).expect("paths serialize")
+            ])?
+        }
+        Change::JobTerminating { id } => {
+            tx.prepare_cached(
+                "UPDATE jobs SET execution_state = 'terminating', execution_state_us = ?2
+                 WHERE id = ?1 AND execution_state = 'running'",
+            )?
+            .execute(params![id, at])?
+        }
+        Change::JobRequeued { id } => {
+            tx.prepare_cached(
+                "UPDATE jobs SET execution_state = 'queued', execution_state_us = ?2
+                 WHERE id = ?1 AND execution_state IN ('running', 'terminating')",
+            )?
+            .execute(params![id, at])?
+        }
+        Change::JobFinished { id, succeeded, exit_code, errors } => {
+            tx.prepare_cached(
+                "UPDATE jobs SET execution_state = ?2, execution_state_us = ?3, end_us = ?3, exit_code = ?4, errors = ?5,
+                     wait_reason = NULL, expected_start_us = NULL
+                 WHERE id = ?1 AND execution_state IN ('queued', 'running', 'terminating')",
+            )?
+            .execute(params![
+                id,
+                if *succeeded { "succeeded" } else { "failed" },
+                at,
+                exit_code,
+                serde_json::to_string(errors).expect("errors serialize")
+            ])?
+        }
+        Change::NodeAdded { cluster_id, name, state, cpus, gpus, memory_mb } => {
+            tx.prepare_cached(
+                "INSERT INTO nodes (cluster_id, name, state, state_us, cpus, gpus, memory_mb, created_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?4)",
+            )?
+            .execute(params![
+                cluster_id,
+                name,
+                state.as_str(),
+                at,
+                serde_json::to_string(cpus).expect("ids serialize"),
+                serde_json::to_string(gpus).expect("ids serialize"),
+                memory_mb.map(|m| m as i64)
+            ])?
+        }
+        Change::NodeState { name, state, job } => {
+            tx.prepare_cached("UPDATE nodes SET state = ?2, state_us = ?3, job_uid = ?4 WHERE name = ?1")?
+                .execute(params![name, state.as_str(), at, job])?
+        }
+        Change::NodeRemoved { name } => {
+            tx.prepare_cached("DELETE FROM nodes WHERE name = ?1")?.execute([name])?
+        }
+        Change::ClusterAllocation { id, resizing } => {
+            tx.prepare_cached(
+                "UPDATE clusters SET allocation_state = ?2, allocation_state_us = ?3
+                 WHERE id = ?1 AND allocation_state <> ?2",
+            )?
+            .execute(params![id, if *resizing { "resizing" } else { "steady" }, at])?
+        }
+        Change::ClusterErrors { id, errors } => {
+            tx.prepare_cached("UPDATE clusters SET errors = ?2 WHERE id = ?1")?
+                .execute(params![id, serde_json::to_string(errors).expect("errors serialize")])?
+        }
+        Change::JobWaitReason { id, reason, expected_start } => tx
+            .prepare_cached(
+                "UPDATE jobs SET wait_reason = ?2, expected_start_us = ?3 WHERE id = ?1 AND execution_state = 'queued'",
+            )?
+            .execute(params![id, reason, expected_start.map(us)])?,
+        Change::NoticesSeen { upto } => {
+            tx.prepare_cached("DELETE FROM agent_notices WHERE seq <= ?1")?.execute([upto])?
+        }
+    })
 }

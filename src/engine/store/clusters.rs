@@ -82,6 +82,9 @@ impl Store {
     pub fn create_cluster(&mut self, name: &str, spec: &ClusterSpec, now: Timestamp) -> Result<Cluster> {
         validate::name("name", name)?;
         spec.validate()?;
+        if let Some((machine, policy)) = &self.machine {
+            crate::engine::scheduler::capacity::check_node_shape(machine, &spec.node_shape, *policy)?;
+        }
         let workspace = self.name.clone();
         let spec_json = serde_json::to_string(spec).expect("cluster spec serializes");
         let uid = uuid::Uuid::new_v4().simple().to_string();
@@ -150,8 +153,12 @@ impl Store {
 
     pub fn delete_cluster(&mut self, name: &str) -> Result<()> {
         self.write(|tx| {
-            let n = tx.execute("DELETE FROM clusters WHERE name = ?1", [name])?;
-            if n == 0 { Err(Error::not_found(ResourceKind::Cluster, name)) } else { Ok(()) }
+            let uid: Option<String> =
+                tx.query_row("SELECT uid FROM clusters WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+            let Some(uid) = uid else { return Err(Error::not_found(ResourceKind::Cluster, name)) };
+            tx.execute("DELETE FROM clusters WHERE name = ?1", [name])?;
+            // Its own and its nodes' events go with it (see `events.rs`).
+            super::events::delete_events(tx, &uid)
         })
     }
 

@@ -61,6 +61,8 @@ impl Store {
 
     pub fn delete_experiment(&mut self, name: &str) -> Result<()> {
         self.write(|tx| {
+            // Its jobs' events go with them (see `events.rs`), found through the jobs: first.
+            super::events::delete_experiment_events(tx, name)?;
             let n = tx.execute("DELETE FROM experiments WHERE name = ?1", [name])?;
             if n == 0 { Err(Error::not_found(ResourceKind::Experiment, name)) } else { Ok(()) }
         })

@@ -9,7 +9,8 @@ use crate::engine::error::{Error, ResourceKind, Result};
 use crate::engine::model::common::{EnvironmentVariable, check_environment};
 use crate::engine::model::job::{ExecutionInfo, SchedulingPriority};
 use crate::engine::model::toolkits::ToolType;
-use crate::engine::model::{ExecutionState, Job, JobSpec, ProvisioningState, Timestamp, validate};
+use crate::engine::model::{ClusterSpec, ExecutionState, Job, JobSpec, ProvisioningState, Timestamp, validate};
+use crate::engine::scheduler::capacity::check_node_count;
 
 use super::clusters::check_file_server_refs;
 use super::{Store, ts, us};
@@ -22,7 +23,8 @@ pub struct NewJob {
 }
 
 const COLUMNS: &str = "j.name, j.uid, j.spec, j.tool_type, j.created_us, j.execution_state, j.execution_state_us, \
-                       j.start_us, j.end_us, j.exit_code, j.errors, e.name, j.node_names, j.output_paths";
+                       j.start_us, j.end_us, j.exit_code, j.errors, e.name, j.node_names, j.output_paths, \
+                       j.wait_reason, j.expected_start_us";
 
 pub(crate) fn priority_rank(p: SchedulingPriority) -> i64 {
     match p {
@@ -45,6 +47,8 @@ pub(crate) fn row_to_job(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Re
     let state: String = r.get(5)?;
     let errors: String = r.get(10)?;
     let experiment: String = r.get(11)?;
+    let execution_state = ExecutionState::parse(&state).unwrap_or(ExecutionState::Failed);
+    let queued = execution_state == ExecutionState::Queued;
     Ok(Job {
         job_output_directory_path_segment: format!("{workspace}/experiments/{experiment}/jobs/{name}/{uid}"),
         workspace: workspace.to_string(),
@@ -56,7 +60,7 @@ pub(crate) fn row_to_job(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Re
         creation_time: created,
         provisioning_state: ProvisioningState::Succeeded,
         provisioning_state_transition_time: created,
-        execution_state: ExecutionState::parse(&state).unwrap_or(ExecutionState::Failed),
+        execution_state,
         execution_state_transition_time: ts(r.get(6)?),
         execution_info: ExecutionInfo {
             start_time: r.get::<_, Option<i64>>(7)?.map(ts),
@@ -66,6 +70,9 @@ pub(crate) fn row_to_job(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Re
             node_ids: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
             output_paths: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
         },
+        // Only a queued job waits; a stale reason of a job that moved on is never shown.
+        wait_reason: if queued { r.get(14)? } else { None },
+        expected_start: if queued { r.get::<_, Option<i64>>(15)?.map(ts) } else { None },
     })
 }
 
@@ -192,13 +199,18 @@ fn local_cluster(workspace: &str, spec: &JobSpec) -> Result<String, crate::engin
     Ok(target.name)
 }
 
-fn cluster_exists(tx: &Transaction<'_>, name: &str, known: &mut HashMap<String, bool>) -> Result<bool> {
-    if let Some(found) = known.get(name) {
-        return Ok(*found);
+/// The spec of the cluster called `name`, if it exists; looked up once per batch.
+fn cluster_spec<'a>(
+    tx: &Transaction<'_>,
+    name: &str,
+    known: &'a mut HashMap<String, Option<ClusterSpec>>,
+) -> Result<Option<&'a ClusterSpec>> {
+    if !known.contains_key(name) {
+        let spec: Option<String> =
+            tx.query_row("SELECT spec FROM clusters WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+        known.insert(name.to_string(), spec.map(|s| serde_json::from_str(&s).unwrap_or_default()));
     }
-    let found = tx.query_row("SELECT 1 FROM clusters WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some();
-    known.insert(name.to_string(), found);
-    Ok(found)
+    Ok(known[name].as_ref())
 }
 
 impl Store {
@@ -275,20 +287,37 @@ impl Store {
             }
         }
         let workspace = self.name.clone();
+        let machine = self.machine.clone();
         let mut uids = UidSource::new();
         self.write(|tx| {
             Store::ensure_usable(tx, &workspace)?;
             let experiment_id = experiment_id(tx, experiment)?;
             let mut clusters = HashMap::new();
+            // (cluster, node count) pairs checked against the machine: a template's jobs share one.
+            let mut fits: std::collections::HashSet<(String, u32)> = std::collections::HashSet::new();
             let mut checked_mounts = false;
             let mut secret =
                 tx.prepare_cached("INSERT INTO job_secrets (job_id, kind, name, value) VALUES (?1, ?2, ?3, ?4)")?;
             let mut last_spec: Option<std::sync::Arc<str>> = None;
             let created = us(now);
+            let mut first_id: Option<i64> = None;
             for chunk in jobs.chunks(INSERT_CHUNK) {
                 for job in chunk {
-                    if !cluster_exists(tx, &job.cluster, &mut clusters)? {
-                        validate::fail("cluster", &job.given_cluster, "must name an existing cluster")?;
+                    let Some(cluster) = cluster_spec(tx, &job.cluster, &mut clusters)? else {
+                        let shown = validate::show(&job.given_cluster);
+                        return Err(Error::invalid("cluster", shown, "must name an existing cluster"));
+                    };
+                    if let Some((machine, policy)) = &machine
+                        && !fits.contains(&(job.cluster.clone(), job.node_count))
+                    {
+                        check_node_count(job.node_count, &job.cluster, cluster, machine, *policy).map_err(|e| {
+                            if jobs.len() == 1 {
+                                e.into()
+                            } else {
+                                Error::invalid(format!("jobs['{}'].{}", job.name, e.field), e.value, e.rule)
+                            }
+                        })?;
+                        fits.insert((job.cluster.clone(), job.node_count));
                     }
                     // Jobs from one template share their mounts: check them once.
                     let same_spec = last_spec.as_ref().is_some_and(|last| std::sync::Arc::ptr_eq(last, &job.spec_json));
@@ -321,9 +350,10 @@ impl Store {
                 if let Err(e) = insert.execute(rusqlite::params_from_iter(values)) {
                     return Err(taken_name(tx, experiment_id, chunk, e));
                 }
+                let last = tx.last_insert_rowid();
+                first_id.get_or_insert(last - chunk.len() as i64 + 1);
                 if chunk.iter().any(|j| !j.secrets.is_empty()) {
                     // Row ids of one statement's rows are consecutive, ending at the last one.
-                    let last = tx.last_insert_rowid();
                     let first = last - chunk.len() as i64 + 1;
                     for (i, job) in chunk.iter().enumerate() {
                         for (kind, name, value) in job.secrets.iter() {
@@ -331,6 +361,15 @@ impl Store {
                         }
                     }
                 }
+            }
+            if let Some(first) = first_id {
+                // One statement for the whole batch's `queued` events: the transaction holds the
+                // write lock, so the ids from the first row on are exactly this batch's.
+                tx.prepare_cached(
+                    "INSERT INTO events (time, kind, resource, uid, from_state, to_state, reason)
+                     SELECT ?1, 'job', ?2 || '/' || name, uid, NULL, 'queued', 'submitted' FROM jobs WHERE id >= ?3",
+                )?
+                .execute(params![created, experiment, first])?;
             }
             Ok(jobs.len())
         })
@@ -376,9 +415,16 @@ impl Store {
     pub fn delete_job(&mut self, experiment: &str, name: &str) -> Result<()> {
         self.write(|tx| {
             let experiment_id = experiment_id(tx, experiment)?;
-            let n =
-                tx.execute("DELETE FROM jobs WHERE experiment_id = ?1 AND name = ?2", params![experiment_id, name])?;
-            if n == 0 { Err(Error::not_found(ResourceKind::Job, name)) } else { Ok(()) }
+            let uid: Option<String> = tx
+                .query_row(
+                    "DELETE FROM jobs WHERE experiment_id = ?1 AND name = ?2 RETURNING uid",
+                    params![experiment_id, name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(uid) = uid else { return Err(Error::not_found(ResourceKind::Job, name)) };
+            // Its events go with it (see `events.rs`).
+            super::events::delete_events(tx, &uid)
         })
     }
 }

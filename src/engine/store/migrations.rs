@@ -109,7 +109,30 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN node_names TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE jobs ADD COLUMN output_paths TEXT NOT NULL DEFAULT '{}';
     "#,
-    // 3 (numbered after the events migration when both land): notices for the agent. A client's
+    // 3: what happened and why. `events` is an append-only log of state changes (jobs, nodes,
+    // clusters), written in the transaction that makes the change; `from_state` is NULL for a
+    // creation. `resource` is `experiment/job` for jobs, the node or cluster name otherwise. `uid`
+    // is the job's uid for jobs and the cluster's uid for clusters and their nodes: reads and
+    // deletes go by it, and uids of a bulk submission ascend, so the index grows at its end
+    // instead of taking inserts all over (see `store/events.rs`).
+    // `wait_reason` and `expected_start_us` say why a queued job waits and when it starts at the
+    // latest, as the agent's scheduler last saw it; NULL once it is no longer queued.
+    r#"
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX events_by_uid ON events (uid);
+    ALTER TABLE jobs ADD COLUMN wait_reason TEXT;
+    ALTER TABLE jobs ADD COLUMN expected_start_us INTEGER;
+    "#,
+    // 4: notices for the agent. A client's
     // terminate request and the deletion of an active job (directly, or through its experiment,
     // cluster or workspace) append a row here by trigger, in the client's own transaction, so
     // the agent learns of them by reading rows after the last one it saw instead of rescanning

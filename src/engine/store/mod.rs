@@ -11,7 +11,9 @@
 //! - Functions that change state take `now` as an argument so tests can pin time.
 
 mod agent;
+mod change_events;
 mod clusters;
+mod events;
 mod experiments;
 mod file_servers;
 mod jobs;
@@ -28,8 +30,10 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use crate::engine::error::{Error, ResourceKind, Result};
 use crate::engine::model::Timestamp;
 use crate::engine::paths::Layout;
+use crate::engine::scheduler::slices::{Machine, SlicePolicy};
 
 pub use agent::{ActiveJob, Change, ClusterRow, JobDetail, Notice};
+pub use events::Event;
 pub use jobs::NewJob;
 pub use nodes::{Node, NodeState};
 
@@ -40,6 +44,9 @@ pub struct Store {
     conn: Connection,
     layout: Layout,
     name: String,
+    /// The machine jobs run on, when the caller gave it: creates then reject node shapes and
+    /// node counts it can never host (see `scheduler::capacity`).
+    machine: Option<(Machine, SlicePolicy)>,
 }
 
 impl std::fmt::Debug for Store {
@@ -138,7 +145,7 @@ impl Store {
         let path = layout.db();
         let mut conn = open_connection(&path, create).map_err(|e| with_path(e, &path))?;
         migrate(&mut conn).map_err(|e| with_path(e, &path))?;
-        Ok(Store { conn, layout, name: String::new() })
+        Ok(Store { conn, layout, name: String::new(), machine: None })
     }
 
     /// For the agent's connection: checkpoint at SQLite's default 1000 pages (see
@@ -155,6 +162,12 @@ impl Store {
     /// How long a writer waits for another process's transaction (tests shorten it).
     pub fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
         Ok(self.conn.busy_timeout(timeout)?)
+    }
+
+    /// Check creates against this machine from now on (clients set it; the agent, which creates
+    /// nothing, does not).
+    pub fn set_machine(&mut self, machine: Machine, policy: SlicePolicy) {
+        self.machine = Some((machine, policy));
     }
 
     pub fn layout(&self) -> &Layout {

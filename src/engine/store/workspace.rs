@@ -81,7 +81,7 @@ impl Store {
     /// deleting the workspace. The agent sees the rows gone and stops what ran.
     pub fn clear(&mut self) -> Result<()> {
         self.write(|tx| {
-            tx.execute_batch("DELETE FROM experiments; DELETE FROM clusters;")?;
+            tx.execute_batch("DELETE FROM experiments; DELETE FROM clusters; DELETE FROM events;")?;
             Ok(())
         })
     }

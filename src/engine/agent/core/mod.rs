@@ -29,6 +29,7 @@ mod runs;
 mod start;
 #[cfg(test)]
 mod tests;
+mod wait_reasons;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -184,6 +185,8 @@ pub struct Core {
     cluster_errors: HashMap<i64, Vec<crate::engine::model::ErrorInfo>>,
     capacity_errors: HashMap<i64, crate::engine::model::ErrorInfo>,
     node_errors: HashMap<String, crate::engine::model::ErrorInfo>,
+    /// The wait reason last written for each queued job (see `wait_reasons`).
+    wait_reasons: wait_reasons::WrittenReasons,
 }
 
 impl Core {
@@ -222,6 +225,7 @@ impl Core {
             cluster_errors: HashMap::new(),
             capacity_errors: HashMap::new(),
             node_errors: HashMap::new(),
+            wait_reasons: Default::default(),
             store,
         };
         core.refresh(true)?;

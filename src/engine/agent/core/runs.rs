@@ -117,7 +117,7 @@ pub(super) fn parse_key(key: &str) -> Option<(KeyKind, &str, u32, usize)> {
 }
 
 /// How many queued jobs of a cluster one scheduling round considers.
-const QUEUE_DEPTH: usize = 256;
+pub(super) const QUEUE_DEPTH: usize = 256;
 
 impl Core {
     /// Ask the scheduler which queued jobs start now, cluster by cluster.
@@ -169,6 +169,7 @@ impl Core {
                 self.begin_run(placement.job.0, names, now);
             }
         }
+        self.update_wait_reasons(now);
     }
 
     fn node_free(&self, cluster_id: i64, number: u32) -> bool {

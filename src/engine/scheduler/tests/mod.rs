@@ -7,6 +7,7 @@ mod env;
 mod node;
 mod order;
 mod properties;
+mod reasons;
 mod resize;
 mod slices;
 mod starvation;
