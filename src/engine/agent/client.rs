@@ -58,19 +58,36 @@ pub fn try_connect(layout: &Layout) -> io::Result<Connection> {
 
 /// Connect to the agent, starting one (detached) if none answers.
 pub fn connect_or_start(layout: &Layout, launcher: &Launcher) -> Result<Connection> {
-    if let Ok(connection) = try_connect(layout) {
-        return Ok(connection);
-    }
-    start(layout, launcher)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    connect_or_start_within(layout, launcher, Duration::from_secs(10))
+}
+
+/// Connect to the agent within `patience`, starting one whenever none holds the workspace's
+/// lock. An agent that was just killed (or is stopping) may hold the lock, or even accept a
+/// connection, for a moment after it stopped serving: so a failed connection is retried, and a
+/// new agent is started as soon as the lock is free, not only once.
+pub fn connect_or_start_within(layout: &Layout, launcher: &Launcher, patience: Duration) -> Result<Connection> {
+    let deadline = Instant::now() + patience;
+    let mut pause = Duration::from_millis(2);
+    let mut started = false;
     loop {
-        match try_connect(layout) {
+        let failure = match try_connect(layout) {
             Ok(connection) => return Ok(connection),
-            Err(e) if Instant::now() > deadline => {
-                return Err(agent_error(&format!("the agent did not answer ({})", log_tail(layout)), e));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() > deadline {
+            return Err(Error::Agent(format!("the agent did not answer: {failure} ({})", log_tail(layout))));
         }
+        // A fresh start's socket accepts at once: connect again without a pause. A start that
+        // does not lead to a connection (the agent died at once) is retried after one.
+        if !started && !super::lock::is_held(&layout.agent_lock()) {
+            started = start(layout, launcher).is_ok();
+            if started {
+                continue;
+            }
+        }
+        started = false;
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 
@@ -117,7 +134,11 @@ pub fn log_tail(layout: &Layout) -> String {
 
 /// Tell the agent to look at the store, starting it if needed; returns once it has acted.
 pub fn wake(layout: &Layout, launcher: &Launcher) -> Result<()> {
-    let mut connection = connect_or_start(layout, launcher)?;
+    wake_on(connect_or_start(layout, launcher)?)
+}
+
+/// Send a wake-up on `connection`; returns once the agent has acted.
+pub fn wake_on(mut connection: Connection) -> Result<()> {
     connection.send(&Request::Wake)?;
     loop {
         match connection.receive(Some(Duration::from_secs(60)))? {

@@ -284,13 +284,8 @@ impl Core {
         let prefix = task
             .and_then(|t| t.std_out_err_path_prefix.clone())
             .unwrap_or_else(|| self.layout.outputs().display().to_string());
-        let mut vars: HashMap<String, String> = HashMap::new();
-        for (k, v) in crate::engine::scheduler::gpu_env(&node.gpus) {
-            vars.insert(k.to_string(), v);
-        }
-        vars.insert("AZ_BATCHAI_MOUNT_ROOT".into(), mount_root.display().to_string());
-        vars.insert("BATCHAI_MOUNT_ROOT".into(), mount_root.display().to_string());
-        vars.insert("BATCHAI_NODE_ID".into(), name.to_string());
+        let mut vars: HashMap<String, String> =
+            crate::engine::engines::local::node_env::node_env(&self.layout, name, &node.gpus).into_iter().collect();
         let output = std::path::PathBuf::from(workdirs::expand(&prefix, &vars))
             .join(format!("{}/clusters/{}/{}", self.workspace, cluster.name, cluster.uid));
         if let Err(e) = std::fs::create_dir_all(&output) {

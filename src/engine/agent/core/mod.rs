@@ -9,6 +9,7 @@
 //! before it returns.
 
 mod clusters;
+mod deletion;
 mod prepare;
 mod recovery;
 mod refresh;
@@ -132,6 +133,8 @@ pub struct Core {
     node_errors: HashMap<String, crate::engine::model::ErrorInfo>,
     /// What each host file holds, so an unchanged one is not written again.
     host_files: HashMap<std::path::PathBuf, String>,
+    /// The workspace's deletion, once a client asked for it (`deletion`).
+    deletion: deletion::Deletion,
 }
 
 impl Core {
@@ -170,6 +173,7 @@ impl Core {
             capacity_errors: HashMap::new(),
             node_errors: HashMap::new(),
             host_files: HashMap::new(),
+            deletion: deletion::Deletion::default(),
             layout,
             options,
             store,
@@ -272,6 +276,7 @@ impl Core {
                 let _ = reply.send(Reply::Stopping);
                 self.stop_requested = true;
             }
+            Request::AwaitDeletion => self.await_deletion(reply),
         }
     }
 
@@ -301,12 +306,13 @@ impl Core {
         if !self.ready {
             return;
         }
-        if let Err(e) = self.turn_inner() {
+        if let Err(e) = self.notice_deletion().and_then(|_| self.turn_inner()) {
             eprintln!("agent: {e}");
             for waker in self.wakers.drain(..) {
                 let _ = waker.send(Reply::Error { message: e.to_string() });
             }
         }
+        self.finish_deletion();
     }
 
     fn turn_inner(&mut self) -> Result<()> {

@@ -8,6 +8,7 @@ use super::prepare::Prepared;
 use super::runs::{Phase, Run, StopReason};
 use super::{Core, Proc};
 use crate::engine::engines::local::launch::Launch;
+use crate::engine::engines::local::node_env::node_env;
 use crate::engine::engines::local::workdirs;
 use crate::engine::launcher::protocol::{Exit, ToSupervisor};
 use crate::engine::toolkits::{self, LaunchPlan, Program};
@@ -156,7 +157,11 @@ impl Core {
         Launch {
             key,
             program,
-            env: plan.environment(process).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            // The node's variables first (the same a setup task and node exec get), the plan's on top.
+            env: node_env(&self.layout, &run.nodes[process.node], node.map(|n| n.gpus.as_slice()).unwrap_or_default())
+                .into_iter()
+                .chain(plan.environment(process).map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect(),
             cwd: workdirs::job_temp(&self.layout, &run.nodes[process.node]),
             stdout: stdouterr.join(&process.stdout),
             stderr: stdouterr.join(&process.stderr),
