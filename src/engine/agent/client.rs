@@ -173,3 +173,29 @@ pub fn stop(layout: &Layout, timeout: Duration) -> Result<bool> {
     }
     Ok(true)
 }
+
+/// Block until process `pid` has exited, or `timeout` has passed; true when it has exited (or
+/// never existed). Waits on a pidfd, which becomes readable when the process ends: no polling.
+pub fn wait_for_exit(pid: i32, timeout: Duration) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new file descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if fd < 0 {
+        return io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    }
+    let deadline = Instant::now() + timeout;
+    let exited = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd; the timeout is in milliseconds.
+        let rc = unsafe { libc::poll(&mut poll, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if rc > 0 {
+            break true;
+        }
+        if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break false;
+        }
+    };
+    // SAFETY: closing the descriptor pidfd_open gave us.
+    unsafe { libc::close(fd) };
+    exited
+}

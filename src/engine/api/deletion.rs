@@ -4,7 +4,8 @@
 //! asks the agent to delete it (`Request::AwaitDeletion`). The agent stops every job and removes
 //! every node, waits until no process of the workspace runs, removes the workspace's files, answers
 //! `Deleted` and exits (see `agent::core::deletion`). The client blocks on the agent's socket
-//! meanwhile: no polling. If the agent dies on the way, the client starts a new one, which sees
+//! meanwhile, then on the agent's exit (a pidfd): no polling, and when the call returns no
+//! process of the workspace runs. If the agent dies on the way, the client starts a new one, which sees
 //! the workspace `deleting` and carries on; if the agent got as far as removing the store, the
 //! client removes what is left itself.
 //!
@@ -55,15 +56,23 @@ impl Workspace {
                 Err(_) if !paths::exists(&self.layout.root) => continue,
                 Err(e) => return Err(e),
             };
+            // Which process the agent is, to wait for its exit at the end.
+            let Some(pid) = agent_pid(&mut connection) else { continue };
             // An agent that is exiting (stopped, or killed) accepted the connection: start anew.
             if connection.send(&Request::AwaitDeletion).is_err() {
                 continue;
             }
-            match wait_for_deletion(&mut connection, deadline) {
+            let waited = wait_for_deletion(&mut connection, deadline);
+            if matches!(waited, Waited::Deleted | Waited::Lost) {
+                // Done (or died): either way it is about to exit; return once it has, so that
+                // no process of the workspace outlives this call.
+                client::wait_for_exit(pid, Duration::from_secs(5));
+            }
+            match waited {
                 Waited::Deleted => return Ok(()),
                 Waited::TimedOut => return Err(timed_out()),
                 Waited::Failed(message) => return Err(Error::Agent(message)),
-                // The agent went away before it finished: start another, which carries on.
+                // The agent went away: if it had not finished, another carries on.
                 Waited::Lost => continue,
             }
         }
@@ -77,7 +86,16 @@ enum Waited {
     Lost,
 }
 
-/// Block on the agent's answer, then on its exit (the connection closing), until `deadline`.
+/// The agent's process id, from its status; `None` when it went away meanwhile.
+fn agent_pid(connection: &mut client::Connection) -> Option<i32> {
+    connection.send(&Request::Status).ok()?;
+    match connection.receive(Some(Duration::from_secs(10))) {
+        Ok(Some(Reply::Status(status))) => Some(status.pid),
+        _ => None,
+    }
+}
+
+/// Block on the agent's answer until `deadline`.
 fn wait_for_deletion(connection: &mut client::Connection, deadline: Instant) -> Waited {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -85,23 +103,11 @@ fn wait_for_deletion(connection: &mut client::Connection, deadline: Instant) -> 
             return Waited::TimedOut;
         }
         match connection.receive(Some(left)) {
-            Ok(Some(Reply::Deleted)) => break,
+            Ok(Some(Reply::Deleted)) => return Waited::Deleted,
             Ok(Some(Reply::Error { message })) => return Waited::Failed(message),
             Ok(Some(_)) => {}
             Ok(None) => return Waited::TimedOut,
             Err(_) => return Waited::Lost,
-        }
-    }
-    // The files are gone; the agent exits next, closing the connection: then nothing of the
-    // workspace runs. An agent slow to exit does not make the deletion fail.
-    let exit_wait = Duration::from_secs(5).min(deadline.saturating_duration_since(Instant::now()));
-    if exit_wait.is_zero() {
-        return Waited::Deleted;
-    }
-    loop {
-        match connection.receive(Some(exit_wait)) {
-            Ok(Some(_)) => continue,
-            Ok(None) | Err(_) => return Waited::Deleted,
         }
     }
 }

@@ -7,17 +7,26 @@
 //!    remove every node (its setup task is killed);
 //! 2. after each later turn, checks whether anything of the workspace still runs (a job's run, a
 //!    node, a process started and not yet ended);
-//! 3. once nothing does, removes the workspace's files, answers the waiting clients `Deleted` and
+//! 3. then looks for descendants that outlived their job: a run ends when its own processes
+//!    have, and a child that left the job's process group and ignores SIGTERM can survive it.
+//!    They carry their job's marker in their environment (`launcher::tree`), which got SIGTERM
+//!    when the job was stopped; once the grace period since then has passed, survivors get
+//!    SIGKILL, and the agent waits for them to be gone;
+//! 4. once nothing runs, removes the workspace's files, answers the waiting clients `Deleted` and
 //!    stops.
 //! Step 1 is idempotent, so an agent that is restarted half-way (it was killed) carries on where
 //! the last one stopped.
 
+use std::time::{Duration, Instant};
+
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{Core, Proc};
+use crate::engine::agent::client::wait_for_exit;
 use crate::engine::agent::protocol::Reply;
 use crate::engine::engines::local::workdirs;
 use crate::engine::error::Result;
+use crate::engine::launcher::tree;
 use crate::engine::model::ProvisioningState;
 
 /// Where the agent stands with a deletion.
@@ -27,7 +36,18 @@ pub(crate) struct Deletion {
     active: bool,
     /// The files are gone.
     done: bool,
+    /// The markers of everything that ran when the deletion began (job uids, `setup-<node>`).
+    markers: Vec<String>,
+    /// When survivors of their jobs get SIGKILL; the agent's loop wakes up then.
+    kill_at: Option<Instant>,
     waiters: Vec<UnboundedSender<Reply>>,
+}
+
+impl Deletion {
+    /// When the agent must look again without an event.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.kill_at.filter(|_| self.active && !self.done)
+    }
 }
 
 impl Core {
@@ -65,6 +85,14 @@ impl Core {
             return Ok(());
         }
         self.deletion.active = true;
+        self.deletion.kill_at = Some(Instant::now() + self.grace);
+        self.deletion.markers = self
+            .jobs
+            .values()
+            .filter(|e| e.run.is_some())
+            .map(|e| e.job.uid.clone())
+            .chain(self.nodes.keys().map(|name| format!("setup-{name}")))
+            .collect();
         self.store.clear()?;
         // Our own commit does not move SQLite's data_version: make the refresh read again.
         self.data_version = -1;
@@ -81,6 +109,19 @@ impl Core {
             || self.procs.values().any(|p| matches!(p, Proc::Starting | Proc::Running));
         if busy {
             return;
+        }
+        let survivors: Vec<i32> = self.deletion.markers.iter().flat_map(|m| tree::find_marked(m)).collect();
+        if !survivors.is_empty() {
+            if self.deletion.kill_at.is_some_and(|at| Instant::now() < at) {
+                return; // their grace period is not over: the loop wakes up at `kill_at`
+            }
+            for &pid in &survivors {
+                // SAFETY: kill has no memory effects; a pid that just exited yields ESRCH.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            for pid in survivors {
+                wait_for_exit(pid, Duration::from_secs(5));
+            }
         }
         workdirs::remove_workspace(&self.layout);
         self.deletion.done = true;

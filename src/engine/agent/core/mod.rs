@@ -204,6 +204,7 @@ impl Core {
             .iter()
             .filter_map(|id| self.jobs.get(id)?.run.as_ref()?.next_deadline())
             .chain(self.autoscale_check)
+            .chain(self.deletion.deadline())
             .min()
     }
 

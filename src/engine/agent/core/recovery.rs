@@ -45,7 +45,13 @@ impl Core {
                 self.maybe_finish(id);
                 continue;
             }
-            if job.state == ExecutionState::Terminating {
+            // A terminate request that came while no agent ran: the job starts terminating now.
+            let unanswered_terminate = job.terminate_requested && job.state == ExecutionState::Running;
+            if unanswered_terminate {
+                self.jobs.get_mut(&id).expect("listed").job.state = ExecutionState::Terminating;
+                self.changes.push(Change::JobTerminating { id });
+            }
+            if job.state == ExecutionState::Terminating || unanswered_terminate {
                 let run = self.jobs.get_mut(&id).and_then(|e| e.run.as_mut()).expect("just set");
                 run.stop = Some(StopReason::Terminated);
             }
@@ -63,6 +69,9 @@ impl Core {
                     }
                 }
                 run.kill_at = Some(Instant::now() + self.grace);
+                if unanswered_terminate {
+                    self.signal_run(id, libc::SIGTERM);
+                }
             }
         }
         // Nodes: a fresh supervisor means the machine (or the launcher) restarted: setup tasks
@@ -97,6 +106,27 @@ impl Core {
             .collect();
         for key in stale {
             self.actions.push(Action::Ack(key));
+        }
+        self.kill_orphans();
+    }
+
+    /// Processes still running for something deleted while no agent ran (a job, a cluster's
+    /// node): nothing is left to record their end, or to time a grace period for, so they are
+    /// killed at once, with their descendants (found by their marker). Their exits are then
+    /// acknowledged like those of any process of an attempt that is over.
+    fn kill_orphans(&mut self) {
+        let orphans: Vec<String> = self
+            .procs
+            .iter()
+            .filter(|(k, p)| matches!(p, Proc::Running | Proc::Starting) && !self.key_in_use(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in orphans {
+            let marker = match key.strip_prefix("setup:") {
+                Some(node) => Some(format!("setup-{node}")),
+                None => parse_key(&key).map(|(_, uid, _, _)| uid.to_string()),
+            };
+            self.send(&ToSupervisor::Signal { key, signal: libc::SIGKILL, marker });
         }
     }
 

@@ -63,8 +63,16 @@ impl Core {
             }
         }
 
-        for job in self.store.active_jobs(self.last_job_id)? {
+        let mut unanswered_terminate = false;
+        for mut job in self.store.active_jobs(self.last_job_id)? {
             self.last_job_id = self.last_job_id.max(job.id);
+            // A queued job's terminate request this agent has not acted on (it came while no
+            // agent ran, or before this agent first read the job): left for the pass over the
+            // flags below. A running job's is answered by `recover`.
+            if job.terminate_requested && job.state == ExecutionState::Queued {
+                job.terminate_requested = false;
+                unanswered_terminate = true;
+            }
             self.by_uid.insert(job.uid.clone(), job.id);
             let id = job.id;
             // A running job's nodes are known from the store; `recover` rebuilds its run.
@@ -82,6 +90,11 @@ impl Core {
             }
         }
         if all {
+            // At start the runs are not rebuilt yet (that waits for the supervisor): the first
+            // turn reads the flags again, and acts.
+            if unanswered_terminate {
+                self.data_version = -1;
+            }
             return Ok(());
         }
         let flags = self.store.active_job_flags()?;

@@ -302,7 +302,7 @@ impl Core {
     }
 
     /// Signal every process of the run (their groups, and marked descendants once).
-    fn signal_run(&mut self, id: i64, signal: i32) {
+    pub(super) fn signal_run(&mut self, id: i64, signal: i32) {
         let Some(entry) = self.jobs.get_mut(&id) else { return };
         let uid = entry.job.uid.clone();
         let Some(run) = entry.run.as_mut() else { return };
