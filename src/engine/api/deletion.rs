@@ -39,8 +39,9 @@ impl Workspace {
             }
             drop(held);
         }
-        let timed_out =
-            || Error::Timeout(format!("jobs of workspace '{}' did not stop within {} s", self.name, timeout.as_secs_f64()));
+        let timed_out = || {
+            Error::Timeout(format!("jobs of workspace '{}' did not stop within {} s", self.name, timeout.as_secs_f64()))
+        };
         loop {
             if !paths::exists(&self.layout.root) {
                 // An agent removed the store and died before it finished: finish here.

@@ -15,10 +15,13 @@
 mod deletion;
 mod node_exec;
 mod resources;
+#[cfg(test)]
+mod tests;
 mod wake;
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Duration;
 
 pub use node_exec::ExecOutput;
 pub use resources::Kind;
@@ -40,6 +43,8 @@ pub struct Workspace {
     layout: Layout,
     name: String,
     launcher: Launcher,
+    /// How long a wake-up after a commit keeps trying (see `wake`).
+    wake_patience: Duration,
 }
 
 #[derive(serde::Deserialize)]
@@ -60,11 +65,17 @@ impl Workspace {
             name: store.workspace_name().to_string(),
             store: Mutex::new(store),
             launcher,
+            wake_patience: wake::patience(),
         }
     }
 
     /// Create a workspace in `path`; fails if one exists there.
-    pub fn create_workspace(path: impl AsRef<Path>, name: &str, tags_json: &str, launcher: Launcher) -> Result<Workspace> {
+    pub fn create_workspace(
+        path: impl AsRef<Path>,
+        name: &str,
+        tags_json: &str,
+        launcher: Launcher,
+    ) -> Result<Workspace> {
         let tags = parse_tags(tags_json)?;
         Ok(Workspace::wrap(Store::create(Layout::new(path.as_ref()), name, &tags, now())?, launcher))
     }
@@ -87,6 +98,12 @@ impl Workspace {
         &self.name
     }
 
+    /// How long a wake-up after a commit keeps trying before the call returns anyway (default
+    /// `BATCHAI_WAKE_PATIENCE_SECONDS`, else 10 s).
+    pub fn set_wake_patience(&mut self, patience: Duration) {
+        self.wake_patience = patience;
+    }
+
     /// Run `f` on the store. Callers wake the agent after this returns, never inside: a wake
     /// waits for the agent's turn, and other threads sharing the workspace should not.
     fn with<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
@@ -96,7 +113,7 @@ impl Workspace {
 
     /// Have the agent act on what the store holds now, starting it if needed.
     pub fn wake(&self) -> Woken {
-        wake::after_commit(&self.layout, &self.launcher)
+        wake::after_commit(&self.layout, &self.launcher, self.wake_patience)
     }
 
     /// The workspace resource.

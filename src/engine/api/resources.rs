@@ -4,7 +4,7 @@
 //! deleted; clusters created, resized or deleted; experiments deleted (with their jobs). File
 //! servers and experiments created change nothing that runs and leave the agent asleep.
 
-use super::{Workspace, Woken, now};
+use super::{Woken, Workspace, now};
 use crate::engine::error::{Error, Result};
 use crate::engine::model::{self, azure_json, parse};
 use crate::engine::store::NewJob;
@@ -83,7 +83,9 @@ impl Workspace {
                 Kind::Cluster => s.create_cluster(name, &parse::from_text(spec_json)?, now)?.to_resource(),
                 Kind::FileServer => s.create_file_server(name, &parse::from_text(spec_json)?, now)?.to_resource(),
                 Kind::Experiment => s.create_experiment(name, now)?.to_resource(),
-                Kind::Job => s.create_job(require_parent(parent)?, name, &parse::from_text(spec_json)?, now)?.to_resource(),
+                Kind::Job => {
+                    s.create_job(require_parent(parent)?, name, &parse::from_text(spec_json)?, now)?.to_resource()
+                }
             })
         })?;
         match kind {

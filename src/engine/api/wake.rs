@@ -22,7 +22,8 @@ pub enum Woken {
     Deferred(String),
 }
 
-fn patience() -> Duration {
+/// How long a wake-up after a commit keeps trying: `BATCHAI_WAKE_PATIENCE_SECONDS`, else 10 s.
+pub(super) fn patience() -> Duration {
     std::env::var("BATCHAI_WAKE_PATIENCE_SECONDS")
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
@@ -31,15 +32,14 @@ fn patience() -> Duration {
         .unwrap_or(Duration::from_secs(10))
 }
 
-/// Wake the agent of `layout` (starting it if needed) after a commit; see the module docs.
-pub fn after_commit(layout: &Layout, launcher: &Launcher) -> Woken {
-    let deadline = Instant::now() + patience();
+/// Wake the agent of `layout` (starting it if needed) after a commit, trying for `patience`;
+/// see the module docs.
+pub fn after_commit(layout: &Layout, launcher: &Launcher, patience: Duration) -> Woken {
+    let deadline = Instant::now() + patience;
     let mut pause = Duration::from_millis(5);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let failure = match client::connect_or_start_within(layout, launcher, left)
-            .and_then(|connection| client::wake_on(connection))
-        {
+        let failure = match client::connect_or_start_within(layout, launcher, left).and_then(client::wake_on) {
             Ok(()) => return Woken::Acted,
             Err(e) => e.to_string(),
         };
@@ -53,5 +53,26 @@ pub fn after_commit(layout: &Layout, launcher: &Launcher) -> Woken {
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_that_cannot_start_defers_the_wake_up_within_the_patience() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let broken = Launcher { program: "/bin/false".into(), args: Vec::new() };
+        let started = Instant::now();
+        let woken = after_commit(&layout, &broken, Duration::from_millis(300));
+        let took = started.elapsed();
+        match woken {
+            Woken::Deferred(reason) => assert!(reason.contains("the agent did not answer"), "{reason}"),
+            Woken::Acted => panic!("no agent can have acted"),
+        }
+        assert!(took >= Duration::from_millis(300), "gave up after {took:?}");
+        assert!(took < Duration::from_secs(3), "kept trying for {took:?}");
     }
 }

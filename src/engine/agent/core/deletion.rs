@@ -14,6 +14,7 @@
 //!    SIGKILL, and the agent waits for them to be gone;
 //! 4. once nothing runs, removes the workspace's files, answers the waiting clients `Deleted` and
 //!    stops.
+//!
 //! Step 1 is idempotent, so an agent that is restarted half-way (it was killed) carries on where
 //! the last one stopped.
 

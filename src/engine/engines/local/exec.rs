@@ -104,8 +104,73 @@ fn cpu_set(cpus: &[u32]) -> Result<Option<nix::sched::CpuSet>> {
     let mut set = nix::sched::CpuSet::new();
     for &cpu in cpus {
         set.set(cpu as usize).map_err(|_| {
-            Error::invalid("cpus", cpu.to_string(), format!("must be below {} (the machine's CPU limit)", nix::sched::CpuSet::count()))
+            Error::invalid(
+                "cpus",
+                cpu.to_string(),
+                format!("must be below {} (the machine's CPU limit)", nix::sched::CpuSet::count()),
+            )
         })?;
     }
     Ok(Some(set))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, cpus: Vec<u32>, gpus: Vec<u32>) -> Node {
+        Node {
+            name: name.into(),
+            cluster: "c".into(),
+            state: crate::engine::store::NodeState::Idle,
+            state_transition_time: chrono::Utc::now(),
+            cpus,
+            gpus,
+            memory_mb: None,
+            job: None,
+            ip_address: "127.0.0.1".into(),
+            creation_time: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn runs_in_the_nodes_folder_with_its_variables_and_cpus() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(workdirs::node_root(&layout, "c-0")).unwrap();
+        let cpu = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+        let first = (0..nix::sched::CpuSet::count()).find(|&i| cpu.is_set(i).unwrap_or(false)).unwrap() as u32;
+        let script = "echo $BATCHAI_NODE_ID $CUDA_DEVICE_ORDER $CUDA_VISIBLE_DEVICES; basename $PWD; \
+                      grep Cpus_allowed_list /proc/self/status | cut -f2; echo oops >&2; exit 3";
+        let out = exec(&layout, &node("c-0", vec![first], vec![4]), script, None).unwrap();
+        assert_eq!(out.stdout, format!("c-0 PCI_BUS_ID 4\nc-0\n{first}\n"));
+        assert_eq!((out.code, out.stderr.as_str()), (3, "oops\n"));
+    }
+
+    #[test]
+    fn a_timeout_kills_the_command_and_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        std::fs::create_dir_all(workdirs::node_root(&layout, "c-0")).unwrap();
+        let pid_file = dir.path().join("bg");
+        let script = format!("sleep 300 & echo $! > {}; wait", pid_file.display());
+        let started = std::time::Instant::now();
+        let err = exec(&layout, &node("c-0", vec![], vec![]), &script, Some(Duration::from_millis(300))).unwrap_err();
+        assert!(matches!(err, Error::Timeout(_)), "{err}");
+        assert_eq!(err.to_string(), "the command did not finish within 0.3 s");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        // The background sleep was in the command's group: killed with it (gone or a zombie
+        // waiting for this test process, its subreaper-less parent's parent, to be reaped).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).unwrap_or("gone");
+            if state == "Z" || state == "gone" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the background child survived the timeout: {state}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
