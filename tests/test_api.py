@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -133,6 +134,28 @@ def test_deleting_the_workspace_stops_a_job_whose_child_ignores_sigterm_and_leav
     assert took < 10, f"deletion took {took:.1f} s (the kill grace is 1 s)"
     with pytest.raises(batchai.NotFoundError):
         batchai.Workspace.open(path=tmp_path / "doomed")
+
+
+def test_a_deletion_survives_its_agent_being_killed_half_way(tmp_path: Path) -> None:
+    ws = batchai.Workspace.create("doomed", path=tmp_path / "doomed")
+    cluster = ws.create_cluster("c", target_node_count=1)
+    # Ignores SIGTERM: the deletion is still waiting out the grace period when its agent dies.
+    job = ws.create_experiment("e").create_job(
+        "stubborn", cluster=cluster, command_line=f"trap '' TERM; echo $$ > {tmp_path}/pid; sleep 300 & wait"
+    )
+    running(job)
+    pid = read_pid(tmp_path / "pid")
+    agent = ws.agent.status()
+    assert agent is not None
+    killer = threading.Timer(0.3, os.kill, (agent["pid"], signal.SIGKILL))
+    killer.start()
+    started = time.monotonic()
+    ws.delete(timeout=30)
+    assert time.monotonic() - started > 0.3, "the deletion ended before its agent could be killed"
+    killer.join()
+    assert not alive(agent["pid"]) and not alive(pid)
+    assert not (tmp_path / "doomed").exists()
+    assert ws.agent.status() is None
 
 
 def test_deleting_an_idle_workspace_keeps_the_users_files(tmp_path: Path) -> None:
