@@ -108,6 +108,25 @@ def test_deleting_the_workspace_right_after_the_agent_was_killed_stops_everythin
     assert ws.agent.status() is None
 
 
+def test_a_commit_succeeds_when_no_agent_can_start_and_the_next_agent_acts_on_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("BATCHAI_WAKE_PATIENCE_SECONDS", "0.5")
+    ws = batchai.Workspace.create("ws")
+    # The agent's log cannot be opened (a folder is in the way): no agent can start.
+    (ws.path / "agent.log").mkdir()
+    cluster = ws.create_cluster("c", target_node_count=1)
+    job = ws.create_experiment("e").create_job("j", cluster=cluster, command_line="echo done")
+    assert job.execution_state == "queued"
+    assert ws.agent.status() is None
+    assert any("could not be woken" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    # Once an agent can start, it finds the committed cluster and job and runs them.
+    (ws.path / "agent.log").rmdir()
+    ws.agent.start()
+    assert job.wait(timeout=30).execution_state == "succeeded"
+    assert job.stdout() == "done\n"
+
+
 # -- workspace deletion ----------------------------------------------------------------------
 
 

@@ -69,20 +69,28 @@ pub fn connect_or_start_within(layout: &Layout, launcher: &Launcher, patience: D
     let deadline = Instant::now() + patience;
     let mut pause = Duration::from_millis(2);
     let mut started = false;
+    let mut start_failure = None;
     loop {
         let failure = match try_connect(layout) {
             Ok(connection) => return Ok(connection),
             Err(e) => e.to_string(),
         };
         if Instant::now() > deadline {
-            return Err(Error::Agent(format!("the agent did not answer: {failure} ({})", log_tail(layout))));
+            return Err(match start_failure {
+                // Why no agent could start says more than the refused connection.
+                Some(e) => e,
+                None => Error::Agent(format!("the agent did not answer: {failure} ({})", log_tail(layout))),
+            });
         }
         // A fresh start's socket accepts at once: connect again without a pause. A start that
         // does not lead to a connection (the agent died at once) is retried after one.
         if !started && !super::lock::is_held(&layout.agent_lock()) {
-            started = start(layout, launcher).is_ok();
-            if started {
-                continue;
+            match start(layout, launcher) {
+                Ok(()) => {
+                    started = true;
+                    continue;
+                }
+                Err(e) => start_failure = Some(e),
             }
         }
         started = false;
@@ -110,7 +118,7 @@ fn start(layout: &Layout, launcher: &Launcher) -> Result<()> {
         cpus: Vec::new(),
         make_dirs: Vec::new(),
     };
-    let pid = spawn::spawn(&request).map_err(|e| agent_error(&format!("starting {}", launcher.program), e))?;
+    let pid = spawn::spawn(&request).map_err(|e| agent_error("cannot start the agent", e))?;
     let mut status = 0;
     // SAFETY: waiting for the child we just started; it exits as soon as it has detached.
     let rc = unsafe { libc::waitpid(pid, &mut status, 0) };

@@ -69,7 +69,7 @@ mod tests {
         let woken = after_commit(&layout, &broken, Duration::from_millis(300));
         let took = started.elapsed();
         match woken {
-            Woken::Deferred(reason) => assert!(reason.contains("the agent did not answer"), "{reason}"),
+            Woken::Deferred(reason) => assert!(reason.contains("the agent failed to start"), "{reason}"),
             Woken::Acted => panic!("no agent can have acted"),
         }
         assert!(took >= Duration::from_millis(300), "gave up after {took:?}");
