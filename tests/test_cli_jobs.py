@@ -377,7 +377,7 @@ def test_node_exec_prints_the_output_and_exits_with_the_commands_code(cluster: b
 
     code, out, err = cli(capsys, "cluster", "node-exec", "-w", "ws", "-n", "local", "--node-id", "x", "--exec", "true")
     assert (code, out) == (1, "")
-    assert err == "batchai: error: node 'x' of cluster 'local' was not found\n"
+    assert err == "batchai: error: node 'x' was not found\n"
     code, _, err = cli(
         capsys, "cluster", "node-exec", "-w", "ws", "-n", "local", "--exec", "sleep 30", "--timeout", "0.2"
     )

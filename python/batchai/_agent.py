@@ -1,8 +1,8 @@
-"""Reaching the workspace agent from Python.
+"""How the core starts a workspace's agent from Python.
 
-Every call that changes what should run (a job created, terminated or deleted, a cluster
-created, resized or deleted) commits to the store and then wakes the agent, which starts itself
-the first time. The agent runs in its own process, detached, so jobs outlive this one.
+The core (``engine::api``) wakes the agent after every change to what should run, starting it
+when none answers; it needs to know how to start one in this interpreter, which is this command.
+The agent runs in its own process, detached, so jobs outlive this one.
 """
 
 from __future__ import annotations
@@ -24,8 +24,3 @@ _AGENT_CODE = (
 def command() -> list[str]:
     """The command that starts an agent; the workspace folder is appended by the core."""
     return [sys.executable, "-S", "-c", _AGENT_CODE, str(Path(_core.__file__).resolve()), sys.executable]
-
-
-def wake(workspace_path: str) -> None:
-    """Have the agent act on what was just committed (starting it if needed)."""
-    _core.agent_wake(workspace_path, command())

@@ -79,10 +79,6 @@ class Resource:
     def delete(self) -> None:
         """Delete the resource (and what it holds). Running jobs it held are terminated."""
         self._handle.delete(self._kind, self._parent, self.name)
-        if self._kind != "file_server":
-            from . import _agent
-
-            _agent.wake(self._handle.path)
 
     def __eq__(self, other: object) -> bool:
         return (

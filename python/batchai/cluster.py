@@ -6,14 +6,12 @@ import datetime as dt
 import json
 import subprocess
 import time
-from pathlib import Path
 from typing import Any, Self
 
-from . import _agent
 from ._convert import dumps, from_dict, from_json_value, parse_time, python_field_names
 from ._resource import Resource
-from .exceptions import BatchAITimeoutError, NotFoundError
-from .node import Node, run_on_node
+from .exceptions import BatchAITimeoutError
+from .node import Node
 from .settings import (
     AutoScaleSettings,
     BatchAIErrorInfo,
@@ -94,7 +92,6 @@ class Cluster(Resource):
         with python_field_names():
             text = self._handle.set_scale_settings(self.name, dumps(scale_settings))
         self._data = Resource._from_json(self._handle, text)._data
-        _agent.wake(self._handle.path)
         return self.refresh()
 
     def nodes(self) -> list[Node]:
@@ -113,14 +110,11 @@ class Cluster(Resource):
     def exec(
         self, command: str, node: str | None = None, timeout: float | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command on a node (the first by default), as ``az batchai cluster node exec`` did."""
-        nodes = self.nodes()
-        if not nodes:
-            raise NotFoundError(f"cluster '{self.name}' has no nodes", "node", node)
-        chosen = [n for n in nodes if node is None or n.node_id == node]
-        if not chosen:
-            raise NotFoundError(f"node '{node}' of cluster '{self.name}' was not found", "node", node)
-        return run_on_node(Path(self._handle.path), chosen[0], command, timeout)
+        """Run a command through bash on a node (the first by default), as ``az batchai cluster node
+        exec`` did: in the node's folder, on its CPUs, with the variables its jobs get. Raises
+        BatchAITimeoutError after ``timeout`` seconds (the command is killed)."""
+        code, out, err = self._handle.node_exec(self.name, node, command, timeout)
+        return subprocess.CompletedProcess(["bash", "-c", command], code, out, err)
 
     def _repr_fields(self) -> dict[str, Any]:
         return {

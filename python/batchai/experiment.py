@@ -153,7 +153,6 @@ class Experiment(Resource):
         for any of the nine settings objects and ``command_line=`` for a custom-toolkit job."""
         with python_field_names():
             text = self._handle.create("job", self.name, name, dumps(job_spec(**kwargs)))
-        _agent.wake(self._handle.path)
         return Job._from_json(self._handle, text, self.name)
 
     def create_job_from_json(
@@ -168,7 +167,6 @@ class Experiment(Resource):
         resource, notes = self._handle.create_from_batchai_json("job", self.name, name, text, cluster_name)
         for note in notes:
             warnings.warn(note, BatchAIWarning, stacklevel=2)
-        _agent.wake(self._handle.path)
         return Job._from_json(self._handle, resource, self.name)
 
     def create_jobs(self, jobs: Mapping[str, Mapping[str, Any]]) -> list[Job]:
@@ -181,7 +179,6 @@ class Experiment(Resource):
                 specs.append(dumps(job_spec(**jobs[name])))
         with python_field_names():
             self._handle.create_jobs(self.name, names, specs)
-        _agent.wake(self._handle.path)
         return [self.job(n) for n in names]
 
     def create_jobs_from_template(
@@ -202,10 +199,7 @@ class Experiment(Resource):
             environments = None
             if environment_variables_per_job is not None:
                 environments = [json.dumps(_variables(env)) for env in environment_variables_per_job]
-            count = self._handle.create_jobs_from_template(self.name, spec, list(names), environments)
-        if wake:
-            _agent.wake(self._handle.path)
-        return count
+            return self._handle.create_jobs_from_template(self.name, spec, list(names), environments, wake)
 
     def wait_all(self, timeout: float | None = None) -> list[Job]:
         """Wait until every job of the experiment has ended; returns them, refreshed."""

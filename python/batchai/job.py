@@ -246,7 +246,6 @@ class Job(Resource):
         """Stop the job: SIGTERM to all its processes, SIGKILL after a grace period. A queued
         job fails at once. With ``wait``, returns once it has ended."""
         self._handle.terminate_job(self.experiment_name, self.name)
-        _agent.wake(self._handle.path)
         return self.wait(timeout) if wait else self.refresh()
 
     # -- output -----------------------------------------------------------------------------

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ._convert import parse_time
@@ -41,42 +38,3 @@ class Node:
             creation_time=parse_time(data.get("creationTime")),
             state_transition_time=parse_time(data.get("stateTransitionTime")),
         )
-
-
-def node_environment(workspace_path: Path, node: Node) -> dict[str, str]:
-    """What a command run on the node sees (as Batch AI's ``node exec`` over SSH saw)."""
-    root = workspace_path / "nodes" / node.node_id
-    env = dict(os.environ)
-    env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in node.gpus)
-    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-    for suffix, value in (
-        ("MOUNT_ROOT", str(root / "mounts")),
-        ("NUM_GPUS", str(len(node.gpus))),
-        ("JOB_TEMP_DIR", str(root / "jobs")),
-    ):
-        env[f"AZ_BATCHAI_{suffix}"] = value
-        env[f"BATCHAI_{suffix}"] = value
-    env["BATCHAI_NODE_ID"] = node.node_id
-    return env
-
-
-def run_on_node(
-    workspace_path: Path, node: Node, command: str, timeout: float | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` through bash on the node: its CPUs, GPUs and mount root."""
-    cpus = set(node.cpus)
-
-    def pin() -> None:
-        if cpus:
-            os.sched_setaffinity(0, cpus)
-
-    return subprocess.run(
-        ["bash", "-c", command],
-        cwd=workspace_path / "nodes" / node.node_id,
-        env=node_environment(workspace_path, node),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        preexec_fn=pin,
-        check=False,
-    )

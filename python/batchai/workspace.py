@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any, TypeVar
 from . import _agent, _core
 from ._convert import dumps, parse_time, python_field_names
 from .cluster import Cluster
-from .exceptions import AlreadyExistsError, BatchAITimeoutError, BatchAIWarning
+from .exceptions import AlreadyExistsError, BatchAIWarning
 from .experiment import Experiment, _json_text
 from .file_server import FileServer
 from .job import Job
@@ -33,21 +31,6 @@ from .settings import (
 )
 
 _R = TypeVar("_R", Cluster, FileServer, Experiment)
-
-# What batchai creates inside a workspace folder; deleting the workspace removes these only.
-_OWNED = (
-    "shared",
-    "workspace.db",
-    "workspace.db-wal",
-    "workspace.db-shm",
-    "agent.sock",
-    "agent.lock",
-    "agent.log",
-    "outputs",
-    "fileservers",
-    "azure",
-    "nodes",
-)
 
 
 def _resolve(name: str | None, path: str | os.PathLike[str] | None) -> tuple[str, str]:
@@ -70,7 +53,7 @@ class Workspace:
 
     def __init__(self, name: str | None = None, *, path: str | os.PathLike[str] | None = None) -> None:
         ws_name, folder = _resolve(name, path)
-        self._handle = _core.WorkspaceHandle.open_or_create_workspace(folder, ws_name)
+        self._handle = _core.WorkspaceHandle.open_or_create_workspace(folder, ws_name, _agent.command())
         self._data: dict[str, Any] = json.loads(self._handle.workspace())
 
     @classmethod
@@ -86,13 +69,15 @@ class Workspace:
     ) -> Workspace:
         ws_name, folder = _resolve(name, path)
         with python_field_names():
-            handle = _core.WorkspaceHandle.create_workspace(folder, ws_name, json.dumps(dict(tags or {})))
+            handle = _core.WorkspaceHandle.create_workspace(
+                folder, ws_name, json.dumps(dict(tags or {})), _agent.command()
+            )
         return cls._wrap(handle)
 
     @classmethod
     def open(cls, name: str | None = None, *, path: str | os.PathLike[str] | None = None) -> Workspace:
         _, folder = _resolve(name, path)
-        return cls._wrap(_core.WorkspaceHandle.open_workspace(folder))
+        return cls._wrap(_core.WorkspaceHandle.open_workspace(folder, _agent.command()))
 
     # -- the workspace itself -------------------------------------------------------------
 
@@ -140,34 +125,9 @@ class Workspace:
 
     def delete(self, timeout: float = 60.0) -> None:
         """Delete the workspace with its clusters, file servers, experiments and jobs; running
-        jobs are terminated first. Only what batchai created in the folder is removed; existing
-        paths used as file servers are kept."""
-        busy = self._handle.has_running()
-        self._handle.mark_deleting()
-        self._handle.clear()
-        path = str(self.path)
-        if busy or _core.agent_status(path) is not None:
-            _agent.wake(path)
-            deadline = time.monotonic() + timeout
-            # Wait until nothing runs: no job, no setup task (of the nodes just removed).
-            while (status := _core.agent_status(path)) is not None and (
-                json.loads(status)["running_jobs"] > 0 or json.loads(status)["processes"] > 0
-            ):
-                if time.monotonic() > deadline:
-                    raise BatchAITimeoutError(f"jobs of workspace '{self.name}' did not stop within {timeout} s")
-                time.sleep(0.02)
-            _core.agent_stop(path)
-        folder = self.path
-        for entry in _OWNED:
-            target = folder / entry
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-        try:
-            folder.rmdir()
-        except OSError:
-            pass  # the folder holds files of the user's; leave them
+        jobs are terminated first (the workspace's agent carries the deletion out). Only what
+        batchai created in the folder is removed; existing paths used as file servers are kept."""
+        self._handle.delete_workspace(timeout)
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, path={str(self.path)!r})"
@@ -222,7 +182,6 @@ class Workspace:
         text, notes = self._handle.create_from_batchai_json("cluster", None, name, _json_text(source))
         for note in notes:
             warnings.warn(note, BatchAIWarning, stacklevel=2)
-        _agent.wake(self._handle.path)
         return Cluster._from_json(self._handle, text).refresh()
 
     def cluster(self, name: str) -> Cluster:
@@ -295,8 +254,7 @@ class Workspace:
             text = self._handle.get(cls._kind, None, name)
         resource = cls._from_json(self._handle, text)
         if isinstance(resource, Cluster):
-            _agent.wake(self._handle.path)  # the agent allocates its nodes
-            resource.refresh()
+            resource.refresh()  # with the nodes the agent allocated
         return resource
 
 
@@ -308,7 +266,7 @@ class Agent:
         self._path = workspace_path
 
     def start(self) -> dict[str, Any]:
-        _agent.wake(self._path)
+        _core.agent_start(self._path, _agent.command())
         status = self.status()
         assert status is not None
         return status
@@ -330,7 +288,7 @@ def list_workspaces() -> list[Workspace]:
     if not root.is_dir():
         return []
     return [
-        Workspace._wrap(_core.WorkspaceHandle.open_workspace(str(folder)))
+        Workspace._wrap(_core.WorkspaceHandle.open_workspace(str(folder), _agent.command()))
         for folder in sorted(root.iterdir())
         if (folder / "workspace.db").is_file()
     ]

@@ -1,4 +1,4 @@
-//! The agent from Python: its process entry point, and the client calls (wake, wait, status, stop).
+//! The agent from Python: its process entry point, and the client calls (start, wait, status, stop).
 //!
 //! Waiting releases the GIL and blocks in short slices, re-taking the GIL between them only to
 //! let Ctrl-C (a pending KeyboardInterrupt) through.
@@ -17,7 +17,8 @@ use crate::engine::agent::daemon::{self, Options};
 use crate::engine::agent::protocol::{Reply, Request};
 use crate::engine::paths::Layout;
 
-fn launcher(command: Vec<String>) -> PyResult<Launcher> {
+/// The launcher from Python's `_agent.command()`: the program, then its arguments.
+pub(super) fn launcher(command: Vec<String>) -> PyResult<Launcher> {
     let mut parts = command.into_iter();
     let program = parts
         .next()
@@ -34,9 +35,9 @@ pub fn agent_main(py: Python<'_>, workspace_path: String, python: String) -> PyR
     unsafe { libc::_exit(code) }
 }
 
-/// Tell the workspace's agent to look at the store, starting it if needed. Returns once it has.
+/// Start the workspace's agent if none runs, and have it look at the store. Returns once it has.
 #[pyfunction]
-pub fn agent_wake(py: Python<'_>, workspace_path: String, command: Vec<String>) -> PyResult<()> {
+pub fn agent_start(py: Python<'_>, workspace_path: String, command: Vec<String>) -> PyResult<()> {
     let launcher = launcher(command)?;
     py.detach(|| client::wake(&Layout::new(workspace_path), &launcher)).map_err(PyErr::from)
 }

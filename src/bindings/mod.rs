@@ -14,11 +14,16 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The engine logs through `tracing` (for example a change committed while the agent could
+    // not be woken): forward warnings and errors to Python's `logging` (logger `batchai...`).
+    // Nothing below a warning crosses, so no dependency's chatter costs a call into Python.
+    let logger = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::LoggersAndLevels)?.filter(log::LevelFilter::Warn);
+    let _ = logger.install();
     m.add_class::<workspace::WorkspaceHandle>()?;
     m.add_function(wrap_pyfunction!(workspace::home, m)?)?;
     m.add_function(wrap_pyfunction!(workspace::named_workspace_path, m)?)?;
     m.add_function(wrap_pyfunction!(agent::agent_main, m)?)?;
-    m.add_function(wrap_pyfunction!(agent::agent_wake, m)?)?;
+    m.add_function(wrap_pyfunction!(agent::agent_start, m)?)?;
     m.add_function(wrap_pyfunction!(agent::agent_status, m)?)?;
     m.add_function(wrap_pyfunction!(agent::agent_stop, m)?)?;
     m.add_function(wrap_pyfunction!(agent::wait_jobs, m)?)?;

@@ -1,17 +1,15 @@
-//! `WorkspaceHandle`: one open workspace store, shared by the Python resource objects.
+//! `WorkspaceHandle`: one open workspace (`engine::api::Workspace`), shared by the Python
+//! resource objects. Each method converts its arguments, releases the GIL, calls the api and
+//! maps errors; the use cases themselves (and waking the agent after a commit) are in the api.
 
-use std::sync::Mutex;
+use std::time::Duration;
 
 use pyo3::prelude::*;
 
-use crate::engine::model::{self, azure_json, parse};
-use crate::engine::paths::{self, Layout};
-use crate::engine::store::{NewJob, Store};
+use super::agent::launcher;
+use crate::engine::api::{self, Kind};
+use crate::engine::paths;
 use crate::engine::{Error, Result};
-
-fn now() -> model::Timestamp {
-    chrono::Utc::now()
-}
 
 fn to_text(value: serde_json::Value) -> String {
     value.to_string()
@@ -31,32 +29,18 @@ pub fn named_workspace_path(name: &str) -> PyResult<String> {
 
 #[pyclass(frozen, module = "batchai._core")]
 pub struct WorkspaceHandle {
-    store: Mutex<Store>,
+    workspace: api::Workspace,
     path: String,
-    name: String,
 }
 
 impl WorkspaceHandle {
-    fn wrap(mut store: Store) -> Self {
-        // Creates through this handle are checked against this machine (see
-        // `scheduler::capacity`): a request it can never meet fails now instead of waiting.
-        store.set_machine(
-            crate::engine::engines::local::machine::detect_machine(),
-            crate::engine::engines::local::machine::slice_policy(),
-        );
-        WorkspaceHandle {
-            path: store.layout().root.display().to_string(),
-            name: store.workspace_name().to_string(),
-            store: Mutex::new(store),
-        }
+    fn wrap(workspace: api::Workspace) -> Self {
+        WorkspaceHandle { path: workspace.layout().root.display().to_string(), workspace }
     }
 
-    /// Run `f` on the store with the GIL released.
-    fn with<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Store) -> Result<T> + Send) -> PyResult<T> {
-        let result = py.detach(|| {
-            let mut store = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut store)
-        });
+    /// Run `f` on the workspace with the GIL released.
+    fn with<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&api::Workspace) -> Result<T> + Send) -> PyResult<T> {
+        let result = py.detach(|| f(&self.workspace));
         result.map_err(|e| errors_to_py(py, e))
     }
 }
@@ -65,32 +49,46 @@ fn errors_to_py(py: Python<'_>, e: Error) -> PyErr {
     super::errors::to_py(py, e)
 }
 
+fn seconds(field: &str, value: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| Error::invalid(field, value.to_string(), "must be a number of seconds, 0 or more"))
+}
+
 #[pymethods]
 impl WorkspaceHandle {
-    /// Create a workspace in `path`; fails if one exists there.
+    /// Create a workspace in `path`; fails if one exists there. `command` starts its agent.
     #[staticmethod]
-    fn create_workspace(py: Python<'_>, path: String, name: String, tags_json: String) -> PyResult<Self> {
-        let tags: model::workspace::Tags = parse::from_text(&format!("{{\"tags\": {tags_json}}}"))
-            .map(|w: TagsOnly| w.tags)
-            .map_err(|e| errors_to_py(py, e.into()))?;
-        let store =
-            py.detach(|| Store::create(Layout::new(path), &name, &tags, now())).map_err(|e| errors_to_py(py, e))?;
-        Ok(WorkspaceHandle::wrap(store))
+    fn create_workspace(
+        py: Python<'_>,
+        path: String,
+        name: String,
+        tags_json: String,
+        command: Vec<String>,
+    ) -> PyResult<Self> {
+        let launcher = launcher(command)?;
+        let workspace = py
+            .detach(|| api::Workspace::create_workspace(path, &name, &tags_json, launcher))
+            .map_err(|e| errors_to_py(py, e))?;
+        Ok(WorkspaceHandle::wrap(workspace))
     }
 
     /// Open the workspace in `path`.
     #[staticmethod]
-    fn open_workspace(py: Python<'_>, path: String) -> PyResult<Self> {
-        let store = py.detach(|| Store::open(Layout::new(path))).map_err(|e| errors_to_py(py, e))?;
-        Ok(WorkspaceHandle::wrap(store))
+    fn open_workspace(py: Python<'_>, path: String, command: Vec<String>) -> PyResult<Self> {
+        let launcher = launcher(command)?;
+        let workspace =
+            py.detach(|| api::Workspace::open_workspace(path, launcher)).map_err(|e| errors_to_py(py, e))?;
+        Ok(WorkspaceHandle::wrap(workspace))
     }
 
     /// Open the workspace in `path`, creating it if needed.
     #[staticmethod]
-    fn open_or_create_workspace(py: Python<'_>, path: String, name: String) -> PyResult<Self> {
-        let store =
-            py.detach(|| Store::open_or_create(Layout::new(path), &name, now())).map_err(|e| errors_to_py(py, e))?;
-        Ok(WorkspaceHandle::wrap(store))
+    fn open_or_create_workspace(py: Python<'_>, path: String, name: String, command: Vec<String>) -> PyResult<Self> {
+        let launcher = launcher(command)?;
+        let workspace = py
+            .detach(|| api::Workspace::open_or_create_workspace(path, &name, launcher))
+            .map_err(|e| errors_to_py(py, e))?;
+        Ok(WorkspaceHandle::wrap(workspace))
     }
 
     #[getter]
@@ -100,33 +98,23 @@ impl WorkspaceHandle {
 
     #[getter]
     fn name(&self) -> &str {
-        &self.name
+        self.workspace.name()
     }
 
     /// The workspace resource as JSON.
     fn workspace(&self, py: Python<'_>) -> PyResult<String> {
-        self.with(py, |s| Ok(to_text(s.workspace()?.to_resource())))
+        self.with(py, |w| w.workspace().map(to_text))
     }
 
     fn set_tags(&self, py: Python<'_>, tags_json: String) -> PyResult<String> {
-        let tags: model::workspace::Tags = parse::from_text(&format!("{{\"tags\": {tags_json}}}"))
-            .map(|w: TagsOnly| w.tags)
-            .map_err(|e| errors_to_py(py, e.into()))?;
-        self.with(py, |s| Ok(to_text(s.set_tags(&tags)?.to_resource())))
+        self.with(py, |w| w.set_tags(&tags_json).map(to_text))
     }
 
-    fn mark_deleting(&self, py: Python<'_>) -> PyResult<()> {
-        self.with(py, |s| s.mark_deleting(now()))
-    }
-
-    /// Delete all experiments, jobs and clusters (first step of deleting the workspace).
-    fn clear(&self, py: Python<'_>) -> PyResult<()> {
-        self.with(py, |s| s.clear())
-    }
-
-    /// Whether a job may be running or a node exists.
-    fn has_running(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with(py, |s| s.has_running())
+    /// Delete the workspace: its agent stops what runs and removes its files.
+    #[pyo3(signature = (timeout=60.0))]
+    fn delete_workspace(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let timeout = seconds("timeout", timeout).map_err(|e| errors_to_py(py, e))?;
+        self.with(py, |w| w.delete_workspace(timeout))
     }
 
     /// Create a resource of `kind` from its spec (camelCase JSON). `parent` is the experiment of a job.
@@ -139,19 +127,8 @@ impl WorkspaceHandle {
         name: String,
         spec_json: String,
     ) -> PyResult<String> {
-        let kind = kind.to_string();
-        self.with(py, move |s| {
-            let now = now();
-            Ok(to_text(match kind.as_str() {
-                "cluster" => s.create_cluster(&name, &parse::from_text(&spec_json)?, now)?.to_resource(),
-                "file_server" => s.create_file_server(&name, &parse::from_text(&spec_json)?, now)?.to_resource(),
-                "experiment" => s.create_experiment(&name, now)?.to_resource(),
-                "job" => {
-                    s.create_job(&require_parent(&parent)?, &name, &parse::from_text(&spec_json)?, now)?.to_resource()
-                }
-                other => return Err(unknown_kind(other)),
-            }))
-        })
+        let kind = Kind::parse(kind).map_err(|e| errors_to_py(py, e))?;
+        self.with(py, |w| w.create(kind, parent.as_deref(), &name, &spec_json).map(to_text))
     }
 
     /// Create a resource from Batch AI's JSON (`az batchai ... create -f`). Returns the resource and
@@ -167,34 +144,11 @@ impl WorkspaceHandle {
         text: String,
         cluster: Option<String>,
     ) -> PyResult<(String, Vec<String>)> {
-        let kind = kind.to_string();
-        self.with(py, move |s| {
-            let now = now();
-            Ok(match kind.as_str() {
-                "job" => {
-                    let mut imported = match &cluster {
-                        // The override replaces a missing or foreign cluster before parsing.
-                        Some(c) => azure_json::job(&with_cluster(&text, c)?)?,
-                        None => azure_json::job(&text)?,
-                    };
-                    if let Some(c) = cluster {
-                        imported.spec.cluster = model::ResourceId::new(c);
-                    }
-                    (
-                        to_text(s.create_job(&require_parent(&parent)?, &name, &imported.spec, now)?.to_resource()),
-                        imported.warnings,
-                    )
-                }
-                "cluster" => {
-                    let imported = azure_json::cluster(&text)?;
-                    (to_text(s.create_cluster(&name, &imported.spec, now)?.to_resource()), imported.warnings)
-                }
-                "file_server" => {
-                    let imported = azure_json::file_server(&text)?;
-                    (to_text(s.create_file_server(&name, &imported.spec, now)?.to_resource()), imported.warnings)
-                }
-                other => return Err(unknown_kind(other)),
-            })
+        let kind = Kind::parse(kind).map_err(|e| errors_to_py(py, e))?;
+        self.with(py, |w| {
+            let (resource, warnings) =
+                w.create_from_batchai_json(kind, parent.as_deref(), &name, &text, cluster.as_deref())?;
+            Ok((to_text(resource), warnings))
         })
     }
 
@@ -206,31 +160,13 @@ impl WorkspaceHandle {
         names: Vec<String>,
         specs_json: Vec<String>,
     ) -> PyResult<usize> {
-        if names.len() != specs_json.len() {
-            return Err(errors_to_py(
-                py,
-                Error::invalid(
-                    "names",
-                    names.len().to_string(),
-                    format!("must have one name per spec ({} specs)", specs_json.len()),
-                ),
-            ));
-        }
-        self.with(py, move |s| {
-            let mut jobs = Vec::with_capacity(names.len());
-            for (name, spec) in names.into_iter().zip(specs_json) {
-                let spec = parse::from_text(&spec)
-                    .map_err(|e| Error::invalid(format!("jobs['{name}'].{}", e.field), e.value, e.rule))?;
-                jobs.push(NewJob { name, spec });
-            }
-            s.create_jobs(&experiment, &jobs, now())
-        })
+        self.with(py, |w| w.create_jobs(&experiment, names, specs_json))
     }
 
     /// Create one job per name from a template spec (camelCase JSON), all or none; with
     /// `environments`, each job also gets its own environment variables (a JSON list of
-    /// `{name, value}` per job). Returns how many were created.
-    #[pyo3(signature = (experiment, spec_json, names, environments=None))]
+    /// `{name, value}` per job). `wake=False` leaves the agent asleep. Returns how many were created.
+    #[pyo3(signature = (experiment, spec_json, names, environments=None, wake=true))]
     fn create_jobs_from_template(
         &self,
         py: Python<'_>,
@@ -238,78 +174,33 @@ impl WorkspaceHandle {
         spec_json: String,
         names: Vec<String>,
         environments: Option<Vec<String>>,
+        wake: bool,
     ) -> PyResult<usize> {
-        self.with(py, move |s| {
-            let template: model::JobSpec = parse::from_text(&spec_json)?;
-            let environments = match environments {
-                None => None,
-                Some(texts) => Some(
-                    texts
-                        .iter()
-                        .enumerate()
-                        .map(|(i, text)| {
-                            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(
-                                |e| {
-                                    Error::invalid(
-                                        format!("environment_variables[{i}]"),
-                                        model::validate::truncate(text, 80),
-                                        format!("must be a list of {{name, value}} objects ({})", e.inner()),
-                                    )
-                                },
-                            )
-                        })
-                        .collect::<Result<Vec<Vec<model::common::EnvironmentVariable>>>>()?,
-                ),
-            };
-            s.create_jobs_from_template(&experiment, &template, &names, environments.as_deref(), now())
-        })
+        self.with(py, |w| w.create_jobs_from_template(&experiment, &spec_json, &names, environments.as_deref(), wake))
     }
 
     #[pyo3(signature = (kind, parent, name))]
     fn get(&self, py: Python<'_>, kind: &str, parent: Option<String>, name: String) -> PyResult<String> {
-        let kind = kind.to_string();
-        self.with(py, move |s| {
-            Ok(to_text(match kind.as_str() {
-                "cluster" => s.cluster(&name)?.to_resource(),
-                "file_server" => s.file_server(&name)?.to_resource(),
-                "experiment" => s.experiment(&name)?.to_resource(),
-                "job" => s.job(&require_parent(&parent)?, &name)?.to_resource(),
-                other => return Err(unknown_kind(other)),
-            }))
-        })
+        let kind = Kind::parse(kind).map_err(|e| errors_to_py(py, e))?;
+        self.with(py, |w| w.get(kind, parent.as_deref(), &name).map(to_text))
     }
 
     /// A JSON array of resources; for jobs, `parent` narrows to one experiment.
     #[pyo3(signature = (kind, parent=None))]
     fn list(&self, py: Python<'_>, kind: &str, parent: Option<String>) -> PyResult<String> {
-        let kind = kind.to_string();
-        self.with(py, move |s| {
-            let items: Vec<serde_json::Value> = match kind.as_str() {
-                "cluster" => s.clusters()?.iter().map(model::Cluster::to_resource).collect(),
-                "file_server" => s.file_servers()?.iter().map(model::FileServer::to_resource).collect(),
-                "experiment" => s.experiments()?.iter().map(model::Experiment::to_resource).collect(),
-                "job" => s.jobs(parent.as_deref())?.iter().map(model::Job::to_resource).collect(),
-                other => return Err(unknown_kind(other)),
-            };
-            Ok(to_text(serde_json::Value::Array(items)))
-        })
+        let kind = Kind::parse(kind).map_err(|e| errors_to_py(py, e))?;
+        self.with(py, |w| Ok(to_text(serde_json::Value::Array(w.list(kind, parent.as_deref())?))))
     }
 
     #[pyo3(signature = (kind, parent, name))]
     fn delete(&self, py: Python<'_>, kind: &str, parent: Option<String>, name: String) -> PyResult<()> {
-        let kind = kind.to_string();
-        self.with(py, move |s| match kind.as_str() {
-            "cluster" => s.delete_cluster(&name),
-            "file_server" => s.delete_file_server(&name),
-            "experiment" => s.delete_experiment(&name),
-            "job" => s.delete_job(&require_parent(&parent)?, &name),
-            other => Err(unknown_kind(other)),
-        })
+        let kind = Kind::parse(kind).map_err(|e| errors_to_py(py, e))?;
+        self.with(py, |w| w.delete(kind, parent.as_deref(), &name))
     }
 
     /// Ask the agent to terminate a job (an intent recorded in the store). False if it had ended.
     fn terminate_job(&self, py: Python<'_>, experiment: String, name: String) -> PyResult<bool> {
-        self.with(py, move |s| s.request_terminate(&experiment, &name, now()))
+        self.with(py, |w| w.terminate_job(&experiment, &name))
     }
 
     /// The events of one job, oldest first, as a JSON array of `{seq, time, kind, resource, uid,
@@ -321,46 +212,29 @@ impl WorkspaceHandle {
     /// The nodes of one cluster (or all) as a JSON array.
     #[pyo3(signature = (cluster=None))]
     fn nodes(&self, py: Python<'_>, cluster: Option<String>) -> PyResult<String> {
-        self.with(py, move |s| {
-            if let Some(name) = &cluster {
-                s.cluster(name)?;
-            }
-            Ok(serde_json::to_string(&s.nodes(cluster.as_deref())?).expect("nodes serialize"))
-        })
+        self.with(py, |w| Ok(serde_json::to_string(&w.nodes(cluster.as_deref())?).expect("nodes serialize")))
     }
 
     /// New scale settings for a cluster (resize or switch between manual and auto-scale).
     fn set_scale_settings(&self, py: Python<'_>, cluster: String, settings_json: String) -> PyResult<String> {
-        self.with(py, move |s| {
-            let settings: model::cluster::ScaleSettings = parse::from_text(&settings_json)?;
-            Ok(to_text(s.set_scale_settings(&cluster, &settings, now())?.to_resource()))
+        self.with(py, |w| w.set_scale_settings(&cluster, &settings_json).map(to_text))
+    }
+
+    /// Run `command` through bash on a node of `cluster` (the first by default): `(exit code,
+    /// stdout, stderr)`, the code negative when a signal ended it.
+    #[pyo3(signature = (cluster, node, command, timeout=None))]
+    fn node_exec(
+        &self,
+        py: Python<'_>,
+        cluster: String,
+        node: Option<String>,
+        command: String,
+        timeout: Option<f64>,
+    ) -> PyResult<(i32, String, String)> {
+        let timeout = timeout.map(|t| seconds("timeout", t)).transpose().map_err(|e| errors_to_py(py, e))?;
+        self.with(py, |w| {
+            let output = w.node_exec(&cluster, node.as_deref(), &command, timeout)?;
+            Ok((output.code, output.stdout, output.stderr))
         })
     }
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TagsOnly {
-    tags: model::workspace::Tags,
-}
-
-fn require_parent(parent: &Option<String>) -> Result<String> {
-    parent.clone().ok_or_else(|| Error::invalid("experiment", "null", "is required for jobs"))
-}
-
-fn unknown_kind(kind: &str) -> Error {
-    Error::invalid("kind", format!("\"{kind}\""), "must be one of cluster, file_server, experiment, job")
-}
-
-/// Put `cluster` into a job document (wrapped or not) so a file without one still parses.
-fn with_cluster(text: &str, cluster: &str) -> Result<String> {
-    let mut document = parse::parse_text(text)?;
-    let target = match document.get_mut("properties") {
-        Some(p) if p.is_object() => p,
-        _ => &mut document,
-    };
-    if let Some(object) = target.as_object_mut() {
-        object.insert("cluster".into(), serde_json::Value::String(cluster.to_string()));
-    }
-    Ok(document.to_string())
 }

@@ -14,6 +14,8 @@ pub enum ResourceKind {
     FileServer,
     Experiment,
     Job,
+    /// A compute node of a cluster (node exec names one).
+    Node,
 }
 
 impl ResourceKind {
@@ -24,6 +26,7 @@ impl ResourceKind {
             ResourceKind::FileServer => "file server",
             ResourceKind::Experiment => "experiment",
             ResourceKind::Job => "job",
+            ResourceKind::Node => "node",
         }
     }
 }

@@ -11,5 +11,6 @@ pub mod toolkits;
 
 pub use error::{Error, ResourceKind, Result, ValidationError};
 pub mod agent;
+pub mod api;
 pub mod engines;
 pub mod launcher;

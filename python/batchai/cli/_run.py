@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -245,11 +244,7 @@ def cluster_nodes(args: argparse.Namespace) -> Any:
 
 
 def cluster_node_exec(args: argparse.Namespace) -> Any:
-    cluster = open_workspace(args).cluster(args.name)
-    try:
-        result = cluster.exec(args.exec, node=args.node_id, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        raise BatchAITimeoutError(f"the command did not finish within {args.timeout} s") from None
+    result = open_workspace(args).cluster(args.name).exec(args.exec, node=args.node_id, timeout=args.timeout)
     sys.stdout.write(result.stdout)
     sys.stdout.flush()
     sys.stderr.write(result.stderr)

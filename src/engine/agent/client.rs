@@ -58,19 +58,44 @@ pub fn try_connect(layout: &Layout) -> io::Result<Connection> {
 
 /// Connect to the agent, starting one (detached) if none answers.
 pub fn connect_or_start(layout: &Layout, launcher: &Launcher) -> Result<Connection> {
-    if let Ok(connection) = try_connect(layout) {
-        return Ok(connection);
-    }
-    start(layout, launcher)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    connect_or_start_within(layout, launcher, Duration::from_secs(10))
+}
+
+/// Connect to the agent within `patience`, starting one whenever none holds the workspace's
+/// lock. An agent that was just killed (or is stopping) may hold the lock, or even accept a
+/// connection, for a moment after it stopped serving: so a failed connection is retried, and a
+/// new agent is started as soon as the lock is free, not only once.
+pub fn connect_or_start_within(layout: &Layout, launcher: &Launcher, patience: Duration) -> Result<Connection> {
+    let deadline = Instant::now() + patience;
+    let mut pause = Duration::from_millis(2);
+    let mut started = false;
+    let mut start_failure = None;
     loop {
-        match try_connect(layout) {
+        let failure = match try_connect(layout) {
             Ok(connection) => return Ok(connection),
-            Err(e) if Instant::now() > deadline => {
-                return Err(agent_error(&format!("the agent did not answer ({})", log_tail(layout)), e));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() > deadline {
+            return Err(match start_failure {
+                // Why no agent could start says more than the refused connection.
+                Some(e) => e,
+                None => Error::Agent(format!("the agent did not answer: {failure} ({})", log_tail(layout))),
+            });
         }
+        // A fresh start's socket accepts at once: connect again without a pause. A start that
+        // does not lead to a connection (the agent died at once) is retried after one.
+        if !started && !super::lock::is_held(&layout.agent_lock()) {
+            match start(layout, launcher) {
+                Ok(()) => {
+                    started = true;
+                    continue;
+                }
+                Err(e) => start_failure = Some(e),
+            }
+        }
+        started = false;
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 
@@ -93,7 +118,7 @@ fn start(layout: &Layout, launcher: &Launcher) -> Result<()> {
         cpus: Vec::new(),
         make_dirs: Vec::new(),
     };
-    let pid = spawn::spawn(&request).map_err(|e| agent_error(&format!("starting {}", launcher.program), e))?;
+    let pid = spawn::spawn(&request).map_err(|e| agent_error("cannot start the agent", e))?;
     let mut status = 0;
     // SAFETY: waiting for the child we just started; it exits as soon as it has detached.
     let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
@@ -117,7 +142,11 @@ pub fn log_tail(layout: &Layout) -> String {
 
 /// Tell the agent to look at the store, starting it if needed; returns once it has acted.
 pub fn wake(layout: &Layout, launcher: &Launcher) -> Result<()> {
-    let mut connection = connect_or_start(layout, launcher)?;
+    wake_on(connect_or_start(layout, launcher)?)
+}
+
+/// Send a wake-up on `connection`; returns once the agent has acted.
+pub fn wake_on(mut connection: Connection) -> Result<()> {
     connection.send(&Request::Wake)?;
     loop {
         match connection.receive(Some(Duration::from_secs(60)))? {
@@ -151,4 +180,30 @@ pub fn stop(layout: &Layout, timeout: Duration) -> Result<bool> {
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(true)
+}
+
+/// Block until process `pid` has exited, or `timeout` has passed; true when it has exited (or
+/// never existed). Waits on a pidfd, which becomes readable when the process ends: no polling.
+pub fn wait_for_exit(pid: i32, timeout: Duration) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new file descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if fd < 0 {
+        return io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    }
+    let deadline = Instant::now() + timeout;
+    let exited = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd; the timeout is in milliseconds.
+        let rc = unsafe { libc::poll(&mut poll, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if rc > 0 {
+            break true;
+        }
+        if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break false;
+        }
+    };
+    // SAFETY: closing the descriptor pidfd_open gave us.
+    unsafe { libc::close(fd) };
+    exited
 }

@@ -1,10 +1,10 @@
 //! The per-workspace agent: the one process that owns execution state.
 //!
 //! Theory of operation:
-//! - Clients (scripts, notebooks, the CLI) never run jobs. They commit what they want to the
-//!   store (a job row, new scale settings, a terminate request, a deleted row) and wake the
-//!   agent over its socket, starting it first when none answers (`client`). Jobs therefore
-//!   outlive the process that submitted them.
+//! - Clients (scripts, notebooks, the CLI) never run jobs. Through `engine::api` they commit
+//!   what they want to the store (a job row, new scale settings, a terminate request, a deleted
+//!   row, a workspace marked for deletion) and wake the agent over its socket, starting it first
+//!   when none answers (`client`). Jobs therefore outlive the process that submitted them.
 //! - The agent compares what the store asks for with what exists and closes the gap
 //!   (`core`): it allocates and removes nodes, places queued jobs with the pure scheduler,
 //!   plans their processes with the pure toolkit planner, realizes nodes and runs on this

@@ -12,6 +12,10 @@ pub enum Request {
         jobs: Vec<String>,
     },
     Status,
+    /// Carry out the deletion the store records (the workspace is `deleting`): answered with
+    /// `Deleted` once no process of the workspace runs and its files are gone; the agent then
+    /// exits, closing the connection.
+    AwaitDeletion,
     /// Stop the agent; running jobs stay with the supervisor and are picked up by the next agent.
     Stop,
 }
@@ -45,6 +49,8 @@ pub enum Reply {
     },
     Status(AgentStatus),
     Stopping,
+    /// The workspace is deleted (see `Request::AwaitDeletion`).
+    Deleted,
     Error {
         message: String,
     },

@@ -127,6 +127,10 @@ pub trait Engine {
     /// Where a node keeps its files and how it is reached.
     fn node_site(&self, node: &str) -> NodeSite;
 
+    /// The variables every process on the node starts from (jobs, setup tasks, node exec): its
+    /// GPUs, folders and id. Job processes get the toolkit's variables on top.
+    fn node_env(&self, node: &str, gpus: &[u32]) -> Vec<(String, String)>;
+
     /// A multi-node run's shared temp folder.
     fn shared_job_temp(&self, uid: &str) -> PathBuf;
 

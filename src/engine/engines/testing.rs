@@ -84,6 +84,13 @@ impl Engine for TestEngine {
         }
     }
 
+    fn node_env(&self, node: &str, gpus: &[u32]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> =
+            crate::engine::scheduler::gpu_env(gpus).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        env.push(("BATCHAI_NODE_ID".into(), node.to_string()));
+        env
+    }
+
     fn shared_job_temp(&self, uid: &str) -> PathBuf {
         PathBuf::from("/test/shared").join(uid)
     }

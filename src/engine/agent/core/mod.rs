@@ -22,6 +22,7 @@
 //!   spec is loaded when it is placed.
 
 mod clusters;
+mod deletion;
 mod prepare;
 mod recovery;
 mod refresh;
@@ -168,6 +169,8 @@ pub struct Core {
     queues: HashMap<std::sync::Arc<str>, BTreeSet<(Reverse<SchedulingPriority>, i64)>>,
     /// Jobs with a run (placed, preparing, running or stopping).
     running: BTreeSet<i64>,
+    /// Markers whose leftovers the engine is reaping (answered by `EngineEvent::Reaped`).
+    reaping: std::collections::HashSet<Box<str>>,
     /// Jobs whose row carries a terminate request not acted on yet.
     terminate_pending: BTreeSet<i64>,
     last_job_id: i64,
@@ -187,6 +190,8 @@ pub struct Core {
     node_errors: HashMap<String, crate::engine::model::ErrorInfo>,
     /// The wait reason last written for each queued job (see `wait_reasons`).
     wait_reasons: wait_reasons::WrittenReasons,
+    /// The workspace's deletion, once a client asked for it (`deletion`).
+    deletion: deletion::Deletion,
 }
 
 impl Core {
@@ -212,6 +217,7 @@ impl Core {
             by_uid: HashMap::new(),
             queues: HashMap::new(),
             running: BTreeSet::new(),
+            reaping: Default::default(),
             terminate_pending: BTreeSet::new(),
             last_job_id: 0,
             procs: HashMap::new(),
@@ -226,6 +232,7 @@ impl Core {
             capacity_errors: HashMap::new(),
             node_errors: HashMap::new(),
             wait_reasons: Default::default(),
+            deletion: deletion::Deletion::default(),
             store,
         };
         core.refresh(true)?;
@@ -322,6 +329,7 @@ impl Core {
                 let _ = reply.send(Reply::Stopping);
                 self.stop_requested = true;
             }
+            Request::AwaitDeletion => self.await_deletion(reply),
         }
     }
 
@@ -383,7 +391,7 @@ impl Core {
         if !self.ready {
             return;
         }
-        if let Err(e) = self.turn_inner() {
+        if let Err(e) = self.notice_deletion().and_then(|_| self.turn_inner()) {
             tracing::error!("{e}");
             // Whatever failed (a read or a commit) is tried again soon, before anything new.
             self.retry_commit_at.get_or_insert(self.now.instant + self.settings.commit_retry);
@@ -391,6 +399,7 @@ impl Core {
                 let _ = waker.send(Reply::Error { message: e.to_string() });
             }
         }
+        self.finish_deletion();
     }
 
     fn turn_inner(&mut self) -> Result<()> {

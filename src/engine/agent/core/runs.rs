@@ -376,7 +376,6 @@ impl Core {
         // (Unless the engine said, with the last exit, that nothing was left.)
         let marker = entry.job.uid.clone();
         let reap = !run.rest_gone;
-        let mut held = false;
         for name in &run.nodes {
             if let Some(node) = self.nodes.get_mut(name)
                 && node.job == Some(id)
@@ -384,7 +383,6 @@ impl Core {
                 node.job = None;
                 if reap {
                     node.reaping = Some(marker.clone());
-                    held = true;
                 } else if node.state == NodeState::Running {
                     node.state = NodeState::Idle;
                     node.since = self.now.wall;
@@ -394,7 +392,9 @@ impl Core {
                 }
             }
         }
-        if held {
+        // Reaped even when no node waits for it (its cluster is gone): nothing may outlive a job.
+        if reap {
+            self.reaping.insert(marker.clone());
             self.actions.push(Action::Reap { engine, marker });
         }
         for key in &run.keys {
@@ -445,6 +445,7 @@ impl Core {
 
     /// Nothing is left of a finished run's processes: its nodes are free.
     pub(super) fn reaped(&mut self, marker: &str) {
+        self.reaping.remove(marker);
         let names: Vec<String> =
             self.nodes.values().filter(|n| n.reaping.as_deref() == Some(marker)).map(|n| n.name.clone()).collect();
         for name in names {

@@ -149,10 +149,16 @@ impl Core {
             Some(commands) => Program::Shell(format!("{commands}\n{}", process.program.shell_line())),
             None => process.program.clone(),
         };
+        // The node's variables first (what a setup task and node exec get too), the plan's on top.
+        let node_name = &run.nodes[process.node];
+        let gpus = node.map(|n| n.gpus.as_slice()).unwrap_or_default();
+        let mut env =
+            self.engines.get(self.node_engine(node_name)).map(|e| e.node_env(node_name, gpus)).unwrap_or_default();
+        env.extend(plan.environment(process).map(|(k, v)| (k.to_string(), v.to_string())));
         Launch {
             key,
             program,
-            env: plan.environment(process).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env,
             cwd,
             stdout: stdouterr.join(&process.stdout),
             stderr: stdouterr.join(&process.stderr),

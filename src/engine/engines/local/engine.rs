@@ -96,6 +96,10 @@ impl Engine for LocalEngine {
         }
     }
 
+    fn node_env(&self, node: &str, gpus: &[u32]) -> Vec<(String, String)> {
+        super::node_env::node_env(&self.layout, node, gpus)
+    }
+
     fn shared_job_temp(&self, uid: &str) -> PathBuf {
         workdirs::shared_job_temp(&self.layout, uid)
     }
@@ -134,11 +138,7 @@ impl Engine for LocalEngine {
         let prefix = task
             .and_then(|t| t.std_out_err_path_prefix.clone())
             .unwrap_or_else(|| self.layout.outputs().display().to_string());
-        let mut vars: HashMap<String, String> =
-            crate::engine::scheduler::gpu_env(request.gpus).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        vars.insert("AZ_BATCHAI_MOUNT_ROOT".into(), mount_root.display().to_string());
-        vars.insert("BATCHAI_MOUNT_ROOT".into(), mount_root.display().to_string());
-        vars.insert("BATCHAI_NODE_ID".into(), name.to_string());
+        let mut vars: HashMap<String, String> = self.node_env(name, request.gpus).into_iter().collect();
         let output = PathBuf::from(workdirs::expand(&prefix, &vars))
             .join(format!("{}/clusters/{}/{}", request.workspace, request.cluster, request.cluster_uid));
         std::fs::create_dir_all(&output).map_err(|e| failed(&output, e))?;

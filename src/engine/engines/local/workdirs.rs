@@ -140,6 +140,33 @@ impl MountTargets<'_> {
     }
 }
 
+/// What batchai makes inside a workspace folder, in the order deleting the workspace removes
+/// it: the store and the agent's lock go last, so a deletion cut short can be taken up again.
+const WORKSPACE_ENTRIES: [&str; 11] = [
+    "nodes",
+    "shared",
+    "outputs",
+    "fileservers",
+    "azure",
+    "agent.sock",
+    "workspace.db",
+    "workspace.db-wal",
+    "workspace.db-shm",
+    "agent.log",
+    "agent.lock",
+];
+
+/// Remove what batchai made in the workspace folder, then the folder if nothing else is left in
+/// it. Files of the user's (an existing folder used as a file server, anything they put there)
+/// stay, and nothing on another file system is touched.
+pub fn remove_workspace(layout: &Layout) {
+    for entry in WORKSPACE_ENTRIES {
+        remove_tree(&layout.root.join(entry));
+    }
+    // Not empty: the folder holds files of the user's; leave them.
+    let _ = std::fs::remove_dir(&layout.root);
+}
+
 /// Remove a folder tree, ignoring one that is already gone. Links are removed, not followed, and
 /// nothing on another file system is touched: a volume mounted inside (an unmanaged file system
 /// a job mounted) keeps its files, and its mount point stays.

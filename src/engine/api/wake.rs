@@ -1,0 +1,78 @@
+//! Waking the agent after a commit, without ever turning committed work into an error.
+//!
+//! The agent may be gone (killed, crashed, stopped) or restarting when a client has just
+//! committed: a killed agent can still accept a connection for a moment and then close it, or
+//! hold its lock while the kernel tears it down. So a failed wake-up is retried, connecting to or
+//! starting a new agent each time, for a bounded time (`BATCHAI_WAKE_PATIENCE_SECONDS`, 10 s by
+//! default). If the agent still cannot be reached, the change stays committed and the call
+//! succeeds: the next agent to start reads the store and acts on it. The failure is logged
+//! (`tracing`, which the Python module forwards to Python's `logging`).
+
+use std::time::{Duration, Instant};
+
+use crate::engine::agent::client::{self, Launcher};
+use crate::engine::paths::Layout;
+
+/// What became of a wake-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Woken {
+    /// The agent has acted on the store.
+    Acted,
+    /// The agent could not be reached; the change is committed and waits for the next agent.
+    Deferred(String),
+}
+
+/// How long a wake-up after a commit keeps trying: `BATCHAI_WAKE_PATIENCE_SECONDS`, else 10 s.
+pub(super) fn patience() -> Duration {
+    std::env::var("BATCHAI_WAKE_PATIENCE_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(10))
+}
+
+/// Wake the agent of `layout` (starting it if needed) after a commit, trying for `patience`;
+/// see the module docs.
+pub fn after_commit(layout: &Layout, launcher: &Launcher, patience: Duration) -> Woken {
+    let deadline = Instant::now() + patience;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let failure = match client::connect_or_start_within(layout, launcher, left).and_then(client::wake_on) {
+            Ok(()) => return Woken::Acted,
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                workspace = %layout.root.display(),
+                "the change is saved, but the workspace agent could not be woken ({failure}); \
+                 the next agent to start will act on it"
+            );
+            return Woken::Deferred(failure);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_that_cannot_start_defers_the_wake_up_within_the_patience() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let broken = Launcher { program: "/bin/false".into(), args: Vec::new() };
+        let started = Instant::now();
+        let woken = after_commit(&layout, &broken, Duration::from_millis(300));
+        let took = started.elapsed();
+        match woken {
+            Woken::Deferred(reason) => assert!(reason.contains("the agent failed to start"), "{reason}"),
+            Woken::Acted => panic!("no agent can have acted"),
+        }
+        assert!(took >= Duration::from_millis(300), "gave up after {took:?}");
+        assert!(took < Duration::from_secs(3), "kept trying for {took:?}");
+    }
+}
