@@ -43,6 +43,8 @@ _OWNED = (
     "agent.sock",
     "agent.lock",
     "agent.log",
+    "agent.log.1",
+    "agent.log.2",
     "outputs",
     "fileservers",
     "azure",

@@ -13,3 +13,4 @@ pub use error::{Error, ResourceKind, Result, ValidationError};
 pub mod agent;
 pub mod engines;
 pub mod launcher;
+pub mod logging;

@@ -104,15 +104,37 @@ fn start(layout: &Layout, launcher: &Launcher) -> Result<()> {
     }
 }
 
-/// The last lines of the agent's log, for error messages.
+/// The last lines of the agent's log, for error messages. They may have just been rotated into
+/// `agent.log.1`, so that file's end is read first; only the last 64 KiB of each is read.
 pub fn log_tail(layout: &Layout) -> String {
-    let text = std::fs::read_to_string(layout.agent_log()).unwrap_or_default();
+    let log = crate::engine::logging::RotatingFile::new(layout.agent_log(), 0, 1);
+    let text = [log.rotated(1), log.path().to_path_buf()].iter().map(|p| file_tail(p, 64 * 1024)).collect::<String>();
     let lines: Vec<&str> = text.lines().rev().take(5).collect();
     if lines.is_empty() {
         format!("see {}", layout.agent_log().display())
     } else {
         format!("{}: {}", layout.agent_log().display(), lines.into_iter().rev().collect::<Vec<_>>().join(" | "))
     }
+}
+
+/// Up to the last `max` bytes of a file, from a line start; empty if it cannot be read.
+fn file_tail(path: &std::path::Path, max: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else { return String::new() };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(len.saturating_sub(max))).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if len > max {
+        // Drop the partial first line.
+        text = text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default();
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }
 
 /// Tell the agent to look at the store, starting it if needed; returns once it has acted.

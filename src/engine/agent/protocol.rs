@@ -26,6 +26,13 @@ pub struct AgentStatus {
     pub nodes: usize,
     /// Processes started and not yet ended (jobs' and nodes' setup tasks).
     pub processes: usize,
+    /// The CPUs the agent may give nodes (its affinity mask).
+    #[serde(default)]
+    pub cpus: Vec<u32>,
+    /// The GPUs it may give nodes, as jobs see them in `CUDA_VISIBLE_DEVICES`: numbers, UUIDs
+    /// (`GPU-...`) or MIG instances (`MIG-...`).
+    #[serde(default)]
+    pub gpus: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -89,7 +89,7 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
                 match line {
                     Ok(Some(line)) => match serde_json::from_str::<FromSupervisor>(&line) {
                         Ok(message) => core.on_supervisor(message),
-                        Err(e) => eprintln!("agent: malformed message from the supervisor: {e}"),
+                        Err(e) => tracing::warn!("malformed message from the supervisor: {e}"),
                     },
                     // The supervisor is gone: start over in a fresh process, which starts a new one.
                     Ok(None) | Err(_) => return Err(Error::Agent("lost the supervisor".into())),

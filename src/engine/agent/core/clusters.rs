@@ -285,7 +285,7 @@ impl Core {
             .and_then(|t| t.std_out_err_path_prefix.clone())
             .unwrap_or_else(|| self.layout.outputs().display().to_string());
         let mut vars: HashMap<String, String> = HashMap::new();
-        for (k, v) in crate::engine::scheduler::gpu_env(&node.gpus) {
+        for (k, v) in crate::engine::scheduler::gpu_env(&self.machine.visible_gpus(&node.gpus)) {
             vars.insert(k.to_string(), v);
         }
         vars.insert("AZ_BATCHAI_MOUNT_ROOT".into(), mount_root.display().to_string());

@@ -266,6 +266,8 @@ impl Core {
                     running_jobs: self.running.len(),
                     nodes: self.nodes.len(),
                     processes: self.procs.values().filter(|p| matches!(p, Proc::Starting | Proc::Running)).count(),
+                    cpus: self.machine.cpus.clone(),
+                    gpus: self.machine.visible_gpus(&self.machine.gpus),
                 }));
             }
             Request::Stop => {
@@ -302,7 +304,7 @@ impl Core {
             return;
         }
         if let Err(e) = self.turn_inner() {
-            eprintln!("agent: {e}");
+            tracing::error!("{e}");
             for waker in self.wakers.drain(..) {
                 let _ = waker.send(Reply::Error { message: e.to_string() });
             }

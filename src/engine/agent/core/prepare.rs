@@ -26,7 +26,7 @@ impl Core {
             placed.push(PlacedNode {
                 id: name.clone(),
                 address: "127.0.0.1".into(),
-                gpus: node.gpus.iter().map(u32::to_string).collect(),
+                gpus: self.machine.visible_gpus(&node.gpus),
                 cpus: node.cpus.len() as u32,
                 paths: NodePaths {
                     mount_root: workdirs::node_mount_root(&self.layout, name).display().to_string(),
