@@ -39,10 +39,8 @@ fn the_log_rotates_past_its_cap_and_keeps_only_the_newest_files() {
     }
     assert!(size(&file.rotated(1)) >= 1000 && size(&file.rotated(2)) >= 1000);
     // Oldest to newest, the kept files hold the last lines written, without a gap, ending at 99.
-    let kept: Vec<usize> = [file.rotated(2), file.rotated(1), file.path().to_path_buf()]
-        .iter()
-        .flat_map(|p| numbers(p))
-        .collect();
+    let kept: Vec<usize> =
+        [file.rotated(2), file.rotated(1), file.path().to_path_buf()].iter().flat_map(|p| numbers(p)).collect();
     assert_eq!(kept.last(), Some(&99));
     assert_eq!(kept, (kept[0]..100).collect::<Vec<_>>());
     assert!(kept[0] > 50, "older lines were dropped, kept {kept:?}");

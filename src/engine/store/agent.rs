@@ -4,11 +4,13 @@
 use rusqlite::{OptionalExtension, params};
 
 use crate::engine::error::Result;
+use crate::engine::model::cluster::AllocationState;
 use crate::engine::model::job::SchedulingPriority;
 use crate::engine::model::{ClusterSpec, ErrorInfo, ExecutionState, JobSpec, Timestamp};
 
+use super::columns::Cells;
 use super::nodes::{NODE_COLUMNS, Node, NodeState, row_to_node};
-use super::{Store, ts, us};
+use super::{Store, us};
 
 /// A job the agent must act on: queued, running or terminating.
 #[derive(Debug, Clone)]
@@ -93,31 +95,31 @@ const ACTIVE_COLUMNS: &str = "j.id, j.uid, e.name, j.name, j.spec, j.cluster_nam
      j.terminate_requested_us, j.start_us, j.node_names, j.created_us";
 
 fn row_to_active(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<ActiveJob> {
-    let experiment: String = r.get(2)?;
-    let name: String = r.get(3)?;
-    let uid: String = r.get(1)?;
-    let spec: String = r.get(4)?;
-    let priority = match r.get::<_, i64>(6)? {
+    let c = Cells::new(r, "jobs", 0);
+    let experiment: String = c.get(2)?;
+    let name: String = c.get(3)?;
+    let uid: String = c.get(1)?;
+    let priority = match c.get::<i64>(6)? {
         0 => SchedulingPriority::Low,
+        1 => SchedulingPriority::Normal,
         2 => SchedulingPriority::High,
-        _ => SchedulingPriority::Normal,
+        other => return Err(c.damaged(6, format!("{other} is not a priority (0, 1 or 2)"))),
     };
     Ok(ActiveJob {
-        id: r.get(0)?,
+        id: c.get(0)?,
         output_segment: format!("{workspace}/experiments/{experiment}/jobs/{name}/{uid}"),
         uid,
         experiment,
         name,
-        spec: serde_json::from_str(&spec)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e)))?,
-        cluster: r.get(5)?,
+        spec: c.json(4)?,
+        cluster: c.get(5)?,
         priority,
-        state: ExecutionState::parse(&r.get::<_, String>(7)?).unwrap_or(ExecutionState::Failed),
-        attempt: r.get(8)?,
-        terminate_requested: r.get::<_, Option<i64>>(9)?.is_some(),
-        start_time: r.get::<_, Option<i64>>(10)?.map(ts),
-        node_names: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
-        creation_time: ts(r.get(12)?),
+        state: super::jobs::execution_state(&c, 7)?,
+        attempt: c.get(8)?,
+        terminate_requested: c.get::<Option<i64>>(9)?.is_some(),
+        start_time: c.optional_time(10)?,
+        node_names: c.json(11)?,
+        creation_time: c.time(12)?,
     })
 }
 
@@ -155,9 +157,11 @@ impl Store {
     /// The execution state of the job with this uid; `None` when no such job exists.
     pub fn job_state_by_uid(&mut self, uid: &str) -> Result<Option<ExecutionState>> {
         self.read(|tx| {
-            let state: Option<String> =
-                tx.query_row("SELECT execution_state FROM jobs WHERE uid = ?1", [uid], |r| r.get(0)).optional()?;
-            Ok(state.and_then(|s| ExecutionState::parse(&s)))
+            Ok(tx
+                .query_row("SELECT uid, execution_state FROM jobs WHERE uid = ?1", [uid], |r| {
+                    super::jobs::execution_state(&Cells::new(r, "jobs", 0), 1)
+                })
+                .optional()?)
         })
     }
 
@@ -177,15 +181,15 @@ impl Store {
                 "SELECT id, name, uid, spec, allocation_state, errors, created_us FROM clusters ORDER BY id",
             )?;
             let rows = stmt.query_map([], |r| {
-                let spec: String = r.get(3)?;
+                let c = Cells::new(r, "clusters", 0);
                 Ok(ClusterRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    uid: r.get(2)?,
-                    spec: serde_json::from_str(&spec).unwrap_or_default(),
-                    allocation_resizing: r.get::<_, String>(4)? == "resizing",
-                    errors: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
-                    created: ts(r.get(6)?),
+                    id: c.get(0)?,
+                    name: c.get(1)?,
+                    uid: c.get(2)?,
+                    spec: c.json(3)?,
+                    allocation_resizing: super::clusters::allocation_state(&c, 4)? == AllocationState::Resizing,
+                    errors: c.json(5)?,
+                    created: c.time(6)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -34,7 +34,7 @@ impl Core {
         }
         if all {
             for (cluster_id, node) in self.store.all_nodes()? {
-                let number = node.name.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let number = node.number;
                 if node.state == crate::engine::scheduler::NodeState::Unusable {
                     let recorded = self.cluster_errors.get(&cluster_id).and_then(|errors| {
                         errors

@@ -31,11 +31,8 @@ pub fn detect_machine() -> Machine {
 /// Numbers alone are kept as the GPUs' numbers. Once any entry is a name, every GPU is numbered
 /// by its position and its entry is kept as its name, which is what a job is given.
 pub fn visible_gpus(visible: &str) -> (Vec<u32>, BTreeMap<u32, String>) {
-    let entries: Vec<&str> = visible
-        .split(',')
-        .map(str::trim)
-        .take_while(|e| e.parse::<u32>().is_ok() || is_device_name(e))
-        .collect();
+    let entries: Vec<&str> =
+        visible.split(',').map(str::trim).take_while(|e| e.parse::<u32>().is_ok() || is_device_name(e)).collect();
     if let Some(numbers) = entries.iter().map(|e| e.parse::<u32>().ok()).collect::<Option<Vec<u32>>>() {
         return (numbers, BTreeMap::new());
     }
