@@ -26,8 +26,9 @@ pub struct Options {
 /// returns when it stops. Callers exit with the code at once.
 pub fn main(root: PathBuf, options: Options) -> i32 {
     let layout = Layout::new(root);
-    // Before the forks, so the detached agent and the supervisor log the same way.
-    logging::init(&layout.agent_log());
+    // Before the forks, so the detached agent and the supervisor log the same way. Once the
+    // workspace is deleted (its database gone) a late line must not recreate the log.
+    logging::init(&layout.agent_log(), &layout.db());
     let lock = match lock::try_acquire(&layout.agent_lock()) {
         Ok(Some(lock)) => lock,
         Ok(None) => return 0, // another agent serves this workspace
@@ -63,10 +64,7 @@ pub fn main(root: PathBuf, options: Options) -> i32 {
     };
     tracing::info!("serving {} (supervisor {})", layout.root.display(), if supervisor.1 { "started" } else { "found" });
     match super::server::serve(layout, options, listener, supervisor, lock) {
-        Ok(()) => {
-            tracing::info!("stopped");
-            0
-        }
+        Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e}");
             1

@@ -36,6 +36,11 @@ pub fn serve(
         .build()
         .map_err(|e| Error::io("starting the agent's runtime", e))?;
     let result = runtime.block_on(run(layout, options, listener, supervisor));
+    // Logged while the lock is held: a client that waited for the lock (to delete the
+    // workspace) finds the log complete.
+    if result.is_ok() {
+        tracing::info!("stopped");
+    }
     drop(lock);
     result
 }

@@ -39,12 +39,13 @@ pub const KEEP: usize = 2;
 /// The environment variable that sets the level.
 pub const LEVEL_VAR: &str = "BATCHAI_LOG";
 
-/// Log to `path` from now on, for this process and the processes it forks. A second call does
-/// nothing (the first subscriber stays).
-pub fn init(path: &Path) {
+/// Log to `path` from now on, for this process and the processes it forks; the file is
+/// (re)created only while `anchor` exists. A second call does nothing (the first subscriber
+/// stays).
+pub fn init(path: &Path, anchor: &Path) {
     let setting = std::env::var(LEVEL_VAR).ok();
     let (level, unknown) = parse_level(setting.as_deref());
-    let subscriber = subscriber(RotatingFile::new(path, MAX_BYTES, KEEP), level);
+    let subscriber = subscriber(RotatingFile::new(path, MAX_BYTES, KEEP).anchored_to(anchor), level);
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         return;
     }

@@ -11,6 +11,10 @@
 //! The file is opened for each event. The agent logs a few lines per job at most, so this costs
 //! nothing that matters, and it needs no state that a `fork` could break.
 //!
+//! A missing file is created, but only while its `anchor` exists (the workspace's database for
+//! the agent's log): a process that logs after its workspace was deleted must not leave a fresh
+//! log behind in the folder, or recreate the folder's contents the deletion just removed.
+//!
 //! Failures never reach the caller as a panic: a full disk loses log lines, not the agent.
 
 use std::fs::{File, OpenOptions};
@@ -26,11 +30,18 @@ pub struct RotatingFile {
     path: PathBuf,
     max_bytes: u64,
     keep: usize,
+    anchor: Option<PathBuf>,
 }
 
 impl RotatingFile {
     pub fn new(path: impl Into<PathBuf>, max_bytes: u64, keep: usize) -> Self {
-        RotatingFile { path: path.into(), max_bytes, keep }
+        RotatingFile { path: path.into(), max_bytes, keep, anchor: None }
+    }
+
+    /// Create the log only while `anchor` exists (see the module docs).
+    pub fn anchored_to(mut self, anchor: impl Into<PathBuf>) -> Self {
+        self.anchor = Some(anchor.into());
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -61,7 +72,8 @@ impl RotatingFile {
         // then is this line lost rather than waited for. `flock` is not fair, so a writer may
         // lose several races in a row.
         for _ in 0..100 {
-            let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            let create = self.anchor.as_ref().is_none_or(|anchor| anchor.exists());
+            let file = OpenOptions::new().create(create).append(true).open(&self.path)?;
             let locked = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| io::Error::from(errno))?;
             let held = locked.metadata()?;
             match std::fs::metadata(&self.path) {

@@ -110,6 +110,19 @@ fn a_full_disk_loses_lines_without_failing() {
 }
 
 #[test]
+fn the_log_is_recreated_only_while_its_anchor_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let anchor = dir.path().join("workspace.db");
+    let file = RotatingFile::new(dir.path().join("agent.log"), 1 << 20, 1).anchored_to(&anchor);
+    // The workspace was deleted: a late line is dropped, not written into a fresh file.
+    assert_eq!(file.append(b"late\n").unwrap_err().kind(), std::io::ErrorKind::NotFound);
+    assert!(!file.path().exists());
+    std::fs::write(&anchor, b"").unwrap();
+    file.append(b"first\n").unwrap();
+    assert_eq!(std::fs::read_to_string(file.path()).unwrap(), "first\n");
+}
+
+#[test]
 fn an_unknown_level_falls_back_to_info_and_is_reported() {
     assert_eq!(parse_level(None), (LevelFilter::INFO, None));
     assert_eq!(parse_level(Some("")), (LevelFilter::INFO, None));
