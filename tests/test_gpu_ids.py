@@ -43,6 +43,10 @@ def test_uuid_gpus_are_listed_and_given_to_jobs_as_they_are(
     gate.touch()
     seen = sorted(j.wait(timeout=30).stdout().strip() for j in jobs)
     assert seen == sorted(f"{u} 1" for u in UUIDS)
+    # `node exec` gives a command the node's GPU by the same name.
+    for node in cluster.nodes():
+        result = cluster.exec("echo $CUDA_VISIBLE_DEVICES", node=node.node_id)
+        assert result.stdout.strip() == UUIDS[node.gpus[0]]
 
     code, out, _ = cli(capsys, "agent", "status", "-w", "ws", "-o", "table")
     rows = dict(line.split(None, 1) for line in out.splitlines())

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import _core
 from ._convert import parse_time
 
 
@@ -43,11 +45,22 @@ class Node:
         )
 
 
+def visible_gpus(workspace_path: Path, gpus: list[int]) -> list[str]:
+    """The names jobs are given for a node's GPUs, as the agent gives them (the engine's
+    ``Machine::visible_gpus``): when the agent's GPUs are named (UUIDs, MIG ids), a node's GPU
+    numbers are positions in its list; otherwise, or without an agent, numbers name themselves."""
+    status = _core.agent_status(str(workspace_path))
+    names: list[str] = json.loads(status).get("gpus", []) if status else []
+    if all(name.isdigit() for name in names):
+        return [str(g) for g in gpus]
+    return [names[g] if g < len(names) else str(g) for g in gpus]
+
+
 def node_environment(workspace_path: Path, node: Node) -> dict[str, str]:
     """What a command run on the node sees (as Batch AI's ``node exec`` over SSH saw)."""
     root = workspace_path / "nodes" / node.node_id
     env = dict(os.environ)
-    env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in node.gpus)
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(visible_gpus(workspace_path, node.gpus))
     env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     for suffix, value in (
         ("MOUNT_ROOT", str(root / "mounts")),
