@@ -107,8 +107,11 @@ fn start(layout: &Layout, launcher: &Launcher) -> Result<()> {
 /// The last lines of the agent's log, for error messages. They may have just been rotated into
 /// `agent.log.1`, so that file's end is read first; only the last 64 KiB of each is read.
 pub fn log_tail(layout: &Layout) -> String {
-    let log = crate::engine::logging::RotatingFile::new(layout.agent_log(), 0, 1);
-    let text = [log.rotated(1), log.path().to_path_buf()].iter().map(|p| file_tail(p, 64 * 1024)).collect::<String>();
+    let log = layout.agent_log();
+    let text = [crate::engine::logging::rotated(&log, 1), log.clone()]
+        .iter()
+        .map(|p| file_tail(p, 64 * 1024))
+        .collect::<String>();
     let lines: Vec<&str> = text.lines().rev().take(5).collect();
     if lines.is_empty() {
         format!("see {}", layout.agent_log().display())
@@ -173,4 +176,33 @@ pub fn stop(layout: &Layout, timeout: Duration) -> Result<bool> {
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_tail_reaches_back_into_the_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        assert_eq!(log_tail(&layout), format!("see {}", layout.agent_log().display()));
+        let old: String = (1..=100).map(|i| format!("old {i}\n")).collect();
+        std::fs::write(crate::engine::logging::rotated(&layout.agent_log(), 1), old).unwrap();
+        std::fs::write(layout.agent_log(), "new 1\nnew 2\n").unwrap();
+        assert_eq!(
+            log_tail(&layout),
+            format!("{}: old 98 | old 99 | old 100 | new 1 | new 2", layout.agent_log().display())
+        );
+    }
+
+    #[test]
+    fn the_log_tail_reads_only_the_end_of_a_big_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let tail = file_tail(&path, 1000);
+        assert!(tail.len() <= 1000 && tail.starts_with("line ") && tail.ends_with("line 19999\n"), "{tail}");
+    }
 }

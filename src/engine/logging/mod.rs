@@ -28,7 +28,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-pub use rotating::RotatingFile;
+pub use rotating::{RotatingFile, rotated};
 
 /// Size at which the log file is rotated.
 pub const MAX_BYTES: u64 = 4 * 1024 * 1024;

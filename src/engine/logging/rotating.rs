@@ -50,9 +50,7 @@ impl RotatingFile {
 
     /// The `n`th older file: `agent.log.1` is the most recent one rotated away.
     pub fn rotated(&self, n: usize) -> PathBuf {
-        let mut name = self.path.clone().into_os_string();
-        name.push(format!(".{n}"));
-        PathBuf::from(name)
+        rotated(&self.path, n)
     }
 
     /// Append `bytes` (one whole event) and rotate if the file has passed its cap.
@@ -97,6 +95,13 @@ impl RotatingFile {
         }
         let _ = std::fs::rename(&self.path, self.rotated(1));
     }
+}
+
+/// The `n`th older file of the log at `path`: `agent.log` → `agent.log.1`.
+pub fn rotated(path: &Path, n: usize) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
 }
 
 /// The writer `tracing_subscriber` gets for each event. The formatter hands it the whole event in
