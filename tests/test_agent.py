@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 import batchai
 
@@ -158,3 +161,30 @@ def test_status_reports_jobs_and_nodes(ws: batchai.Workspace, tmp_path: Path) ->
     assert (status["queued_jobs"], status["nodes"]) == (1, 1)
     json.dumps(status)
     gate.touch()
+
+
+LOG_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (ERROR|WARN |INFO |DEBUG) (agent|supervisor)\[\d+\] \w+: "
+)
+
+
+def test_the_agent_log_has_times_levels_and_batchai_log_sets_the_level(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BATCHAI_LOG", "debug")  # read by the agent this test starts
+    ws = batchai.Workspace.create("ws")
+    cluster = ws.create_cluster("c", target_node_count=1)
+    ws.create_experiment("e").create_job("j", cluster=cluster, command_line="true").wait(timeout=30)
+    ws.agent.stop()
+    lines = (ws.path / "agent.log").read_text().splitlines()
+    assert lines and all(LOG_LINE.match(line) for line in lines), lines
+    assert any(" INFO  agent[" in line and "daemon: serving" in line for line in lines), lines
+    # The supervisor, forked from the agent, writes the same file; its process starts are debug.
+    assert any(" DEBUG supervisor[" in line and "exited with code 0" in line for line in lines), lines
+
+    monkeypatch.setenv("BATCHAI_LOG", "info")
+    other = batchai.Workspace.create("other", path=tmp_path / "other")
+    other.create_cluster("c", target_node_count=1).wait_for_steady()
+    other.agent.stop()
+    text = (other.path / "agent.log").read_text()
+    assert "daemon: serving" in text and "DEBUG" not in text

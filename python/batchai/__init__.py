@@ -20,6 +20,11 @@ from .exceptions import (
     AgentError,
     AlreadyExistsError,
     BatchAIError,
+    BatchAIFileExistsError,
+    BatchAIFileNotFoundError,
+    BatchAIIsADirectoryError,
+    BatchAINotADirectoryError,
+    BatchAIPermissionError,
     BatchAITimeoutError,
     BatchAIWarning,
     ConflictError,
@@ -27,6 +32,7 @@ from .exceptions import (
     NotFoundError,
     StoreError,
     ValidationError,
+    WorkspaceNotFoundError,
 )
 from .experiment import Experiment
 from .file_server import FileServer
@@ -93,6 +99,11 @@ __all__ = [
     "AzureFileShareReference",
     "BatchAIError",
     "BatchAIErrorInfo",
+    "BatchAIFileExistsError",
+    "BatchAIFileNotFoundError",
+    "BatchAIIsADirectoryError",
+    "BatchAINotADirectoryError",
+    "BatchAIPermissionError",
     "BatchAITimeoutError",
     "BatchAIWarning",
     "CNTKSettings",
@@ -136,6 +147,7 @@ __all__ = [
     "UnmanagedFileSystemReference",
     "ValidationError",
     "Workspace",
+    "WorkspaceNotFoundError",
     "__version__",
     "list_workspaces",
 ]

@@ -7,6 +7,8 @@ raises these classes directly (see ``src/bindings/errors.rs``).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BatchAIError(Exception):
     """Base class of every batchai error."""
@@ -48,8 +50,55 @@ class ConflictError(BatchAIError):
     """The request is valid but the resource's state forbids it now."""
 
 
+class WorkspaceNotFoundError(NotFoundError):
+    """No workspace at that folder. ``path`` is the folder; the message says how to create one."""
+
+    def __init__(self, message: str, name: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, "workspace", name)
+        self.path = path
+
+
 class StoreError(BatchAIError, OSError):
-    """The workspace's files could not be read or written."""
+    """The workspace's files could not be read or written, or its database holds a damaged row.
+
+    For a failed file system call ``errno`` is set, and ``filename`` names the path; the
+    subclasses below also derive from the builtin for that errno (``FileNotFoundError``...), so
+    either kind of ``except`` catches them.
+    """
+
+    def __init__(self, message: str, errno: int | None = None, filename: str | None = None) -> None:
+        if errno is None and filename is None:
+            super().__init__(message)
+        else:
+            # OSError's own form: sets .errno, .strerror and .filename.
+            super().__init__(errno, message, filename)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.errno, self.filename))
+
+
+class BatchAIFileNotFoundError(StoreError, FileNotFoundError):
+    """A file or folder batchai needed does not exist."""
+
+
+class BatchAIPermissionError(StoreError, PermissionError):
+    """A file or folder could not be read or written for lack of permission."""
+
+
+class BatchAIFileExistsError(StoreError, FileExistsError):
+    """A file or folder batchai meant to create exists already."""
+
+
+class BatchAIIsADirectoryError(StoreError, IsADirectoryError):
+    """A path batchai expected to be a file is a folder."""
+
+
+class BatchAINotADirectoryError(StoreError, NotADirectoryError):
+    """A part of a path batchai expected to be a folder is a file."""
 
 
 class AgentError(BatchAIError):
@@ -72,6 +121,11 @@ __all__ = [
     "AgentError",
     "AlreadyExistsError",
     "BatchAIError",
+    "BatchAIFileExistsError",
+    "BatchAIFileNotFoundError",
+    "BatchAIIsADirectoryError",
+    "BatchAINotADirectoryError",
+    "BatchAIPermissionError",
     "BatchAITimeoutError",
     "BatchAIWarning",
     "ConflictError",
@@ -79,4 +133,5 @@ __all__ = [
     "NotFoundError",
     "StoreError",
     "ValidationError",
+    "WorkspaceNotFoundError",
 ]

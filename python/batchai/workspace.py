@@ -272,8 +272,10 @@ class Agent:
         return status
 
     def status(self) -> dict[str, Any] | None:
-        """``{"pid", "supervisor_pid", "started", "queued_jobs", "running_jobs", "nodes"}``, or
-        None when no agent runs."""
+        """``{"pid", "supervisor_pid", "started", "queued_jobs", "running_jobs", "nodes",
+        "processes", "cpus", "gpus"}``, or None when no agent runs. ``cpus`` and ``gpus`` are what the
+        agent may give nodes; ``gpus`` are the ids jobs see in ``CUDA_VISIBLE_DEVICES`` (numbers,
+        ``GPU-<uuid>`` or ``MIG-...``)."""
         text = _core.agent_status(self._path)
         return None if text is None else dict(json.loads(text))
 

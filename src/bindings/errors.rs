@@ -1,8 +1,8 @@
 //! Engine errors → Python exceptions, in one exhaustive match.
 //!
 //! The exception classes are defined in Python (`batchai/exceptions.py`) so they can inherit from
-//! both `BatchAIError` and the matching builtin (`ValueError`, `LookupError`, `TimeoutError`),
-//! which lets users catch them either way. They are looked up once and cached.
+//! both `BatchAIError` and the matching builtin (`ValueError`, `LookupError`, `TimeoutError`,
+//! `FileNotFoundError`...), which lets users catch them either way. They are looked up once and cached.
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -32,10 +32,26 @@ pub fn to_py(py: Python<'_>, error: Error) -> PyErr {
         Error::AlreadyExists { kind, name } => raise(py, "AlreadyExistsError", (message, kind.as_str(), name)),
         Error::Validation(v) => raise(py, "ValidationError", (message, v.field, v.value, v.rule)),
         Error::Conflict(_) => raise(py, "ConflictError", (message,)),
+        Error::WorkspaceNotFound { name, path } => raise(py, "WorkspaceNotFoundError", (message, name, path)),
         Error::Store { .. } => raise(py, "StoreError", (message,)),
-        Error::Io { source, .. } => raise(py, "StoreError", (message, source.raw_os_error())),
+        Error::File { path, source, .. } => raise(py, os_class(&source), (message, source.raw_os_error(), Some(path))),
+        Error::Io { source, .. } => raise(py, os_class(&source), (message, source.raw_os_error(), None::<String>)),
         Error::Agent(_) => raise(py, "AgentError", (message,)),
         Error::Timeout(_) => raise(py, "BatchAITimeoutError", (message,)),
+    }
+}
+
+/// The batchai class for an I/O error: the one that also derives from the matching builtin
+/// (`FileNotFoundError`, `PermissionError`, ...), else `StoreError` (an `OSError`).
+fn os_class(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "BatchAIFileNotFoundError",
+        ErrorKind::PermissionDenied => "BatchAIPermissionError",
+        ErrorKind::AlreadyExists => "BatchAIFileExistsError",
+        ErrorKind::IsADirectory => "BatchAIIsADirectoryError",
+        ErrorKind::NotADirectory => "BatchAINotADirectoryError",
+        _ => "StoreError",
     }
 }
 

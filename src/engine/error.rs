@@ -75,11 +75,30 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
-    /// The workspace's SQLite file could not be read or written.
+    /// No workspace at this folder (no `workspace.db` in it).
+    #[error(
+        "workspace '{name}' was not found: {path} holds no workspace; create it with \
+         batchai.Workspace.create({name:?}, path={path:?}) or `batchai workspace create -n {name} --path {path}`"
+    )]
+    WorkspaceNotFound { name: String, path: String },
+
+    /// The workspace's SQLite file could not be read or written, or holds a value that cannot
+    /// be read back (a damaged row).
     #[error("workspace store {path}: {message}")]
     Store { path: String, message: String },
 
-    #[error("{context}: {source}")]
+    /// A file system call on `path` failed: `action` says what was being done ("creating the
+    /// workspace folder").
+    #[error("{action} {path}: {}", describe_io(.source))]
+    File {
+        action: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Any other I/O failure (sockets, the agent's runtime).
+    #[error("{context}: {}", describe_io(.source))]
     Io {
         context: String,
         #[source]
@@ -108,9 +127,66 @@ impl Error {
         Error::Io { context: context.into(), source }
     }
 
+    /// A failed file system call: `action` is what was being done, `path` what it was done to.
+    pub fn file(action: impl Into<String>, path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::File { action: action.into(), path: path.as_ref().display().to_string(), source }
+    }
+
     pub fn invalid(field: impl Into<String>, value: impl Into<String>, rule: impl Into<String>) -> Self {
         Error::Validation(ValidationError::new(field, value, rule))
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An I/O error as a sentence: the system's words without Rust's `(os error N)` suffix, and what
+/// to check for the failures a user can fix.
+pub fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let text = e.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text,
+    };
+    let hint = match e.kind() {
+        ErrorKind::PermissionDenied => " (check the owner and mode of the path and its folders)",
+        ErrorKind::NotADirectory => " (a part of the path is a file, not a folder)",
+        ErrorKind::IsADirectory => " (the path is a folder, a file was expected)",
+        ErrorKind::ReadOnlyFilesystem => " (the path is on a read-only file system)",
+        ErrorKind::StorageFull => " (free some space on that file system)",
+        _ => "",
+    };
+    format!("{text}{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_errors_read_as_sentences() {
+        let e =
+            Error::file("creating the workspace folder", "/tmp/f/ws", std::io::Error::from_raw_os_error(libc::ENOTDIR));
+        assert_eq!(
+            e.to_string(),
+            "creating the workspace folder /tmp/f/ws: Not a directory (a part of the path is a file, not a folder)"
+        );
+        let e = Error::io("agent socket", std::io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!(
+            e.to_string(),
+            "agent socket: Permission denied (check the owner and mode of the path and its folders)"
+        );
+        let e = Error::io("agent socket", std::io::Error::other("gone"));
+        assert_eq!(e.to_string(), "agent socket: gone");
+    }
+
+    #[test]
+    fn a_missing_workspace_says_where_and_how_to_create_it() {
+        let e = Error::WorkspaceNotFound { name: "ws".into(), path: "/data/ws".into() };
+        assert_eq!(
+            e.to_string(),
+            "workspace 'ws' was not found: /data/ws holds no workspace; create it with \
+             batchai.Workspace.create(\"ws\", path=\"/data/ws\") or `batchai workspace create -n ws --path /data/ws`"
+        );
+    }
+}

@@ -14,3 +14,4 @@ pub mod agent;
 pub mod api;
 pub mod engines;
 pub mod launcher;
+pub mod logging;

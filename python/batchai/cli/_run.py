@@ -255,8 +255,27 @@ def cluster_node_exec(args: argparse.Namespace) -> Any:
 # -- agent ----------------------------------------------------------------------------------
 
 
+def _status_view(status: dict[str, Any], output: str) -> dict[str, Any]:
+    """The agent's status as printed: in a table, CPUs in the kernel's list form (``0-3,8``) and
+    GPUs by the ids jobs see in ``CUDA_VISIBLE_DEVICES``; JSON keeps the lists."""
+    if output == "json":
+        return status
+    return {**status, "cpus": _id_list(status.get("cpus", [])), "gpus": ",".join(status.get("gpus", [])) or "none"}
+
+
+def _id_list(ids: list[int]) -> str:
+    """``[0, 1, 2, 5]`` → ``"0-2,5"``."""
+    runs: list[list[int]] = []
+    for i in sorted(set(ids)):
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return ",".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
 def agent_start(args: argparse.Namespace) -> Any:
-    return open_workspace(args).agent.start(), None
+    return _status_view(open_workspace(args).agent.start(), args.output), None
 
 
 def agent_stop(args: argparse.Namespace) -> Any:
@@ -268,4 +287,4 @@ def agent_status(args: argparse.Namespace) -> Any:
     if status is None:
         print("null" if args.output == "json" else "not running")
         return None, None, NOT_RUNNING
-    return status, None
+    return _status_view(status, args.output), None

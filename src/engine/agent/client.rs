@@ -129,15 +129,40 @@ fn start(layout: &Layout, launcher: &Launcher) -> Result<()> {
     }
 }
 
-/// The last lines of the agent's log, for error messages.
+/// The last lines of the agent's log, for error messages. They may have just been rotated into
+/// `agent.log.1`, so that file's end is read first; only the last 64 KiB of each is read.
 pub fn log_tail(layout: &Layout) -> String {
-    let text = std::fs::read_to_string(layout.agent_log()).unwrap_or_default();
+    let log = layout.agent_log();
+    let text = [crate::engine::logging::rotated(&log, 1), log.clone()]
+        .iter()
+        .map(|p| file_tail(p, 64 * 1024))
+        .collect::<String>();
     let lines: Vec<&str> = text.lines().rev().take(5).collect();
     if lines.is_empty() {
         format!("see {}", layout.agent_log().display())
     } else {
         format!("{}: {}", layout.agent_log().display(), lines.into_iter().rev().collect::<Vec<_>>().join(" | "))
     }
+}
+
+/// Up to the last `max` bytes of a file, from a line start; empty if it cannot be read.
+fn file_tail(path: &std::path::Path, max: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else { return String::new() };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(len.saturating_sub(max))).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if len > max {
+        // Drop the partial first line.
+        text = text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default();
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }
 
 /// Tell the agent to look at the store, starting it if needed; returns once it has acted.
@@ -206,4 +231,33 @@ pub fn wait_for_exit(pid: i32, timeout: Duration) -> bool {
     // SAFETY: closing the descriptor pidfd_open gave us.
     unsafe { libc::close(fd) };
     exited
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_tail_reaches_back_into_the_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        assert_eq!(log_tail(&layout), format!("see {}", layout.agent_log().display()));
+        let old: String = (1..=100).map(|i| format!("old {i}\n")).collect();
+        std::fs::write(crate::engine::logging::rotated(&layout.agent_log(), 1), old).unwrap();
+        std::fs::write(layout.agent_log(), "new 1\nnew 2\n").unwrap();
+        assert_eq!(
+            log_tail(&layout),
+            format!("{}: old 98 | old 99 | old 100 | new 1 | new 2", layout.agent_log().display())
+        );
+    }
+
+    #[test]
+    fn the_log_tail_reads_only_the_end_of_a_big_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let tail = file_tail(&path, 1000);
+        assert!(tail.len() <= 1000 && tail.starts_with("line ") && tail.ends_with("line 19999\n"), "{tail}");
+    }
 }

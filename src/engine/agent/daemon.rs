@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::lock;
 use crate::engine::launcher::socket;
 use crate::engine::launcher::supervisor;
+use crate::engine::logging;
 use crate::engine::paths::Layout;
 
 /// What the agent needs from the process that started it.
@@ -25,18 +26,21 @@ pub struct Options {
 /// returns when it stops. Callers exit with the code at once.
 pub fn main(root: PathBuf, options: Options) -> i32 {
     let layout = Layout::new(root);
+    // Before the forks, so the detached agent and the supervisor log the same way. Once the
+    // workspace is deleted (its database gone) a late line must not recreate the log.
+    logging::init(&layout.agent_log(), &layout.db());
     let lock = match lock::try_acquire(&layout.agent_lock()) {
         Ok(Some(lock)) => lock,
         Ok(None) => return 0, // another agent serves this workspace
         Err(e) => {
-            eprintln!("agent: cannot lock {}: {e}", layout.agent_lock().display());
+            tracing::error!("cannot lock {}: {e}", layout.agent_lock().display());
             return 1;
         }
     };
     let listener = match socket::bind(&socket::name(&layout.root, "agent")) {
         Ok(listener) => listener,
         Err(e) => {
-            eprintln!("agent: cannot listen: {e}");
+            tracing::error!("cannot listen on the agent socket: {e}");
             return 1;
         }
     };
@@ -44,7 +48,7 @@ pub fn main(root: PathBuf, options: Options) -> i32 {
     // SAFETY: single-threaded here (see above); the parent only exits.
     match unsafe { libc::fork() } {
         -1 => {
-            eprintln!("agent: fork: {}", io::Error::last_os_error());
+            tracing::error!("fork: {}", io::Error::last_os_error());
             return 1;
         }
         0 => {}
@@ -54,14 +58,15 @@ pub fn main(root: PathBuf, options: Options) -> i32 {
     let supervisor = match connect_supervisor(&layout) {
         Ok(stream) => stream,
         Err(e) => {
-            eprintln!("agent: cannot reach the supervisor: {e}");
+            tracing::error!("cannot reach the supervisor: {e}");
             return 1;
         }
     };
+    tracing::info!("serving {} (supervisor {})", layout.root.display(), if supervisor.1 { "started" } else { "found" });
     match super::server::serve(layout, options, listener, supervisor, lock) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("agent: {e}");
+            tracing::error!("{e}");
             1
         }
     }

@@ -36,6 +36,13 @@ pub struct AgentStatus {
     /// clears its environment escapes it).
     #[serde(default)]
     pub containment: String,
+    /// The CPUs the agent may give nodes (its affinity mask).
+    #[serde(default)]
+    pub cpus: Vec<u32>,
+    /// The GPUs it may give nodes, as jobs see them in `CUDA_VISIBLE_DEVICES`: numbers, UUIDs
+    /// (`GPU-...`) or MIG instances (`MIG-...`).
+    #[serde(default)]
+    pub gpus: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,6 +39,11 @@ pub fn serve(
         .build()
         .map_err(|e| Error::io("starting the agent's runtime", e))?;
     let result = runtime.block_on(run(layout, options, listener, supervisor));
+    // Logged while the lock is held: a client that waited for the lock (to delete the
+    // workspace) finds the log complete.
+    if result.is_ok() {
+        tracing::info!("stopped");
+    }
     drop(lock);
     result
 }
@@ -75,7 +80,10 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
     let mut supervisor = link(supervisor.0, supervisor.1)?;
     let outbox = Outbox::default();
     outbox.push(&watchdog(&layout));
-    let mut core = open_core(&layout, &options, &outbox)?;
+    let mut core = match open_core(&layout, &options, &outbox) {
+        Ok(core) => core,
+        Err(e) => return delete_damaged(&layout, &mut supervisor, e).await,
+    };
     let (client_tx, mut client_rx) = mpsc::unbounded_channel::<ClientEvent>();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(io_error("installing the SIGTERM handler"))?;
@@ -158,6 +166,39 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
         }
         core.turn();
     }
+}
+
+/// The store cannot be loaded (a damaged row). If the workspace is being deleted, that need not
+/// stop the deletion: kill whatever the supervisor still runs, remove the files, and exit (the
+/// waiting client sees the workspace gone). Otherwise the error stands.
+async fn delete_damaged(layout: &Layout, supervisor: &mut SupervisorLink, error: Error) -> Result<()> {
+    let deleting = Store::open(layout.clone())
+        .and_then(|mut s| s.workspace())
+        .is_ok_and(|w| w.provisioning_state == crate::engine::model::ProvisioningState::Deleting);
+    if !deleting {
+        return Err(error);
+    }
+    tracing::warn!(
+        "deleting a workspace whose store cannot be loaded ({error}): killing what runs, removing its files"
+    );
+    if let Ok(Some(line)) = supervisor.lines.next_line().await
+        && let Ok(FromSupervisor::Hello { running, .. }) = serde_json::from_str::<FromSupervisor>(&line)
+    {
+        let mut out = Vec::new();
+        for process in running {
+            let marker = process
+                .key
+                .strip_prefix("setup:")
+                .map(|n| format!("setup-{n}"))
+                .or_else(|| process.key.split(':').nth(1).map(str::to_string));
+            let signal = ToSupervisor::Signal { key: process.key, signal: libc::SIGKILL, marker };
+            let _ = write_line(&mut out, &signal);
+        }
+        let _ = write_line(&mut out, &ToSupervisor::Goodbye);
+        let _ = supervisor.write.write_all(&out).await;
+    }
+    crate::engine::engines::local::workdirs::remove_workspace(layout);
+    Ok(())
 }
 
 /// How the supervisor starts this agent again if it dies: the same program, arguments and

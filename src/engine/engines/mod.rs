@@ -124,6 +124,14 @@ pub trait Engine {
     /// Resources for a new node of `shape`, beside the nodes that exist (`live`).
     fn provide_node(&self, shape: &NodeShape, live: &[Slice]) -> Result<Slice, String>;
 
+    /// The CPUs and GPUs this engine gives nodes (for `agent status`).
+    fn cpus(&self) -> Vec<u32>;
+    fn gpus(&self) -> Vec<u32>;
+
+    /// How processes name these GPUs in `CUDA_VISIBLE_DEVICES`: numbers, or the UUIDs and MIG
+    /// ids the machine was given.
+    fn gpu_names(&self, gpus: &[u32]) -> Vec<String>;
+
     /// Where a node keeps its files and how it is reached.
     fn node_site(&self, node: &str) -> NodeSite;
 

@@ -50,7 +50,12 @@ pub struct TestEngine {
 impl TestEngine {
     pub fn new(cpus: u32, gpus: u32) -> TestEngine {
         TestEngine {
-            machine: Machine { cpus: (0..cpus).collect(), gpus: (0..gpus).collect(), memory_mb: 64 * 1024 },
+            machine: Machine {
+                cpus: (0..cpus).collect(),
+                gpus: (0..gpus).collect(),
+                memory_mb: 64 * 1024,
+                ..Default::default()
+            },
             journal: Rc::default(),
         }
     }
@@ -69,6 +74,18 @@ impl Engine for TestEngine {
         allocate_slice(&self.machine, live, shape, SlicePolicy { share_cpus: true }).map_err(|e| e.to_string())
     }
 
+    fn cpus(&self) -> Vec<u32> {
+        self.machine.cpus.clone()
+    }
+
+    fn gpus(&self) -> Vec<u32> {
+        self.machine.gpus.clone()
+    }
+
+    fn gpu_names(&self, gpus: &[u32]) -> Vec<String> {
+        gpus.iter().map(u32::to_string).collect()
+    }
+
     fn node_site(&self, node: &str) -> NodeSite {
         let root = PathBuf::from("/test/nodes").join(node);
         NodeSite {
@@ -85,8 +102,10 @@ impl Engine for TestEngine {
     }
 
     fn node_env(&self, node: &str, gpus: &[u32]) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> =
-            crate::engine::scheduler::gpu_env(gpus).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut env: Vec<(String, String)> = crate::engine::scheduler::gpu_env(&self.gpu_names(gpus))
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         env.push(("BATCHAI_NODE_ID".into(), node.to_string()));
         env
     }

@@ -232,7 +232,7 @@ impl Supervisor {
             let line: Vec<u8> = agent.pending.drain(..=end).collect();
             match serde_json::from_slice::<ToSupervisor>(&line) {
                 Ok(message) => messages.push(message),
-                Err(e) => eprintln!("supervisor: ignoring a malformed message: {e}"),
+                Err(e) => tracing::warn!("ignoring a malformed message: {e}"),
             }
         }
         for message in messages {
@@ -283,13 +283,17 @@ impl Supervisor {
             // No message on success: the agent counts a requested start as running, and one
             // message fewer per job is one agent wake-up fewer. Failures are reported.
             Ok(pid) => {
+                tracing::debug!("started {} as pid {pid}", request.key);
                 if let Some(marker) = &marker {
                     self.sessions.entry(marker.clone()).or_default().push(pid);
                 }
                 self.running.insert(pid, Process { key: request.key.clone(), marker });
                 self.by_key.insert(request.key.clone(), pid);
             }
-            Err(e) => self.send(&FromSupervisor::SpawnFailed { key: request.key, error: e.to_string() }),
+            Err(e) => {
+                tracing::warn!("cannot start {}: {e}", request.key);
+                self.send(&FromSupervisor::SpawnFailed { key: request.key, error: e.to_string() })
+            }
         }
     }
 
@@ -307,6 +311,11 @@ impl Supervisor {
             // Adopted orphans (descendants whose parent died) are reaped and forgotten.
             let Some(process) = self.running.remove(&pid) else { continue };
             self.by_key.remove(&process.key);
+            match (code, signal) {
+                (Some(code), _) => tracing::debug!("{} (pid {pid}) exited with code {code}", process.key),
+                (_, Some(signal)) => tracing::debug!("{} (pid {pid}) was killed by signal {signal}", process.key),
+                _ => {}
+            }
             // The last process of a marker whose cgroup is now empty leaves nothing to reap; its
             // cgroup goes (the next phase of the job makes it again).
             let rest_gone = process.marker.as_deref().is_some_and(|m| {
@@ -354,11 +363,15 @@ pub fn start_detached(name: &str) -> io::Result<Started> {
             // SAFETY: setsid has no memory effects.
             unsafe { libc::setsid() };
             close_inherited(&listener);
+            tracing::info!("started");
             let tag = format!("{:016x}", fnv(name));
             let code = match Supervisor::new(listener, &tag).and_then(Supervisor::run) {
-                Ok(()) => 0,
+                Ok(()) => {
+                    tracing::info!("idle with no agent: exiting");
+                    0
+                }
                 Err(e) => {
-                    eprintln!("supervisor: {e}");
+                    tracing::error!("{e}");
                     1
                 }
             };

@@ -104,7 +104,7 @@ mod tests {
     use super::*;
 
     fn machine(cpus: u32, gpus: u32, memory_mb: u64) -> Machine {
-        Machine { cpus: (0..cpus).collect(), gpus: (0..gpus).collect(), memory_mb }
+        Machine { cpus: (0..cpus).collect(), gpus: (0..gpus).collect(), memory_mb, ..Default::default() }
     }
 
     fn shape(cpus: u32, gpus: u32) -> NodeShape {

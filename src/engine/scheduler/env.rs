@@ -7,12 +7,13 @@
 //! `AZ_BATCHAI_NUM_GPUS` (which Batch AI once left empty, BatchAI#40: here it is always a number)
 //! and in `BATCHAI_NUM_GPUS`.
 
-/// Environment pairs for a node with these GPU ids.
-pub fn gpu_env(gpus: &[u32]) -> Vec<(&'static str, String)> {
+/// Environment pairs for a node with these GPUs, named as `CUDA_VISIBLE_DEVICES` names them
+/// (numbers, UUIDs or MIG ids: see `Machine::visible_gpus`).
+pub fn gpu_env(gpus: &[String]) -> Vec<(&'static str, String)> {
     let count = gpus.len().to_string();
     vec![
         ("CUDA_DEVICE_ORDER", "PCI_BUS_ID".to_string()),
-        ("CUDA_VISIBLE_DEVICES", gpus.iter().map(u32::to_string).collect::<Vec<_>>().join(",")),
+        ("CUDA_VISIBLE_DEVICES", gpus.join(",")),
         ("AZ_BATCHAI_NUM_GPUS", count.clone()),
         ("BATCHAI_NUM_GPUS", count),
     ]

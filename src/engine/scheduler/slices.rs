@@ -20,11 +20,24 @@ use std::fmt;
 use crate::engine::model::cluster::NodeShape;
 
 /// What the local engine may use: the CPUs in its affinity mask, the GPUs found, the memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Machine {
     pub cpus: Vec<u32>,
+    /// GPU numbers: the device indices, or positions in `gpu_ids` when devices are named.
     pub gpus: Vec<u32>,
     pub memory_mb: u64,
+    /// The name a job must be given for a GPU (in `CUDA_VISIBLE_DEVICES`) when it is not its
+    /// number: a UUID (`GPU-8f2c...`) or a MIG instance (`MIG-...`). Slices and node rows keep
+    /// numbers; names are used only when a process's environment is written.
+    pub gpu_ids: BTreeMap<u32, String>,
+}
+
+impl Machine {
+    /// What `CUDA_VISIBLE_DEVICES` calls each of `gpus`. A number without a name (a cluster's
+    /// pinned `gpuDeviceIds`, a machine with numbered devices) is its own name.
+    pub fn visible_gpus(&self, gpus: &[u32]) -> Vec<String> {
+        gpus.iter().map(|g| self.gpu_ids.get(g).cloned().unwrap_or_else(|| g.to_string())).collect()
+    }
 }
 
 /// One node's share of the machine. Ids ascending.

@@ -4,12 +4,14 @@
 use rusqlite::{OptionalExtension, params};
 
 use crate::engine::error::Result;
+use crate::engine::model::cluster::AllocationState;
 use crate::engine::model::duration::WallClock;
 use crate::engine::model::job::SchedulingPriority;
 use crate::engine::model::{ClusterSpec, ErrorInfo, ExecutionState, JobSpec, Timestamp};
 
+use super::columns::Cells;
 use super::nodes::{NODE_COLUMNS, Node, NodeState, row_to_node};
-use super::{Store, change_events, ts, us};
+use super::{Store, change_events, us};
 
 /// A job the agent must act on: queued, running or terminating. Compact: what scheduling needs,
 /// without the spec, which the agent loads ([`Store::job_detail`]) only for jobs it places or
@@ -124,41 +126,30 @@ const ACTIVE_COLUMNS: &str = "j.id, j.uid, j.cluster_name, j.priority, j.executi
      j.terminate_requested_us, j.start_us, j.node_names, j.node_count, \
      json_extract(j.spec, '$.constraints.maxWallClockTime')";
 
-/// A column that does not hold what the schema promises: the database was damaged.
-fn corrupt(column: usize, what: impl std::fmt::Display) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        column,
-        rusqlite::types::Type::Text,
-        format!("jobs: {what}; the workspace database is damaged").into(),
-    )
-}
-
 fn row_to_active(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActiveJob> {
-    let priority = match r.get::<_, i64>(3)? {
+    let c = Cells::new(r, "jobs", 0);
+    let priority = match c.get::<i64>(3)? {
         0 => SchedulingPriority::Low,
+        1 => SchedulingPriority::Normal,
         2 => SchedulingPriority::High,
-        _ => SchedulingPriority::Normal,
+        other => return Err(c.damaged(3, format!("{other} is not a priority (0, 1 or 2)"))),
     };
-    let state: String = r.get(4)?;
-    let state =
-        ExecutionState::parse(&state).ok_or_else(|| corrupt(4, format!("unknown execution state '{state}'")))?;
-    let nodes: String = r.get(8)?;
-    let node_names: Vec<String> = serde_json::from_str(&nodes).map_err(|e| corrupt(8, format!("node_names: {e}")))?;
-    let wall_clock = match r.get::<_, Option<String>>(10)? {
+    let node_names: Vec<String> = c.json(8)?;
+    let wall_clock = match c.get::<Option<String>>(10)? {
         None => WallClock::DEFAULT,
-        Some(text) => WallClock::parse(&text).map_err(|e| corrupt(10, format!("maxWallClockTime: {e}")))?,
+        Some(text) => WallClock::parse(&text).map_err(|e| c.damaged(10, format!("maxWallClockTime: {e}")))?,
     };
     Ok(ActiveJob {
-        id: r.get(0)?,
-        uid: r.get::<_, String>(1)?.into(),
-        cluster: std::sync::Arc::from(r.get::<_, String>(2)?),
+        id: c.get(0)?,
+        uid: c.get::<String>(1)?.into(),
+        cluster: std::sync::Arc::from(c.get::<String>(2)?),
         priority,
-        state,
-        attempt: r.get(5)?,
-        terminate_requested: r.get::<_, Option<i64>>(6)?.is_some(),
-        start_time: r.get::<_, Option<i64>>(7)?.map(ts),
+        state: super::jobs::execution_state(&c, 4)?,
+        attempt: c.get(5)?,
+        terminate_requested: c.get::<Option<i64>>(6)?.is_some(),
+        start_time: c.optional_time(7)?,
         node_names: node_names.into(),
-        node_count: r.get(9)?,
+        node_count: c.get(9)?,
         max_wall_clock: wall_clock.0,
         detail: None,
     })
@@ -282,9 +273,11 @@ impl Store {
     /// The execution state of the job with this uid; `None` when no such job exists.
     pub fn job_state_by_uid(&mut self, uid: &str) -> Result<Option<ExecutionState>> {
         self.read(|tx| {
-            let state: Option<String> =
-                tx.query_row("SELECT execution_state FROM jobs WHERE uid = ?1", [uid], |r| r.get(0)).optional()?;
-            Ok(state.and_then(|s| ExecutionState::parse(&s)))
+            Ok(tx
+                .query_row("SELECT uid, execution_state FROM jobs WHERE uid = ?1", [uid], |r| {
+                    super::jobs::execution_state(&Cells::new(r, "jobs", 0), 1)
+                })
+                .optional()?)
         })
     }
 
@@ -304,15 +297,15 @@ impl Store {
                 "SELECT id, name, uid, spec, allocation_state, errors, created_us FROM clusters ORDER BY id",
             )?;
             let rows = stmt.query_map([], |r| {
-                let spec: String = r.get(3)?;
+                let c = Cells::new(r, "clusters", 0);
                 Ok(ClusterRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    uid: r.get(2)?,
-                    spec: serde_json::from_str(&spec).unwrap_or_default(),
-                    allocation_resizing: r.get::<_, String>(4)? == "resizing",
-                    errors: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
-                    created: ts(r.get(6)?),
+                    id: c.get(0)?,
+                    name: c.get(1)?,
+                    uid: c.get(2)?,
+                    spec: c.json(3)?,
+                    allocation_resizing: super::clusters::allocation_state(&c, 4)? == AllocationState::Resizing,
+                    errors: c.json(5)?,
+                    created: c.time(6)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

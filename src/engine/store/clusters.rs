@@ -7,8 +7,9 @@ use crate::engine::model::cluster::{AllocationState, NodeStateCounts, ScaleSetti
 use crate::engine::model::mounts::MountVolumes;
 use crate::engine::model::{Cluster, ClusterSpec, Timestamp, validate};
 
-use super::workspace::parse_state;
-use super::{Store, ts, unique_violation, us};
+use super::columns::Cells;
+use super::workspace::provisioning_state;
+use super::{Store, unique_violation, us};
 
 const COLUMNS: &str = "name, uid, spec, created_us, provisioning_state, provisioning_state_us, allocation_state, allocation_state_us, errors, id";
 
@@ -21,34 +22,36 @@ fn with_counts(tx: &Transaction<'_>, (id, mut cluster): (i64, Cluster)) -> rusql
 }
 
 fn row_to_cluster(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Cluster)> {
-    let name: String = r.get(0)?;
-    let uid: String = r.get(1)?;
-    let spec: String = r.get(2)?;
-    let allocation: String = r.get(6)?;
-    let errors: String = r.get(8)?;
-    let id: i64 = r.get(9)?;
+    let c = Cells::new(r, "clusters", 0);
+    let name: String = c.get(0)?;
+    let uid: String = c.get(1)?;
+    let id: i64 = c.get(9)?;
     Ok((
         id,
         Cluster {
             workspace: workspace.to_string(),
             std_out_err_path_suffix: format!("{workspace}/clusters/{name}/{uid}"),
             name,
-            spec: serde_json::from_str(&spec)
-                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e)))?,
-            creation_time: ts(r.get(3)?),
-            provisioning_state: parse_state(&r.get::<_, String>(4)?),
-            provisioning_state_transition_time: ts(r.get(5)?),
-            allocation_state: if allocation == "resizing" {
-                AllocationState::Resizing
-            } else {
-                AllocationState::Steady
-            },
-            allocation_state_transition_time: ts(r.get(7)?),
+            spec: c.json(2)?,
+            creation_time: c.time(3)?,
+            provisioning_state: provisioning_state(&c, 4)?,
+            provisioning_state_transition_time: c.time(5)?,
+            allocation_state: allocation_state(&c, 6)?,
+            allocation_state_transition_time: c.time(7)?,
             current_node_count: 0,
             node_state_counts: NodeStateCounts::default(),
-            errors: serde_json::from_str(&errors).unwrap_or_default(),
+            errors: c.json(8)?,
         },
     ))
+}
+
+/// `steady` or `resizing`.
+pub(crate) fn allocation_state(c: &Cells<'_, '_>, idx: usize) -> rusqlite::Result<AllocationState> {
+    c.parsed(idx, "an allocation state (steady or resizing)", |text| match text {
+        "steady" => Some(AllocationState::Steady),
+        "resizing" => Some(AllocationState::Resizing),
+        _ => None,
+    })
 }
 
 /// Every file server a set of mount volumes names must exist in this workspace.

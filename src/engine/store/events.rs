@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::engine::error::{Error, ResourceKind, Result};
 use crate::engine::model::Timestamp;
 
-use super::{Store, ts};
+use super::Store;
 
 /// One recorded state change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,9 +82,10 @@ pub(crate) fn delete_events(tx: &Transaction<'_>, uid: &str) -> Result<()> {
 }
 
 fn row_to_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let c = super::columns::Cells::new(r, "events", 0);
     Ok(Event {
         seq: r.get(0)?,
-        time: ts(r.get(1)?),
+        time: c.time(1)?,
         kind: r.get(2)?,
         resource: r.get(3)?,
         uid: r.get(4)?,
@@ -327,7 +328,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _) = setup(&dir);
         store.set_machine(
-            Machine { cpus: vec![0, 1], gpus: vec![], memory_mb: 4_000 },
+            Machine { cpus: vec![0, 1], gpus: vec![], memory_mb: 4_000, ..Default::default() },
             SlicePolicy { share_cpus: false },
         );
         let gpus: ClusterSpec = serde_json::from_str(r#"{"nodeShape": {"gpus": 8}}"#).unwrap();

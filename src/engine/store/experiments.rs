@@ -5,16 +5,18 @@ use rusqlite::{OptionalExtension, params};
 use crate::engine::error::{Error, ResourceKind, Result};
 use crate::engine::model::{Experiment, Timestamp, validate};
 
-use super::workspace::parse_state;
-use super::{Store, ts, unique_violation, us};
+use super::columns::Cells;
+use super::workspace::provisioning_state;
+use super::{Store, unique_violation, us};
 
 fn row_to_experiment(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Experiment> {
+    let c = Cells::new(r, "experiments", 0);
     Ok(Experiment {
         workspace: workspace.to_string(),
-        name: r.get(0)?,
-        creation_time: ts(r.get(1)?),
-        provisioning_state: parse_state(&r.get::<_, String>(2)?),
-        provisioning_state_transition_time: ts(r.get(3)?),
+        name: c.get(0)?,
+        creation_time: c.time(1)?,
+        provisioning_state: provisioning_state(&c, 2)?,
+        provisioning_state_transition_time: c.time(3)?,
     })
 }
 

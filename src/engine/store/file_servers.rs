@@ -6,22 +6,23 @@ use crate::engine::error::{Error, ResourceKind, Result};
 use crate::engine::model::file_server::MountSettings;
 use crate::engine::model::{FileServer, FileServerSpec, Timestamp, validate};
 
-use super::workspace::parse_state;
-use super::{Store, ts, unique_violation, us};
+use super::columns::Cells;
+use super::workspace::provisioning_state;
+use super::{Store, unique_violation, us};
 
 const COLUMNS: &str = "name, spec, managed, mount_point, created_us, provisioning_state, provisioning_state_us";
 
 fn row_to_file_server(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<FileServer> {
-    let spec: String = r.get(1)?;
+    let c = Cells::new(r, "file_servers", 0);
     Ok(FileServer {
         workspace: workspace.to_string(),
-        name: r.get(0)?,
-        spec: serde_json::from_str(&spec).unwrap_or_default(),
-        managed: r.get(2)?,
-        mount_settings: MountSettings { mount_point: r.get(3)? },
-        creation_time: ts(r.get(4)?),
-        provisioning_state: parse_state(&r.get::<_, String>(5)?),
-        provisioning_state_transition_time: ts(r.get(6)?),
+        name: c.get(0)?,
+        spec: c.json(1)?,
+        managed: c.get(2)?,
+        mount_settings: MountSettings { mount_point: c.get(3)? },
+        creation_time: c.time(4)?,
+        provisioning_state: provisioning_state(&c, 5)?,
+        provisioning_state_transition_time: c.time(6)?,
     })
 }
 
@@ -50,7 +51,7 @@ impl Store {
             .map_err(|e| unique_violation(e, ResourceKind::FileServer, name))?;
             // The folder is made inside the transaction: if it fails, no row is left behind.
             if managed {
-                std::fs::create_dir_all(&mount_point).map_err(|e| Error::io(format!("creating file server folder {mount_point}"), e))?;
+                std::fs::create_dir_all(&mount_point).map_err(|e| Error::file("creating the file server folder", &mount_point, e))?;
             }
             Ok(())
         })?;
@@ -88,10 +89,7 @@ impl Store {
         if server.managed {
             match std::fs::remove_dir_all(&server.mount_settings.mount_point) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(Error::io(
-                        format!("removing file server folder {}", server.mount_settings.mount_point),
-                        e,
-                    ));
+                    return Err(Error::file("removing the file server folder", &server.mount_settings.mount_point, e));
                 }
                 _ => {}
             }

@@ -13,7 +13,8 @@ use crate::engine::model::{ClusterSpec, ExecutionState, Job, JobSpec, Provisioni
 use crate::engine::scheduler::capacity::check_node_count;
 
 use super::clusters::check_file_server_refs;
-use super::{Store, ts, us};
+use super::columns::Cells;
+use super::{Store, us};
 
 /// One job to create.
 #[derive(Debug, Clone)]
@@ -34,20 +35,18 @@ pub(crate) fn priority_rank(p: SchedulingPriority) -> i64 {
     }
 }
 
-fn conversion(column: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
+/// An execution state column, e.g. `running`.
+pub(crate) fn execution_state(c: &Cells<'_, '_>, idx: usize) -> rusqlite::Result<ExecutionState> {
+    c.parsed(idx, "an execution state", ExecutionState::parse)
 }
 
 pub(crate) fn row_to_job(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
-    let name: String = r.get(0)?;
-    let uid: String = r.get(1)?;
-    let spec: String = r.get(2)?;
-    let tool: String = r.get(3)?;
-    let created = ts(r.get(4)?);
-    let state: String = r.get(5)?;
-    let errors: String = r.get(10)?;
-    let experiment: String = r.get(11)?;
-    let execution_state = ExecutionState::parse(&state).unwrap_or(ExecutionState::Failed);
+    let c = Cells::new(r, "jobs", 1);
+    let name: String = c.get(0)?;
+    let uid: String = c.get(1)?;
+    let created = c.time(4)?;
+    let experiment: String = c.get(11)?;
+    let execution_state = execution_state(&c, 5)?;
     let queued = execution_state == ExecutionState::Queued;
     Ok(Job {
         job_output_directory_path_segment: format!("{workspace}/experiments/{experiment}/jobs/{name}/{uid}"),
@@ -55,24 +54,26 @@ pub(crate) fn row_to_job(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Re
         experiment,
         name,
         uid,
-        spec: serde_json::from_str(&spec).map_err(|e| conversion(2, e))?,
-        tool_type: serde_json::from_value::<ToolType>(serde_json::Value::String(tool)).map_err(|e| conversion(3, e))?,
+        spec: c.json(2)?,
+        tool_type: c.parsed(3, "a tool type", |tool| {
+            serde_json::from_value::<ToolType>(serde_json::Value::String(tool.to_string())).ok()
+        })?,
         creation_time: created,
         provisioning_state: ProvisioningState::Succeeded,
         provisioning_state_transition_time: created,
         execution_state,
-        execution_state_transition_time: ts(r.get(6)?),
+        execution_state_transition_time: c.time(6)?,
         execution_info: ExecutionInfo {
-            start_time: r.get::<_, Option<i64>>(7)?.map(ts),
-            end_time: r.get::<_, Option<i64>>(8)?.map(ts),
-            exit_code: r.get(9)?,
-            errors: serde_json::from_str(&errors).unwrap_or_default(),
-            node_ids: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
-            output_paths: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
+            start_time: c.optional_time(7)?,
+            end_time: c.optional_time(8)?,
+            exit_code: c.get(9)?,
+            errors: c.json(10)?,
+            node_ids: c.json(12)?,
+            output_paths: c.json(13)?,
         },
         // Only a queued job waits; a stale reason of a job that moved on is never shown.
-        wait_reason: if queued { r.get(14)? } else { None },
-        expected_start: if queued { r.get::<_, Option<i64>>(15)?.map(ts) } else { None },
+        wait_reason: if queued { c.get(14)? } else { None },
+        expected_start: if queued { c.optional_time(15)? } else { None },
     })
 }
 

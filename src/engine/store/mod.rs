@@ -13,6 +13,7 @@
 mod agent;
 mod change_events;
 mod clusters;
+mod columns;
 mod events;
 mod experiments;
 mod file_servers;
@@ -24,7 +25,6 @@ mod workspace;
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::DateTime;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::engine::error::{Error, ResourceKind, Result};
@@ -61,7 +61,10 @@ impl From<rusqlite::Error> for Error {
             Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
                 format!("another process held the workspace database for more than {} s", BUSY_TIMEOUT.as_secs())
             }
-            _ => e.to_string(),
+            _ => match columns::damaged(&e) {
+                Some(damaged) => damaged.to_string(),
+                None => e.to_string(),
+            },
         };
         Error::Store { path: String::new(), message }
     }
@@ -69,10 +72,6 @@ impl From<rusqlite::Error> for Error {
 
 pub(crate) fn us(t: Timestamp) -> i64 {
     t.timestamp_micros()
-}
-
-pub(crate) fn ts(micros: i64) -> Timestamp {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
 fn open_connection(path: &Path, create: bool) -> Result<Connection> {
@@ -112,7 +111,7 @@ impl Store {
             return Err(Error::already_exists(ResourceKind::Workspace, name));
         }
         std::fs::create_dir_all(&layout.root)
-            .map_err(|e| Error::io(format!("creating {}", layout.root.display()), e))?;
+            .map_err(|e| Error::file("creating the workspace folder", &layout.root, e))?;
         let mut store = Store::connect(layout, true)?;
         store.insert_workspace(name, tags, now)?;
         store.name = name.to_string();
@@ -123,10 +122,7 @@ impl Store {
     pub fn open(layout: Layout) -> Result<Store> {
         if !crate::engine::paths::exists(&layout.root) {
             let name = layout.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            return Err(Error::not_found(
-                ResourceKind::Workspace,
-                format!("{name}' (no workspace at {}", layout.root.display()),
-            ));
+            return Err(Error::WorkspaceNotFound { name, path: layout.root.display().to_string() });
         }
         let mut store = Store::connect(layout, false)?;
         store.name = store.read_workspace_name()?;
@@ -251,7 +247,7 @@ pub(crate) mod testing {
     use super::*;
 
     pub fn at(seconds: i64) -> Timestamp {
-        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+        chrono::DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
     }
 
     pub fn new_store(dir: &tempfile::TempDir) -> Store {

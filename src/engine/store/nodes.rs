@@ -7,12 +7,13 @@ use crate::engine::error::Result;
 use crate::engine::model::Timestamp;
 use crate::engine::model::cluster::NodeStateCounts;
 
-use super::{Store, ts};
+use super::Store;
+use super::columns::Cells;
 
 pub use crate::engine::model::NodeState;
 
-fn parse_state(text: &str) -> NodeState {
-    NodeState::parse(text).unwrap_or(NodeState::Unusable)
+fn node_state(c: &Cells<'_, '_>, idx: usize) -> rusqlite::Result<NodeState> {
+    c.parsed(idx, "a node state", NodeState::parse)
 }
 
 /// A node as stored. On the local engine its address is this machine.
@@ -21,6 +22,9 @@ fn parse_state(text: &str) -> NodeState {
 pub struct Node {
     #[serde(rename = "nodeId")]
     pub name: String,
+    /// The number at the end of the name (`c-3` is node 3 of cluster `c`).
+    #[serde(skip)]
+    pub number: u32,
     pub cluster: String,
     #[serde(serialize_with = "state_name")]
     pub state: NodeState,
@@ -41,17 +45,19 @@ pub(crate) const NODE_COLUMNS: &str =
     "n.name, c.name, n.state, n.state_us, n.cpus, n.gpus, n.memory_mb, n.job_uid, n.created_us, n.cluster_id";
 
 pub(crate) fn row_to_node(r: &rusqlite::Row<'_>) -> rusqlite::Result<Node> {
+    let c = Cells::new(r, "nodes", 0);
     Ok(Node {
-        name: r.get(0)?,
-        cluster: r.get(1)?,
-        state: parse_state(&r.get::<_, String>(2)?),
-        state_transition_time: ts(r.get(3)?),
-        cpus: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
-        gpus: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
-        memory_mb: r.get::<_, Option<i64>>(6)?.map(|m| m as u64),
-        job: r.get(7)?,
+        name: c.get(0)?,
+        number: c.parsed(0, "a node name ending in -<number>", |name| name.rsplit_once('-')?.1.parse().ok())?,
+        cluster: c.get(1)?,
+        state: node_state(&c, 2)?,
+        state_transition_time: c.time(3)?,
+        cpus: c.json(4)?,
+        gpus: c.json(5)?,
+        memory_mb: c.get::<Option<i64>>(6)?.map(|m| m as u64),
+        job: c.get(7)?,
         ip_address: "127.0.0.1".to_string(),
-        creation_time: ts(r.get(8)?),
+        creation_time: c.time(8)?,
     })
 }
 
@@ -64,10 +70,13 @@ pub(crate) fn counts(tx: &rusqlite::Transaction<'_>, cluster_id: i64) -> rusqlit
     let mut stmt = tx.prepare_cached("SELECT state, count(*) FROM nodes WHERE cluster_id = ?1 GROUP BY state")?;
     let mut counts = NodeStateCounts::default();
     let mut total = 0;
-    for row in stmt.query_map([cluster_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))? {
+    for row in stmt.query_map([cluster_id], |r| {
+        let c = Cells::new(r, "nodes", 0);
+        Ok((node_state(&c, 0)?, c.get::<u32>(1)?))
+    })? {
         let (state, n) = row?;
         total += n;
-        match parse_state(&state) {
+        match state {
             NodeState::Idle => counts.idle_node_count = n,
             NodeState::Running => counts.running_node_count = n,
             NodeState::Preparing => counts.preparing_node_count = n,

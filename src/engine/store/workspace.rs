@@ -6,10 +6,14 @@ use crate::engine::error::{Error, Result};
 use crate::engine::model::workspace::{Tags, validate_tags};
 use crate::engine::model::{ProvisioningState, Timestamp, Workspace};
 
-use super::{Store, ts, us};
+use super::columns::Cells;
+use super::{Store, us};
 
-pub(crate) fn parse_state(text: &str) -> ProvisioningState {
-    serde_json::from_value(serde_json::Value::String(text.to_string())).unwrap_or(ProvisioningState::Failed)
+/// A provisioning state column, e.g. `succeeded`.
+pub(crate) fn provisioning_state(cells: &Cells<'_, '_>, idx: usize) -> rusqlite::Result<ProvisioningState> {
+    cells.parsed(idx, "a provisioning state", |text| {
+        serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
+    })
 }
 
 impl Store {
@@ -44,14 +48,14 @@ impl Store {
                 "SELECT name, tags, created_us, provisioning_state, provisioning_state_us FROM workspace WHERE id = 1",
                 [],
                 |r| {
-                    let tags: String = r.get(1)?;
+                    let c = Cells::new(r, "workspace", 0);
                     Ok(Workspace {
-                        name: r.get(0)?,
+                        name: c.get(0)?,
                         path: root.clone(),
-                        tags: serde_json::from_str(&tags).unwrap_or_default(),
-                        creation_time: ts(r.get(2)?),
-                        provisioning_state: parse_state(&r.get::<_, String>(3)?),
-                        provisioning_state_transition_time: ts(r.get(4)?),
+                        tags: c.json(1)?,
+                        creation_time: c.time(2)?,
+                        provisioning_state: provisioning_state(&c, 3)?,
+                        provisioning_state_transition_time: c.time(4)?,
                     })
                 },
             )?)

@@ -30,9 +30,9 @@ pub fn files_param(folder: &str, pattern: &str) -> Result<Param, Error> {
 }
 
 fn walk(dir: &Path, prefix: &str, pattern: &str, found: &mut Vec<String>) -> Result<(), Error> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::file("listing", dir, e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        let entry = entry.map_err(|e| Error::file("listing", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let relative = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         let path = entry.path();

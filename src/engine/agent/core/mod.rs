@@ -323,6 +323,8 @@ impl Core {
                     nodes: self.nodes.len(),
                     processes: self.procs.values().filter(|p| matches!(p, Proc::Starting | Proc::Running)).count(),
                     containment: self.containment.clone(),
+                    cpus: self.engines.get(EngineKind::Local).map(|e| e.cpus()).unwrap_or_default(),
+                    gpus: self.engines.get(EngineKind::Local).map(|e| e.gpu_names(&e.gpus())).unwrap_or_default(),
                 }));
             }
             Request::Stop => {

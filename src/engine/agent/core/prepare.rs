@@ -47,7 +47,7 @@ impl Core {
             placed.push(PlacedNode {
                 id: name.clone(),
                 address: site.address.clone(),
-                gpus: node.gpus.iter().map(u32::to_string).collect(),
+                gpus: engine.gpu_names(&node.gpus),
                 cpus: node.cpus.len() as u32,
                 paths: site.paths.clone(),
             });

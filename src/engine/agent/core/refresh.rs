@@ -79,7 +79,7 @@ impl Core {
 
     fn load_nodes(&mut self) -> Result<()> {
         for (cluster_id, node) in self.store.all_nodes()? {
-            let number = node.name.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let number = node.number;
             if node.state == NodeState::Unusable {
                 let recorded = self.cluster_errors.get(&cluster_id).and_then(|errors| {
                     errors

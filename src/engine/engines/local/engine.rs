@@ -81,6 +81,18 @@ impl Engine for LocalEngine {
         allocate_slice(&self.machine, live, shape, slice_policy()).map_err(|no_fit| no_fit.to_string())
     }
 
+    fn cpus(&self) -> Vec<u32> {
+        self.machine.cpus.clone()
+    }
+
+    fn gpus(&self) -> Vec<u32> {
+        self.machine.gpus.clone()
+    }
+
+    fn gpu_names(&self, gpus: &[u32]) -> Vec<String> {
+        self.machine.visible_gpus(gpus)
+    }
+
     fn node_site(&self, node: &str) -> NodeSite {
         let temp = workdirs::job_temp(&self.layout, node);
         NodeSite {
@@ -97,7 +109,7 @@ impl Engine for LocalEngine {
     }
 
     fn node_env(&self, node: &str, gpus: &[u32]) -> Vec<(String, String)> {
-        super::node_env::node_env(&self.layout, node, gpus)
+        super::node_env::node_env(&self.layout, node, &self.machine.visible_gpus(gpus))
     }
 
     fn shared_job_temp(&self, uid: &str) -> PathBuf {

@@ -28,7 +28,7 @@ pub fn exec(layout: &Layout, node: &Node, command: &str, timeout: Option<Duratio
     cmd.arg("-c")
         .arg(command)
         .current_dir(workdirs::node_root(layout, &node.name))
-        .envs(node_env(layout, &node.name, &node.gpus))
+        .envs(node_env(layout, &node.name, &super::machine::detect_machine().visible_gpus(&node.gpus)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -121,6 +121,7 @@ mod tests {
     fn node(name: &str, cpus: Vec<u32>, gpus: Vec<u32>) -> Node {
         Node {
             name: name.into(),
+            number: 0,
             cluster: "c".into(),
             state: crate::engine::store::NodeState::Idle,
             state_transition_time: chrono::Utc::now(),

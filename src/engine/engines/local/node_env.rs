@@ -15,8 +15,9 @@ use super::workdirs;
 use crate::engine::paths::Layout;
 use crate::engine::scheduler::gpu_env;
 
-/// The variables of node `name` with GPU ids `gpus`, in a stable order.
-pub fn node_env(layout: &Layout, name: &str, gpus: &[u32]) -> Vec<(String, String)> {
+/// The variables of node `name` whose GPUs processes name `gpus` (numbers, UUIDs or MIG ids:
+/// `Machine::visible_gpus`), in a stable order.
+pub fn node_env(layout: &Layout, name: &str, gpus: &[String]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = gpu_env(gpus).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     for (suffix, value) in [
         ("MOUNT_ROOT", workdirs::node_mount_root(layout, name)),
@@ -37,7 +38,8 @@ mod tests {
     #[test]
     fn names_the_gpus_in_bus_order_the_folders_and_the_node() {
         let layout = Layout::new("/ws");
-        let env: std::collections::HashMap<String, String> = node_env(&layout, "c-1", &[3, 5]).into_iter().collect();
+        let env: std::collections::HashMap<String, String> =
+            node_env(&layout, "c-1", &["3".to_string(), "5".to_string()]).into_iter().collect();
         assert_eq!(env["CUDA_VISIBLE_DEVICES"], "3,5");
         assert_eq!(env["CUDA_DEVICE_ORDER"], "PCI_BUS_ID");
         assert_eq!(env["AZ_BATCHAI_NUM_GPUS"], "2");

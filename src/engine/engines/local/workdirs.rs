@@ -174,7 +174,7 @@ pub fn remove_tree(path: &Path) {
     use std::os::unix::fs::MetadataExt;
     let Ok(root) = std::fs::symlink_metadata(path) else { return };
     if let Err(e) = remove_on_device(path, root.dev()) {
-        eprintln!("agent: cannot remove {}: {e}", path.display());
+        tracing::warn!("cannot remove {}: {e}", path.display());
     }
 }
 

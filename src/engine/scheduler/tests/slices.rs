@@ -6,7 +6,7 @@ use crate::engine::model::cluster::NodeShape;
 use crate::engine::scheduler::*;
 
 fn machine(cpus: u32, gpus: u32, memory_mb: u64) -> Machine {
-    Machine { cpus: (0..cpus).collect(), gpus: (0..gpus).collect(), memory_mb }
+    Machine { cpus: (0..cpus).collect(), gpus: (0..gpus).collect(), memory_mb, ..Default::default() }
 }
 
 fn shape(cpus: u32, gpus: u32) -> NodeShape {
@@ -72,7 +72,7 @@ fn sharing_never_gives_a_node_more_cpus_than_the_machine_has() {
 
 #[test]
 fn machine_cpus_need_not_be_contiguous() {
-    let m = Machine { cpus: vec![2, 3, 6, 7], gpus: vec![], memory_mb: 8_000 };
+    let m = Machine { cpus: vec![2, 3, 6, 7], gpus: vec![], memory_mb: 8_000, ..Default::default() };
     let got = allocate_slices(&m, &[], &[&shape(3, 0), &shape(1, 0)], EXCLUSIVE);
     assert_eq!(got[0].as_ref().unwrap().cpus, vec![2, 3, 6]);
     assert_eq!(got[1].as_ref().unwrap().cpus, vec![7]);
@@ -159,9 +159,9 @@ fn random_slicing_never_shares_gpus_or_exclusive_cpus_nor_over_reserves_memory()
 
 #[test]
 fn gpu_env_names_the_devices_and_their_count() {
-    let env = gpu_env(&[1, 3]);
+    let env = gpu_env(&["1".into(), "GPU-8f2c".into()]);
     let get = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
-    assert_eq!(get("CUDA_VISIBLE_DEVICES"), Some("1,3"));
+    assert_eq!(get("CUDA_VISIBLE_DEVICES"), Some("1,GPU-8f2c"));
     assert_eq!(get("AZ_BATCHAI_NUM_GPUS"), Some("2"));
     assert_eq!(get("BATCHAI_NUM_GPUS"), Some("2"));
     assert_eq!(get("CUDA_DEVICE_ORDER"), Some("PCI_BUS_ID"));
