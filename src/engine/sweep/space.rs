@@ -359,10 +359,10 @@ fn same_group(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
 fn bounds(name: &str, low: f64, high: f64, log: bool) -> Check {
     let field = |f: &str| if name.is_empty() { f.to_string() } else { format!("{name}.{f}") };
     if !low.is_finite() {
-        fail(&field("low"), &show_f64(low), "must be a finite number")?;
+        return Err(ValidationError::new(field("low"), low.to_string(), "must be a finite number"));
     }
     if !high.is_finite() {
-        fail(&field("high"), &show_f64(high), "must be a finite number")?;
+        return Err(ValidationError::new(field("high"), high.to_string(), "must be a finite number"));
     }
     if low >= high {
         fail(&field("high"), &high, &format!("must be greater than low ({low})"))?;
@@ -371,10 +371,6 @@ fn bounds(name: &str, low: f64, high: f64, log: bool) -> Check {
         fail(&field("low"), &low, "must be positive on a log scale (the log of 0 or less is undefined)")?;
     }
     Ok(())
-}
-
-fn show_f64(x: f64) -> String {
-    x.to_string()
 }
 
 fn grid_choice(values: impl Iterator<Item = f64>, integer: bool) -> Result<Param, ValidationError> {
