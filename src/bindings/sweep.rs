@@ -118,9 +118,9 @@ pub fn sweep_sampler<'py>(settings: &Bound<'py, PyAny>) -> PyResult<Bound<'py, P
     to_py(settings.py(), &sampler)
 }
 
-fn policy(settings: &Bound<'_, PyAny>) -> Result<Policy, Error> {
+fn policy(settings: &Bound<'_, PyAny>) -> PyResult<Policy> {
     let policy = typed::<Policy>(settings)?.normalized();
-    policy.validate()?;
+    policy.validate().map_err(Error::from)?;
     Ok(policy)
 }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use pythonize::{Depythonizer, depythonize, pythonize};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -24,14 +24,47 @@ use crate::engine::model::parse;
 use crate::engine::sweep::{Decision, Direction, Report, Space, Trial, TrialState};
 
 /// Read a Python value (dicts, lists, numbers, strings) into an engine type.
-pub fn typed<T: DeserializeOwned>(obj: &Bound<'_, PyAny>) -> Result<T, Error> {
+pub fn typed<T: DeserializeOwned>(obj: &Bound<'_, PyAny>) -> PyResult<T> {
+    let obj = &plain(obj)?;
     serde_path_to_error::deserialize(&mut Depythonizer::from_object(obj)).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { locate::<T>(obj).unwrap_or_default() } else { path };
         // The value shown in the message: NaN and infinities show as null, which is only display.
         let document: Value = depythonize(obj).unwrap_or(Value::Null);
-        parse::describe(&path, &e.into_inner().to_string(), &document).into()
+        Error::from(parse::describe(&path, &e.into_inner().to_string(), &document)).into()
     })
+}
+
+fn is_plain(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_none()
+        || obj.is_instance_of::<PyBool>()
+        || obj.is_instance_of::<PyInt>()
+        || obj.is_instance_of::<PyFloat>()
+        || obj.is_instance_of::<PyString>()
+}
+
+/// `obj` with numpy and torch scalars (anything whose `item()` gives a plain value) replaced by
+/// that value, in dicts, lists, tuples and arrays too: serde reads only plain Python values.
+fn plain<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if is_plain(obj) {
+        return Ok(obj.clone());
+    }
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        let out = PyDict::new(obj.py());
+        for (key, value) in dict.iter() {
+            out.set_item(key, plain(&value)?)?;
+        }
+        return Ok(out.into_any());
+    }
+    match obj.call_method0("item") {
+        Ok(scalar) if is_plain(&scalar) => return Ok(scalar),
+        _ => {}
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() || obj.hasattr("__array__")? {
+        let items: PyResult<Vec<_>> = obj.try_iter()?.map(|item| plain(&item?)).collect();
+        return Ok(PyList::new(obj.py(), items?)?.into_any());
+    }
+    Ok(obj.clone())
 }
 
 /// The field of tagged settings (`{"type": ..., field: value}`) that fails alone. serde reads a
@@ -51,12 +84,15 @@ fn locate<T: DeserializeOwned>(obj: &Bound<'_, PyAny>) -> Option<String> {
 }
 
 /// A space (`{name: settings}`), read as a document first so that errors name the parameter.
-pub fn space(obj: &Bound<'_, PyAny>) -> Result<Space, Error> {
-    let document: Value = depythonize(obj).map_err(|e| {
-        let shown = obj.repr().map(|r| r.to_string()).unwrap_or_default();
-        ValidationError::new("space", shown, format!("must be a dict of names to parameter settings ({e})"))
-    })?;
-    Ok(Space::from_value(document)?)
+pub fn space(obj: &Bound<'_, PyAny>) -> PyResult<Space> {
+    let obj = &plain(obj)?;
+    let document: Value = depythonize(obj)
+        .map_err(|e| {
+            let shown = obj.repr().map(|r| r.to_string()).unwrap_or_default();
+            ValidationError::new("space", shown, format!("must be a dict of names to parameter settings ({e})"))
+        })
+        .map_err(Error::from)?;
+    Ok(Space::from_value(document).map_err(Error::from)?)
 }
 
 /// An engine value as Python dicts, lists and numbers.
