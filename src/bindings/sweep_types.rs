@@ -6,8 +6,9 @@
 //! hand-written conversion exists on either side; serde errors become `ValidationError`s naming
 //! the field. Trials and decisions are Python classes wrapping the engine's structs
 //! (`batchai.sweep.Trial`, `batchai.sweep.Decision`): a history passes to a sampler or a policy
-//! without conversion. Numbers are taken from anything Python can turn into a float, so values
-//! straight from numpy or torch work.
+//! without conversion. Values straight from numpy or torch work: a trial's value is anything
+//! Python can turn into a float, and settings and parameters take scalars whose `item()` is a
+//! plain number.
 
 use std::collections::BTreeMap;
 
