@@ -128,11 +128,39 @@ def test_bad_sampler_settings_are_refused() -> None:
     with pytest.raises(ValidationError) as caught:
         sweep.TPESampler(seed=0, rank_weight_exponent=-1.0)
     assert caught.value.field == "rank_weight_exponent"
+    with pytest.raises(ValidationError) as caught:
+        sweep.TPESampler(seed=0, n_candidates="many")  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.value) == ("n_candidates", '"many"')
+    with pytest.raises(ValidationError) as caught:
+        sweep.TPESampler(seed=0, startup="halton")  # type: ignore[arg-type]
+    assert caught.value.field == "startup" and "sobol or random" in caught.value.rule
 
 
 def test_rank_weight_exponent_round_trips_and_zero_is_equal_weights() -> None:
-    from batchai.sweep._samplers import sampler_from_dict
-
     sampler = sweep.TPESampler(seed=3, rank_weight_exponent=0.0)
-    assert sampler_from_dict(sampler.to_dict()) == sampler
+    saved = sweep.Search({"x": sweep.uniform(0, 1)}, sampler).to_json()
+    assert sweep.Search.from_json(saved).sampler == sampler
     assert sweep.TPESampler(seed=3).rank_weight_exponent == 3.0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: sweep.TPESampler(seed=5),
+        lambda: sweep.RandomSampler(seed=5),
+        lambda: sweep.SobolSampler(seed=5),
+        lambda: sweep.GridSampler(),
+        lambda: sweep.BanditPolicy(),
+        lambda: sweep.MedianStoppingPolicy(),
+        lambda: sweep.TruncationSelectionPolicy(),
+        lambda: sweep.ASHAPolicy(),
+    ],
+)
+def test_python_defaults_are_the_cores(make: Any) -> None:
+    """A class made with no settings equals what the core fills in for a spec that gives none."""
+    from batchai import _core
+
+    made = make()
+    given = {k: v for k, v in made.to_dict().items() if k in ("type", "seed")}
+    check = _core.sweep_sampler if isinstance(made, sweep.Sampler) else _core.sweep_policy
+    assert {k: v for k, v in made.to_dict().items() if v is not None} == check(given)

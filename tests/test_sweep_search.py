@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 
 import pytest
 
@@ -96,3 +98,48 @@ def test_warm_start_trials_inform_the_sampler() -> None:
     suggestion = search.ask()
     assert suggestion.id == 7
     assert search.best is not None and search.best.params["x"] == 0.4
+
+
+class Loss:
+    """A number that is not an int or a float: what numpy and torch scalars look like."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def __float__(self) -> float:
+        return self.value
+
+
+def test_values_are_anything_with_float() -> None:
+    search = make()
+    a, b = search.ask(), search.ask()
+    assert search.report(a, 1, Loss(0.5)).trial == a.id
+    assert search.tell(a, Loss(0.25)).value == 0.25
+    with pytest.raises(TypeError, match=r"value 'abc' must be a number"):
+        search.tell(b, "abc")  # type: ignore[arg-type]
+    assert search.trial(b.id).state == "running", "a refused value changes nothing"
+    try:
+        import numpy as np
+    except ImportError:
+        return
+    assert search.report(b, np.int64(1), np.float32(0.5)).trial == b.id
+    assert search.tell(b, np.float32(0.75)).value == 0.75
+    assert search.add({"x": np.float64(0.1), "opt": "a"}, np.float32(0.5)).value == 0.5
+
+
+def test_trials_compare_copy_and_pickle_by_value() -> None:
+    trial = sweep.Trial(3, {"x": 0.5, "g": {"a": 1}}, "completed", 0.25, {1: 0.5, 2: 0.25})
+    assert trial == sweep.Trial(3, {"x": 0.5, "g": {"a": 1}}, "completed", 0.25, {2: 0.25, 1: 0.5})
+    assert trial != sweep.Trial(3, {"x": 0.5, "g": {"a": 1}}, "completed", 0.3, {1: 0.5, 2: 0.25})
+    assert pickle.loads(pickle.dumps(trial)) == trial
+    assert copy.deepcopy(trial) == trial
+    assert repr(trial) == (
+        "Trial(id=3, params={'x': 0.5, 'g': {'a': 1}}, state='completed', value=0.25, intermediate={1: 0.5, 2: 0.25})"
+    )
+    with pytest.raises(ValidationError) as caught:
+        sweep.Trial(0, {}, "done")  # type: ignore[arg-type]
+    assert caught.value.field == "state"
+    decision = sweep.Decision(1, True, "slow")
+    assert (
+        decision == sweep.Decision(1, True, "slow") and repr(decision) == "Decision(trial=1, stop=True, reason='slow')"
+    )

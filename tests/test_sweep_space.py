@@ -22,6 +22,9 @@ from batchai import ValidationError, sweep
         (lambda: sweep.randint(1, 8, step=0), "step", "positive integer"),
         (lambda: sweep.choice([]), "values", "at least one"),
         (lambda: sweep.choice(["a", "a"]), "values[1]", "twice"),
+        (lambda: sweep.choice("abc"), "values", "not a string"),
+        (lambda: sweep.choice([1, 1.0]), "values[1]", "cannot be told apart"),
+        (lambda: sweep.tied([{"a": 1}, {"a": 1.0}]), "values[1]", "twice"),
         (lambda: sweep.tied([{"a": 1}, {"b": 2}]), "values[1]", "same keys"),
         (lambda: sweep.linspace(0, 1, 1), "num", "at least 2"),
         (lambda: sweep.geomspace(-1, 1, 3), "low", "positive"),
@@ -113,3 +116,30 @@ def test_sampled_values_respect_types_and_bounds() -> None:
         assert params["opt"] in ("adam", "sgd")
         trials.append(sweep.Trial(i, params))
     assert {t.params["layers"] for t in trials} == set(range(1, 9)), "both ends of an integer range are drawn"
+
+
+class Item:
+    """A scalar that is no int or float but gives one by ``item()``, as numpy and torch scalars do."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def item(self) -> object:
+        return self.value
+
+
+def test_numpy_like_scalars_are_read_as_the_numbers_they_hold() -> None:
+    assert sweep.choice([Item(1), Item(True), "a"]).values == (1, True, "a")  # type: ignore[list-item]
+    assert sweep.uniform(Item(0.5), 1).low == 0.5  # type: ignore[arg-type]
+    assert sweep.Trial(0, {"x": Item(3)}).params == {"x": 3}
+    with pytest.raises(ValidationError) as caught:
+        sweep.choice([Item(object())])  # type: ignore[list-item]
+    assert caught.value.field == "values[0]"
+    try:
+        import numpy as np
+    except ImportError:
+        return
+    choice = sweep.choice([np.int64(1), np.float32(2.5), np.bool_(False)])
+    assert choice.values == (1, 2.5, False) and [type(v) for v in choice.values] == [int, float, bool]
+    assert sweep.choice(np.array([1, 2])).values == (1, 2)  # type: ignore[arg-type]
+    assert sweep.randint(np.int64(1), np.int64(4)).high == 4

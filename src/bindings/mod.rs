@@ -2,11 +2,13 @@
 //!
 //! Only type conversion, GIL release and error mapping live here; behaviour is in `engine`. Specs
 //! and resources cross the boundary as JSON text in Batch AI's camelCase shape, which the Python
-//! layer wraps in typed classes.
+//! layer wraps in typed classes. Sweeps cross as typed data instead: settings as dicts read into
+//! the engine's serde types, trials and decisions as classes (see `sweep_types`).
 
 mod agent;
 mod errors;
 mod sweep;
+mod sweep_types;
 mod workspace;
 
 use pyo3::prelude::*;

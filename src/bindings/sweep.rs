@@ -1,75 +1,66 @@
 //! `batchai.sweep`'s native half: spaces, samplers, policies and the ask/tell search.
 //!
-//! Everything crosses as JSON text in the engine's serde shapes (see `engine::sweep`); the Python
-//! layer (`batchai/sweep/`) wraps it in dataclasses. Validation errors become
-//! `batchai.ValidationError` with field, value and rule. `SweepSearch` keeps the history on the
-//! Rust side so that `ask` after thousands of trials costs no conversion.
+//! Settings cross as dicts in the engine's serde shapes and trials and decisions as the classes
+//! of `sweep_types`; the Python layer (`batchai/sweep/`) keeps frozen dataclasses whose fields
+//! are those dicts' keys and whose defaults come from `sweep_defaults`, so each default is
+//! written once, in the engine. Validation errors become `batchai.ValidationError` with field,
+//! value and rule. `SweepSearch` keeps the history on the Rust side so that `ask` after
+//! thousands of trials costs no conversion.
 
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
 
+use super::sweep_types::{
+    PyDecision, PyTrial, direction, mode, number, optional_number, refuse_string_options, space, state, to_py,
+    trial_id, trials, typed,
+};
 use crate::engine::error::{Error, ValidationError};
-use crate::engine::model::parse;
 use crate::engine::sweep::files::files_param;
-use crate::engine::sweep::{Direction, Param, Policy, Sampler, Search, Space, Trial, TrialState};
+use crate::engine::sweep::{Param, Policy, Sampler, Search, Space};
 
-fn text<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
-}
-
-fn typed<T: DeserializeOwned>(json: &str) -> Result<T, Error> {
-    Ok(parse::from_text::<T>(json)?)
-}
-
-fn trials(json: &str) -> Result<Vec<Trial>, Error> {
-    let value = parse::parse_text(json)?;
-    let wrapped = serde_json::json!({ "trials": value });
-    #[derive(serde::Deserialize)]
-    struct Wrapper {
-        trials: Vec<Trial>,
-    }
-    Ok(parse::from_value::<Wrapper>(wrapped)?.trials)
-}
-
-fn direction(mode: &str) -> Result<Direction, Error> {
-    Direction::parse(mode)
-        .ok_or_else(|| ValidationError::new("mode", format!("{mode:?}"), "must be \"min\" or \"max\"").into())
-}
-
-fn state(name: &str) -> Result<TrialState, Error> {
-    match name {
-        "completed" => Ok(TrialState::Completed),
-        "failed" => Ok(TrialState::Failed),
-        "stopped" => Ok(TrialState::Stopped),
-        other => {
-            Err(ValidationError::new("state", format!("{other:?}"), "must be \"completed\", \"failed\" or \"stopped\"")
-                .into())
-        }
-    }
-}
-
-/// Validate one parameter's JSON and return it normalized (defaults filled in).
+/// The values a kind of sampler, policy or numeric parameter (`"tpe"`, `"bandit"`, `"int"`, ...)
+/// takes for the fields left out: what serde fills in, that is the engine's `Default`s.
 #[pyfunction]
-pub fn sweep_param(json: &str) -> PyResult<String> {
-    let param: Param = typed(json)?;
+pub fn sweep_defaults<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyAny>> {
+    let spec = json!({ "type": kind });
+    let range = json!({ "type": kind, "low": 1, "high": 2 });
+    let filled = None
+        .or_else(|| serde_json::from_value::<Sampler>(spec.clone()).ok().map(|s| serde_json::to_value(s).ok()))
+        .or_else(|| serde_json::from_value::<Policy>(spec).ok().map(|p| serde_json::to_value(p).ok()))
+        .or_else(|| serde_json::from_value::<Param>(range).ok().map(|p| serde_json::to_value(p).ok()));
+    let Some(Some(Value::Object(mut fields))) = filled else {
+        let rule = "must name a sampler, a policy or a numeric parameter (tpe, random, sobol, grid, bandit, median_stopping, truncation_selection, asha, uniform, int)";
+        return Err(Error::from(ValidationError::new("kind", format!("{kind:?}"), rule)).into());
+    };
+    for given in ["type", "low", "high"] {
+        fields.remove(given);
+    }
+    to_py(py, &fields)
+}
+
+/// Validate one parameter's settings and return them normalized.
+#[pyfunction]
+pub fn sweep_param<'py>(settings: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    refuse_string_options(settings)?;
+    let param: Param = typed(settings)?;
     param.validate("").map_err(Error::from)?;
-    Ok(text(&param))
+    to_py(settings.py(), &param)
 }
 
 /// `linspace`, `arange` or `geomspace` as a choice of numbers.
 #[pyfunction]
 #[pyo3(signature = (kind, low, high, num=None, step=None, integer=false))]
-pub fn sweep_grid_param(
+pub fn sweep_grid_param<'py>(
+    py: Python<'py>,
     kind: &str,
     low: f64,
     high: f64,
     num: Option<u64>,
     step: Option<f64>,
     integer: bool,
-) -> PyResult<String> {
+) -> PyResult<Bound<'py, PyAny>> {
     let param = match (kind, num, step) {
         ("linspace", Some(num), None) => Param::linspace(low, high, num, integer),
         ("geomspace", Some(num), None) => Param::geomspace(low, high, num, integer),
@@ -81,85 +72,91 @@ pub fn sweep_grid_param(
         )),
     }
     .map_err(Error::from)?;
-    Ok(text(&param))
+    to_py(py, &param)
 }
 
 /// The `files` parameter: lists `folder` now (the only I/O of the sweep engine).
 #[pyfunction]
-pub fn sweep_files_param(py: Python<'_>, folder: String, pattern: String) -> PyResult<String> {
+pub fn sweep_files_param(py: Python<'_>, folder: String, pattern: String) -> PyResult<Bound<'_, PyAny>> {
     let param = py.detach(|| files_param(&folder, &pattern))?;
-    Ok(text(&param))
+    to_py(py, &param)
 }
 
-/// Validate a space (`{name: param}`) and return it normalized.
+/// Validate a space (`{name: settings}`).
 #[pyfunction]
-pub fn sweep_space(json: &str) -> PyResult<String> {
-    Ok(text(&Space::from_json(json).map_err(Error::from)?))
+pub fn sweep_space(space: &Bound<'_, PyAny>) -> PyResult<()> {
+    self::space(space)?;
+    Ok(())
 }
 
 /// The number of grid combinations of a space.
 #[pyfunction]
-pub fn sweep_grid_size(space_json: &str) -> PyResult<u64> {
-    Ok(Space::from_json(space_json).and_then(|s| s.grid_size()).map_err(Error::from)?)
+pub fn sweep_grid_size(space: &Bound<'_, PyAny>) -> PyResult<u64> {
+    Ok(self::space(space)?.grid_size().map_err(Error::from)?)
 }
 
 /// Grid combination `index` (Cartesian order, first parameter slowest).
 #[pyfunction]
-pub fn sweep_grid_point(space_json: &str, index: u64) -> PyResult<String> {
-    let space = Space::from_json(space_json).map_err(Error::from)?;
+pub fn sweep_grid_point<'py>(space: &Bound<'py, PyAny>, index: u64) -> PyResult<Bound<'py, PyAny>> {
+    let py = space.py();
+    let space = self::space(space)?;
     let size = space.grid_size().map_err(Error::from)?;
     if index >= size {
-        return Err(Error::from(ValidationError::new(
-            "index",
-            index.to_string(),
-            format!("must be below the grid size {size}"),
-        ))
-        .into());
+        let rule = format!("must be below the grid size {size}");
+        return Err(Error::from(ValidationError::new("index", index.to_string(), rule)).into());
     }
-    Ok(text(&space.grid_point(index)))
+    to_py(py, &space.grid_point(index))
 }
 
 /// Validate a sampler's settings and return them normalized.
 #[pyfunction]
-pub fn sweep_sampler(json: &str) -> PyResult<String> {
-    let sampler: Sampler = typed(json)?;
+pub fn sweep_sampler<'py>(settings: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let sampler: Sampler = typed(settings)?;
     if let Sampler::Tpe(tpe) = &sampler {
         tpe.validate().map_err(Error::from)?;
     }
-    Ok(text(&sampler))
+    to_py(settings.py(), &sampler)
 }
 
-/// Validate a policy's settings and return them normalized.
-#[pyfunction]
-pub fn sweep_policy(json: &str) -> PyResult<String> {
-    let policy: Policy = typed(json)?;
+fn policy(settings: &Bound<'_, PyAny>) -> PyResult<Policy> {
+    let policy = typed::<Policy>(settings)?.normalized();
     policy.validate().map_err(Error::from)?;
-    Ok(text(&policy))
+    Ok(policy)
 }
 
-/// The next parameters for `trials_json` (a JSON list of trials), or `None` when a grid is done.
+/// Validate a policy's settings and return them normalized (implied values made explicit).
 #[pyfunction]
-pub fn sweep_suggest(
-    py: Python<'_>,
-    space_json: &str,
-    sampler_json: &str,
-    trials_json: &str,
+pub fn sweep_policy<'py>(settings: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    to_py(settings.py(), &policy(settings)?)
+}
+
+/// The next parameters after `history`, or `None` when a grid is done.
+#[pyfunction]
+pub fn sweep_suggest<'py>(
+    space: &Bound<'py, PyAny>,
+    sampler: &Bound<'py, PyAny>,
+    history: Vec<Bound<'py, PyTrial>>,
     mode: &str,
-) -> PyResult<Option<String>> {
-    let space = Space::from_json(space_json).map_err(Error::from)?;
-    let sampler: Sampler = typed(sampler_json)?;
-    let history = trials(trials_json)?;
-    let d = direction(mode)?;
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = space.py();
+    let (space, sampler): (Space, Sampler) = (self::space(space)?, typed(sampler)?);
+    let (history, d) = (trials(&history), direction(mode)?);
     let params = py.detach(|| sampler.suggest(&space, &history, d)).map_err(Error::from)?;
-    Ok(params.map(|p| text(&p)))
+    params.map(|p| to_py(py, &p)).transpose()
 }
 
-/// A policy's decision for trial `trial` at its latest report.
+/// A policy's decision for `trial` at its latest report.
 #[pyfunction]
-pub fn sweep_decide(policy_json: &str, trials_json: &str, trial: u64, mode: &str, metric: &str) -> PyResult<String> {
-    let policy: Policy = typed(policy_json)?;
-    let history = trials(trials_json)?;
-    Ok(text(&policy.decide(&history, trial, direction(mode)?, metric)?))
+pub fn sweep_decide(
+    settings: &Bound<'_, PyAny>,
+    history: Vec<Bound<'_, PyTrial>>,
+    trial: &Bound<'_, PyAny>,
+    mode: &str,
+    metric: &str,
+) -> PyResult<PyDecision> {
+    let policy = policy(settings)?;
+    let decision = policy.decide(&trials(&history), trial_id(trial)?, direction(mode)?, metric)?;
+    Ok(decision.into())
 }
 
 #[pyclass(frozen, module = "batchai._core")]
@@ -179,67 +176,101 @@ impl SweepSearch {
 #[pymethods]
 impl SweepSearch {
     #[new]
-    #[pyo3(signature = (space_json, sampler_json, policy_json, mode, metric))]
     fn new(
-        space_json: &str,
-        sampler_json: &str,
-        policy_json: Option<&str>,
+        space: &Bound<'_, PyAny>,
+        sampler: &Bound<'_, PyAny>,
+        policy: Option<&Bound<'_, PyAny>>,
         mode: &str,
         metric: &str,
     ) -> PyResult<Self> {
-        let space = Space::from_json(space_json).map_err(Error::from)?;
-        let sampler: Sampler = typed(sampler_json)?;
-        let policy: Option<Policy> = policy_json.map(typed).transpose()?;
-        let search = Search::new(space, sampler, policy, direction(mode)?, metric).map_err(Error::from)?;
+        let policy = policy.map(self::policy).transpose()?;
+        let search =
+            Search::new(self::space(space)?, typed(sampler)?, policy, direction(mode)?, metric).map_err(Error::from)?;
         Ok(SweepSearch { inner: Mutex::new(search) })
     }
 
     /// A search saved with `to_json`.
     #[staticmethod]
     fn from_json(json: &str) -> PyResult<Self> {
-        let search: Search = typed(json)?;
+        let search: Search = crate::engine::model::parse::from_text(json).map_err(Error::from)?;
         search.validate().map_err(Error::from)?;
         Ok(SweepSearch { inner: Mutex::new(search) })
     }
 
     fn to_json(&self, py: Python<'_>) -> PyResult<String> {
-        self.with(py, |s| Ok(text(&*s)))
+        self.with(py, |s| Ok(serde_json::to_string(&*s).unwrap_or_else(|_| "null".to_string())))
     }
 
-    /// The next trial as JSON, or `None` when a grid is exhausted.
-    fn ask(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        self.with(py, |s| Ok(s.ask()?.map(|t| text(&t))))
+    /// Space, sampler, policy, mode and metric (not the trials), as settings dicts.
+    fn settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (space, sampler, policy, direction, metric) = self
+            .with(py, |s| Ok((s.space.clone(), s.sampler.clone(), s.policy.clone(), s.direction, s.metric.clone())))?;
+        to_py(
+            py,
+            &json!({"space": space, "sampler": sampler, "policy": policy, "mode": mode(direction), "metric": metric}),
+        )
     }
 
-    #[pyo3(signature = (trial, value, state))]
-    fn tell(&self, py: Python<'_>, trial: u64, value: Option<f64>, state: &str) -> PyResult<String> {
-        let state = self::state(state)?;
-        self.with(py, |s| Ok(text(&s.tell(trial, value, state)?)))
+    /// The next trial, recorded as running; `ConflictError` once a grid is exhausted.
+    fn ask(&self, py: Python<'_>) -> PyResult<PyTrial> {
+        self.with(py, |s| match s.ask()? {
+            Some(trial) => Ok(PyTrial(trial)),
+            None => {
+                let n = s.sampler.capacity(&s.space).unwrap_or(0);
+                Err(Error::Conflict(format!("the grid search has suggested all {n} combinations")))
+            }
+        })
     }
 
-    /// Record a value at `step`; returns the policy's decision as JSON.
-    fn report(&self, py: Python<'_>, trial: u64, step: u64, value: f64) -> PyResult<String> {
-        self.with(py, |s| Ok(text(&s.report(trial, step, value)?)))
+    #[pyo3(signature = (trial, value=None, state="completed"))]
+    fn tell(
+        &self,
+        py: Python<'_>,
+        trial: &Bound<'_, PyAny>,
+        value: Option<&Bound<'_, PyAny>>,
+        state: &str,
+    ) -> PyResult<PyTrial> {
+        let (id, value, state) = (trial_id(trial)?, optional_number("value", value)?, self::state(state, true)?);
+        self.with(py, |s| Ok(PyTrial(s.tell(id, value, state)?)))
+    }
+
+    /// Record a value at `step`; returns the policy's decision.
+    fn report(
+        &self,
+        py: Python<'_>,
+        trial: &Bound<'_, PyAny>,
+        step: u64,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<PyDecision> {
+        let (id, value) = (trial_id(trial)?, number("value", value)?);
+        self.with(py, |s| Ok(s.report(id, step, value)?.into()))
     }
 
     /// Add a trial evaluated elsewhere.
-    #[pyo3(signature = (params_json, value, state))]
-    fn add(&self, py: Python<'_>, params_json: &str, value: Option<f64>, state: &str) -> PyResult<String> {
-        let state = self::state(state)?;
-        let params: serde_json::Map<String, serde_json::Value> = typed(params_json)?;
-        self.with(py, |s| Ok(text(&s.add(params, value, state)?)))
+    #[pyo3(signature = (params, value=None, state="completed"))]
+    fn add(
+        &self,
+        py: Python<'_>,
+        params: &Bound<'_, PyAny>,
+        value: Option<&Bound<'_, PyAny>>,
+        state: &str,
+    ) -> PyResult<PyTrial> {
+        let params: Map<String, Value> = typed(params)?;
+        let (value, state) = (optional_number("value", value)?, self::state(state, true)?);
+        self.with(py, |s| Ok(PyTrial(s.add(params, value, state)?)))
     }
 
-    fn best(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        self.with(py, |s| Ok(s.best().map(text)))
+    fn best(&self, py: Python<'_>) -> PyResult<Option<PyTrial>> {
+        self.with(py, |s| Ok(s.best().cloned().map(PyTrial)))
     }
 
-    fn trial(&self, py: Python<'_>, trial: u64) -> PyResult<String> {
-        self.with(py, |s| Ok(text(s.trial(trial)?)))
+    fn trial(&self, py: Python<'_>, trial: &Bound<'_, PyAny>) -> PyResult<PyTrial> {
+        let id = trial_id(trial)?;
+        self.with(py, |s| Ok(PyTrial(s.trial(id)?.clone())))
     }
 
-    fn trials(&self, py: Python<'_>) -> PyResult<String> {
-        self.with(py, |s| Ok(text(&s.trials)))
+    fn trials(&self, py: Python<'_>) -> PyResult<Vec<PyTrial>> {
+        self.with(py, |s| Ok(s.trials.iter().cloned().map(PyTrial).collect()))
     }
 
     /// How many trials the sampler can suggest in all (`None`: unlimited).
@@ -254,6 +285,9 @@ impl SweepSearch {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SweepSearch>()?;
+    m.add_class::<PyTrial>()?;
+    m.add_class::<PyDecision>()?;
+    m.add_function(wrap_pyfunction!(sweep_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_param, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_grid_param, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_files_param, m)?)?;

@@ -7,82 +7,60 @@ parameters. ``seed=None`` draws a seed once, when the sampler is made.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .. import _core
+from ._settings import Settings, default
 from ._space import Param, Space
-from ._trial import Mode, Trial, trials_json
+from ._trial import Mode, Trial
 
 
-def _seed(seed: int | None) -> int:
-    return secrets.randbits(63) if seed is None else seed
-
-
-class Sampler:
+class Sampler(Settings):
     """Base of the samplers."""
 
-    def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+    @staticmethod
+    def _validate(settings: Mapping[str, Any]) -> dict[str, Any]:
+        return _core.sweep_sampler(settings)
 
-    def _check(self) -> None:
-        _core.sweep_sampler(json.dumps(self.to_dict()))
+    def __post_init__(self) -> None:
+        if getattr(self, "seed", 0) is None:
+            object.__setattr__(self, "seed", secrets.randbits(63))
+        super().__post_init__()
 
     def suggest(
         self, space: Space | Mapping[str, Param], trials: Iterable[Trial] = (), mode: Mode = "min"
     ) -> dict[str, Any] | None:
         """The parameters for the next trial after ``trials`` (``None`` when a grid is done)."""
         space = space if isinstance(space, Space) else Space(space)
-        out = _core.sweep_suggest(space.to_json(), json.dumps(self.to_dict()), trials_json(trials), mode)
-        return None if out is None else dict(json.loads(out))
+        return _core.sweep_suggest(space.to_dict(), self.to_dict(), list(trials), mode)
 
 
 @dataclass(frozen=True)
-class GridSampler(Sampler):
+class GridSampler(Sampler, kind="grid"):
     """Every combination of the parameters' values once, in Cartesian order (first parameter
     slowest). Continuous parameters must be given as grids (``linspace``, ``arange``, …)."""
 
-    def __post_init__(self) -> None:
-        self._check()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "grid"}
-
 
 @dataclass(frozen=True)
-class RandomSampler(Sampler):
+class RandomSampler(Sampler, kind="random"):
     """Independent uniform draws (log-uniform on log scales)."""
 
     seed: int | None = None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "seed", _seed(self.seed))
-        self._check()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "random", "seed": self.seed}
-
 
 @dataclass(frozen=True)
-class SobolSampler(Sampler):
+class SobolSampler(Sampler, kind="sobol"):
     """Scrambled (Owen) Sobol points: evenly spread, best with power-of-two budgets. Up to 256
     parameters."""
 
     seed: int | None = None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "seed", _seed(self.seed))
-        self._check()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "sobol", "seed": self.seed}
-
 
 @dataclass(frozen=True)
-class TPESampler(Sampler):
+class TPESampler(Sampler, kind="tpe"):
     """Bayesian optimisation with a multivariate Tree-structured Parzen Estimator.
 
     ``n_startup_trials`` space-filling trials (``startup``: Sobol or random) come first; then each
@@ -99,47 +77,13 @@ class TPESampler(Sampler):
     """
 
     seed: int | None = None
-    n_startup_trials: int = 8
-    n_candidates: int = 24
-    gamma: float = 0.15
-    gamma_max: int = 25
-    prior_weight: float = 1.0
-    min_bandwidth_divisor: float = 100.0
-    bandwidth_factor: float = 0.6
-    rank_weight_exponent: float = 3.0
-    constant_liar: bool = True
-    startup: Literal["sobol", "random"] = "sobol"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "seed", _seed(self.seed))
-        self._check()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": "tpe",
-            "seed": self.seed,
-            "n_startup_trials": self.n_startup_trials,
-            "n_candidates": self.n_candidates,
-            "gamma": self.gamma,
-            "gamma_max": self.gamma_max,
-            "prior_weight": self.prior_weight,
-            "min_bandwidth_divisor": self.min_bandwidth_divisor,
-            "bandwidth_factor": self.bandwidth_factor,
-            "rank_weight_exponent": self.rank_weight_exponent,
-            "constant_liar": self.constant_liar,
-            "startup": self.startup,
-        }
-
-
-def sampler_from_dict(data: Mapping[str, Any]) -> Sampler:
-    kind = data.get("type")
-    if kind == "grid":
-        return GridSampler()
-    if kind == "random":
-        return RandomSampler(seed=data.get("seed", 0))
-    if kind == "sobol":
-        return SobolSampler(seed=data.get("seed", 0))
-    if kind == "tpe":
-        fields = {k: v for k, v in data.items() if k != "type"}
-        return TPESampler(**fields)
-    raise ValueError(f"unknown sampler type {kind!r}")
+    n_startup_trials: int = default("tpe", "n_startup_trials")
+    n_candidates: int = default("tpe", "n_candidates")
+    gamma: float = default("tpe", "gamma")
+    gamma_max: int = default("tpe", "gamma_max")
+    prior_weight: float = default("tpe", "prior_weight")
+    min_bandwidth_divisor: float = default("tpe", "min_bandwidth_divisor")
+    bandwidth_factor: float = default("tpe", "bandwidth_factor")
+    rank_weight_exponent: float = default("tpe", "rank_weight_exponent")
+    constant_liar: bool = default("tpe", "constant_liar")
+    startup: Literal["sobol", "random"] = default("tpe", "startup")

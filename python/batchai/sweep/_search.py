@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, SupportsFloat
 
 from .. import _core
-from ..exceptions import ConflictError
-from ._policies import Policy, policy_from_dict
-from ._samplers import Sampler, TPESampler, sampler_from_dict
-from ._space import Param, Space, param_from_dict
+from ._policies import Policy
+from ._samplers import Sampler, TPESampler
+from ._settings import from_settings
+from ._space import Param, Space
 from ._trial import Decision, Mode, Trial, TrialState
 
 
@@ -45,22 +44,21 @@ class Search:
         self._policy = policy
         self._metric = metric
         self._mode: Mode = mode
-        policy_json = None if policy is None else json.dumps(policy.to_dict())
         self._core = _core.SweepSearch(
-            self._space.to_json(), json.dumps(self._sampler.to_dict()), policy_json, mode, metric
+            self._space.to_dict(), self._sampler.to_dict(), None if policy is None else policy.to_dict(), mode, metric
         )
 
     @classmethod
     def from_json(cls, text: str) -> Search:
         """A search saved with :meth:`to_json`, with its trials."""
         core = _core.SweepSearch.from_json(text)
-        data = json.loads(core.to_json())
+        saved = core.settings()
         self = cls.__new__(cls)
-        self._space = Space({name: param_from_dict(p) for name, p in data["space"].items()})
-        self._sampler = sampler_from_dict(data["sampler"])
-        self._policy = policy_from_dict(data["policy"]) if data.get("policy") else None
-        self._metric = data["metric"]
-        self._mode = "min" if data["direction"] == "minimize" else "max"
+        self._space = Space({name: from_settings(Param, p) for name, p in saved["space"].items()})
+        self._sampler = from_settings(Sampler, saved["sampler"])
+        self._policy = None if saved["policy"] is None else from_settings(Policy, saved["policy"])
+        self._metric = saved["metric"]
+        self._mode = saved["mode"]
         self._core = core
         return self
 
@@ -90,40 +88,36 @@ class Search:
     def ask(self) -> Trial:
         """Suggest the next trial and record it as running. Raises :class:`batchai.ConflictError`
         when a grid search has suggested every combination (see :attr:`remaining`)."""
-        out = self._core.ask()
-        if out is None:
-            raise ConflictError(f"the grid search has suggested all {self._core.capacity()} combinations")
-        return Trial.from_json(out)
+        return self._core.ask()
 
-    def tell(self, trial: Trial | int, value: float | None = None, *, state: TrialState = "completed") -> Trial:
+    def tell(self, trial: Trial | int, value: SupportsFloat | None = None, *, state: TrialState = "completed") -> Trial:
         """Finish a trial: with its final value (``state="completed"``), or as ``"failed"`` or
-        ``"stopped"``. A NaN or infinite value records the trial as failed."""
-        if value is not None and not isinstance(value, (int, float)):
-            raise TypeError(f"value must be a number, not {type(value).__name__}")
-        return Trial.from_json(self._core.tell(_id(trial), None if value is None else float(value), state))
+        ``"stopped"``. A NaN or infinite value records the trial as failed. A value is anything
+        with ``__float__`` (numpy and torch scalars too)."""
+        return self._core.tell(trial, value, state)
 
-    def report(self, trial: Trial | int, step: int, value: float) -> Decision:
+    def report(self, trial: Trial | int, step: int, value: SupportsFloat) -> Decision:
         """Record ``value`` at ``step`` (steps must increase) and return the policy's decision.
         A NaN or infinite value stops the trial."""
-        return Decision.from_json(self._core.report(_id(trial), step, float(value)))
+        return self._core.report(trial, step, value)
 
-    def add(self, params: Mapping[str, Any], value: float | None = None, *, state: TrialState = "completed") -> Trial:
+    def add(
+        self, params: Mapping[str, Any], value: SupportsFloat | None = None, *, state: TrialState = "completed"
+    ) -> Trial:
         """Record a trial evaluated elsewhere (a warm start)."""
-        value = None if value is None else float(value)
-        return Trial.from_json(self._core.add(json.dumps(dict(params)), value, state))
+        return self._core.add(dict(params), value, state)
 
     def trial(self, trial_id: int) -> Trial:
-        return Trial.from_json(self._core.trial(trial_id))
+        return self._core.trial(trial_id)
 
     @property
     def trials(self) -> list[Trial]:
-        return [Trial.from_dict(t) for t in json.loads(self._core.trials())]
+        return self._core.trials()
 
     @property
     def best(self) -> Trial | None:
         """The best completed trial, or ``None`` before any completes."""
-        out = self._core.best()
-        return None if out is None else Trial.from_json(out)
+        return self._core.best()
 
     @property
     def remaining(self) -> float:
@@ -138,7 +132,3 @@ class Search:
         best = self.best
         shown = "none yet" if best is None else f"{best.value} (trial {best.id})"
         return f"Search({len(self)} trials, {type(self._sampler).__name__}, {self._metric} {self._mode}, best {shown})"
-
-
-def _id(trial: Trial | int) -> int:
-    return trial.id if isinstance(trial, Trial) else int(trial)

@@ -7,99 +7,62 @@ mapping of names to distributions; :class:`Space` validates it as a whole and en
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from .. import _core
-from ..exceptions import ValidationError
+from ._settings import Settings, default, from_settings
 
 Scalar: TypeAlias = str | int | float | bool
 
 
-class Param:
-    """Base of every distribution: knows its engine JSON."""
+class Param(Settings):
+    """Base of every distribution."""
 
-    def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _check(self) -> None:
-        data = self.to_dict()
-        for key, value in data.items():
-            # JSON has no infinities or NaN; say which field holds one instead of failing to parse.
-            if isinstance(value, float) and not math.isfinite(value):
-                rule = "must be a finite number"
-                raise ValidationError(f"invalid {key}: {value} {rule}", key, str(value), rule)
-        _core.sweep_param(json.dumps(data))
+    @staticmethod
+    def _validate(settings: Mapping[str, Any]) -> dict[str, Any]:
+        return _core.sweep_param(settings)
 
 
 @dataclass(frozen=True)
-class Choice(Param):
-    """One of ``values`` (strings, numbers or booleans)."""
+class Choice(Param, kind="choice"):
+    """One of ``values`` (strings, numbers or booleans, each once; 1 and 1.0 are the same)."""
 
     values: tuple[Scalar, ...]
 
-    def __post_init__(self) -> None:
-        self._check()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "choice", "values": list(self.values)}
-
 
 @dataclass(frozen=True)
-class Uniform(Param):
+class Uniform(Param, kind="uniform"):
     """A real number in ``[low, high]``; ``log`` samples log-uniformly; ``q`` rounds to ``low + k*q``."""
 
     low: float
     high: float
-    log: bool = False
-    q: float | None = None
-
-    def __post_init__(self) -> None:
-        self._check()
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "uniform", "low": float(self.low), "high": float(self.high), "log": self.log}
-        if self.q is not None:
-            out["q"] = float(self.q)
-        return out
+    log: bool = default("uniform", "log")
+    q: float | None = default("uniform", "q")
 
 
 @dataclass(frozen=True)
-class IntRange(Param):
+class IntRange(Param, kind="int"):
     """An integer in ``[low, high]``, both ends included, on a grid of ``step``; ``log`` samples
     log-uniformly (``step`` must then be 1)."""
 
     low: int
     high: int
-    step: int = 1
-    log: bool = False
-
-    def __post_init__(self) -> None:
-        self._check()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "int", "low": self.low, "high": self.high, "step": self.step, "log": self.log}
+    step: int = default("int", "step")
+    log: bool = default("int", "log")
 
 
 @dataclass(frozen=True)
-class Tied(Param):
+class Tied(Param, kind="tied"):
     """Parameters that vary together: each option is a dict with the same keys (Batch AI's
     ``DictParameter``). A trial's value for it is one of the dicts."""
 
     values: tuple[dict[str, Scalar], ...]
 
-    def __post_init__(self) -> None:
-        self._check()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "tied", "values": [dict(v) for v in self.values]}
-
 
 @dataclass(frozen=True)
-class Files(Param):
+class Files(Param, kind="files"):
     """One trial per file: the files under ``folder`` whose relative path matches the glob
     ``pattern``, listed (sorted) when this object is made."""
 
@@ -107,16 +70,11 @@ class Files(Param):
     pattern: str
     values: tuple[str, ...]
 
-    def __post_init__(self) -> None:
-        self._check()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": "files", "folder": self.folder, "pattern": self.pattern, "values": list(self.values)}
-
 
 def choice(values: Sequence[Scalar]) -> Choice:
-    """One of ``values``."""
-    return Choice(tuple(values))
+    """One of ``values`` (a list: a string is one value, so write ``choice(["abc"])``)."""
+    # A string goes to the core as it is, which refuses it rather than splitting it.
+    return Choice(values if isinstance(values, str) else tuple(values))  # type: ignore[arg-type]
 
 
 def uniform(low: float, high: float) -> Uniform:
@@ -139,14 +97,13 @@ def qloguniform(low: float, high: float, q: float) -> Uniform:
     return Uniform(low, high, log=True, q=q)
 
 
-def randint(low: int, high: int, *, step: int = 1, log: bool = False) -> IntRange:
+def randint(low: int, high: int, *, step: int = default("int", "step"), log: bool = default("int", "log")) -> IntRange:
     """An integer in ``[low, high]``: **both ends included** (like Optuna's ``suggest_int``)."""
     return IntRange(low, high, step, log)
 
 
 def _grid(kind: str, low: float, high: float, *, num: int | None, step: float | None, integer: bool) -> Choice:
-    data = json.loads(_core.sweep_grid_param(kind, low, high, num, step, integer))
-    return Choice(tuple(data["values"]))
+    return from_settings(Choice, _core.sweep_grid_param(kind, low, high, num, step, integer))
 
 
 def linspace(low: float, high: float, num: int, *, integer: bool = False) -> Choice:
@@ -172,25 +129,7 @@ def tied(values: Sequence[Mapping[str, Scalar]]) -> Tied:
 def files(folder: str, pattern: str = "**") -> Files:
     """One value per file under ``folder`` matching ``pattern`` (``*``, ``?``, ``[..]`` within a path
     component; ``**`` across them)."""
-    data = json.loads(_core.sweep_files_param(str(folder), pattern))
-    return Files(data["folder"], data["pattern"], tuple(data["values"]))
-
-
-def param_from_dict(data: Mapping[str, Any]) -> Param:
-    """The distribution described by the engine's JSON shape."""
-    kind = data.get("type")
-    if kind == "choice":
-        return Choice(tuple(data["values"]))
-    if kind == "uniform":
-        return Uniform(data["low"], data["high"], data.get("log", False), data.get("q"))
-    if kind == "int":
-        return IntRange(data["low"], data["high"], data.get("step", 1), data.get("log", False))
-    if kind == "tied":
-        return Tied(tuple(data["values"]))
-    if kind == "files":
-        return Files(data["folder"], data["pattern"], tuple(data["values"]))
-    _core.sweep_param(json.dumps(dict(data)))  # raises the engine's ValidationError
-    raise ValueError(f"unknown parameter type {kind!r}")
+    return from_settings(Files, _core.sweep_files_param(str(folder), pattern))
 
 
 class Space(Mapping[str, Param]):
@@ -205,7 +144,7 @@ class Space(Mapping[str, Param]):
                 if not isinstance(p, Param):
                     raise TypeError(f"parameter {name!r} must be made with batchai.sweep (choice, uniform, ...)")
                 self._params[name] = p
-        self._json = _core.sweep_space(json.dumps(self.to_dict()))
+        _core.sweep_space(self.to_dict())
 
     def __getitem__(self, name: str) -> Param:
         return self._params[name]
@@ -219,18 +158,17 @@ class Space(Mapping[str, Param]):
     def __repr__(self) -> str:
         return f"Space({self._params!r})"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The space in the core's shape: ``{name: settings}``."""
         return {name: p.to_dict() for name, p in self._params.items()}
-
-    def to_json(self) -> str:
-        return self._json
 
     @property
     def grid_size(self) -> int:
         """How many combinations a grid search runs (raises if a parameter is continuous)."""
-        return _core.sweep_grid_size(self._json)
+        return _core.sweep_grid_size(self.to_dict())
 
     def grid(self) -> Iterator[dict[str, Any]]:
         """Every combination, in the grid sampler's order (the first parameter varies slowest)."""
-        for i in range(self.grid_size):
-            yield json.loads(_core.sweep_grid_point(self._json, i))
+        space = self.to_dict()
+        for i in range(_core.sweep_grid_size(space)):
+            yield _core.sweep_grid_point(space, i)

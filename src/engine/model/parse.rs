@@ -41,7 +41,9 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ValidationErro
     })
 }
 
-fn describe(path: &str, message: &str, document: &Value) -> ValidationError {
+/// A serde error at `path` (dotted, empty for the top) as a [`ValidationError`], showing the value
+/// found there in `document`.
+pub fn describe(path: &str, message: &str, document: &Value) -> ValidationError {
     let join = |name: &str| if path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
     let value_at = |field: &str| render(field, lookup(document, field));
 

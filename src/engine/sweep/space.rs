@@ -137,8 +137,17 @@ impl Param {
                     if !(v.is_string() || v.is_number() || v.is_boolean()) {
                         fail(&field(&format!("values[{i}]")), v, "must be a string, a number or a boolean")?;
                     }
-                    if values[..i].contains(v) {
-                        fail(&field(&format!("values[{i}]")), v, "is listed twice; each value must be unique")?;
+                    // 1 and 1.0 are one number to samplers (and equal in Python): one option.
+                    if let Some(j) = values[..i].iter().position(|w| same(w, v)) {
+                        let rule = if values[j] == *v {
+                            "is listed twice; each value must be unique".to_string()
+                        } else {
+                            format!(
+                                "equals values[{j}] ({}) as a number, so the two options cannot be told apart; list the number once",
+                                show(&values[j])
+                            )
+                        };
+                        fail(&field(&format!("values[{i}]")), v, &rule)?;
                     }
                 }
                 Ok(())
@@ -195,7 +204,7 @@ impl Param {
                             fail(&field(&format!("values[{i}].{key}")), v, "must be a string, a number or a boolean")?;
                         }
                     }
-                    if values[..i].contains(group) {
+                    if values[..i].iter().any(|g| same_group(g, group)) {
                         fail(&field(&format!("values[{i}]")), group, "is listed twice; each group must be unique")?;
                     }
                 }
@@ -338,20 +347,22 @@ fn number(v: f64, int: bool) -> Value {
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
+        (Value::Object(x), Value::Object(y)) => same_group(x, y),
         _ => a == b,
     }
+}
+
+fn same_group(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
 }
 
 fn bounds(name: &str, low: f64, high: f64, log: bool) -> Check {
     let field = |f: &str| if name.is_empty() { f.to_string() } else { format!("{name}.{f}") };
     if !low.is_finite() {
-        fail(&field("low"), &show_f64(low), "must be a finite number")?;
+        return Err(ValidationError::new(field("low"), low.to_string(), "must be a finite number"));
     }
     if !high.is_finite() {
-        fail(&field("high"), &show_f64(high), "must be a finite number")?;
+        return Err(ValidationError::new(field("high"), high.to_string(), "must be a finite number"));
     }
     if low >= high {
         fail(&field("high"), &high, &format!("must be greater than low ({low})"))?;
@@ -360,10 +371,6 @@ fn bounds(name: &str, low: f64, high: f64, log: bool) -> Check {
         fail(&field("low"), &low, "must be positive on a log scale (the log of 0 or less is undefined)")?;
     }
     Ok(())
-}
-
-fn show_f64(x: f64) -> String {
-    x.to_string()
 }
 
 fn grid_choice(values: impl Iterator<Item = f64>, integer: bool) -> Result<Param, ValidationError> {
@@ -544,6 +551,8 @@ mod tests {
             (json!({"n": {"type": "int", "low": 1, "high": 9, "step": 0}}), "n.step", "positive integer"),
             (json!({"opt": {"type": "choice", "values": []}}), "opt.values", "at least one"),
             (json!({"opt": {"type": "choice", "values": ["a", "a"]}}), "opt.values[1]", "twice"),
+            (json!({"opt": {"type": "choice", "values": [2, 1, 1.0]}}), "opt.values[2]", "cannot be told apart"),
+            (json!({"g": {"type": "tied", "values": [{"a": 1}, {"a": 1.0}]}}), "g.values[1]", "twice"),
             (json!({"opt": {"type": "choice", "values": [[1]]}}), "opt.values[0]", "string, a number"),
             (json!({"g": {"type": "tied", "values": [{"a": 1}, {"b": 2}]}}), "g.values[1]", "same keys"),
             (json!({"g": {"type": "tied", "values": []}}), "g.values", "at least one group"),

@@ -142,7 +142,7 @@ impl MountTargets<'_> {
 
 /// What batchai makes inside a workspace folder, in the order deleting the workspace removes
 /// it: the store and the agent's lock go last, so a deletion cut short can be taken up again.
-const WORKSPACE_ENTRIES: [&str; 11] = [
+const WORKSPACE_ENTRIES: [&str; 13] = [
     "nodes",
     "shared",
     "outputs",
@@ -153,6 +153,8 @@ const WORKSPACE_ENTRIES: [&str; 11] = [
     "workspace.db-wal",
     "workspace.db-shm",
     "agent.log",
+    "agent.log.1",
+    "agent.log.2",
     "agent.lock",
 ];
 

@@ -15,24 +15,16 @@ use super::{Context, Decision, keep, stop};
 use crate::engine::error::ValidationError;
 use crate::engine::sweep::trial::fmt_value;
 
+/// Fields left out take the [`Default`] values, the one place the defaults are written (Python
+/// reads them through `batchai._core.sweep_defaults`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Asha {
-    #[serde(default = "three")]
     pub reduction_factor: u64,
-    #[serde(default = "one")]
     pub min_resource: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_resource: Option<u64>,
-    #[serde(default)]
     pub grace_period: u64,
-}
-
-fn three() -> u64 {
-    3
-}
-fn one() -> u64 {
-    1
 }
 
 impl Default for Asha {

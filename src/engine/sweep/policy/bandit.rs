@@ -12,39 +12,49 @@ use super::{Context, Decision, check_interval, keep, stop};
 use crate::engine::error::ValidationError;
 use crate::engine::sweep::trial::{Direction, fmt_value};
 
-/// Fields left out of JSON take Azure ML's defaults (every step, no delay); [`Bandit::default`]
-/// is the setting batchai recommends (and `batchai.sweep.BanditPolicy()` uses).
+/// Fields left out take the [`Default`] values, the one place the defaults are written (Python
+/// reads them through `batchai._core.sweep_defaults`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Bandit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_factor: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_amount: Option<f64>,
-    #[serde(default = "one")]
     pub evaluation_interval: u64,
-    #[serde(default)]
     pub delay_evaluation: u64,
 }
 
-fn one() -> u64 {
-    1
-}
+/// The slack factor when neither slack is given (Azure ML requires one).
+pub const DEFAULT_SLACK_FACTOR: f64 = 0.3;
 
 impl Default for Bandit {
-    /// Slack factor 0.3 every step after 20 steps (as `batchai.sweep.BanditPolicy()`).
+    /// Slack factor 0.3 every step after 20 steps: the delay spares slow starters.
     fn default() -> Self {
-        Bandit { slack_factor: Some(0.3), slack_amount: None, evaluation_interval: 1, delay_evaluation: 20 }
+        Bandit {
+            slack_factor: Some(DEFAULT_SLACK_FACTOR),
+            slack_amount: None,
+            evaluation_interval: 1,
+            delay_evaluation: 20,
+        }
     }
 }
 
 impl Bandit {
+    /// Settings with the default slack factor when neither slack is given.
+    pub fn normalized(self) -> Bandit {
+        match (self.slack_factor, self.slack_amount) {
+            (None, None) => Bandit { slack_factor: Some(DEFAULT_SLACK_FACTOR), ..self },
+            _ => self,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ValidationError> {
         check_interval(self.evaluation_interval)?;
         match (self.slack_factor, self.slack_amount) {
             (Some(_), Some(_)) | (None, None) => Err(ValidationError::new(
                 "slack_factor",
-                format!("{:?} and slack_amount {:?}", self.slack_factor, self.slack_amount),
+                format!("{} and slack_amount {}", show_slack(self.slack_factor), show_slack(self.slack_amount)),
                 "exactly one of slack_factor and slack_amount must be given",
             )),
             (Some(f), None) if !(f.is_finite() && f >= 0.0) => {
@@ -84,6 +94,10 @@ impl Bandit {
             keep(id, format!("{metric} {v} at step {step} is within {slack} of the best {b} (threshold {t})"))
         }
     }
+}
+
+fn show_slack(slack: Option<f64>) -> String {
+    slack.map_or_else(|| "null".to_string(), |x| x.to_string())
 }
 
 #[cfg(test)]

@@ -13,26 +13,15 @@ use super::{Context, Decision, check_interval, keep, median, stop};
 use crate::engine::error::ValidationError;
 use crate::engine::sweep::trial::fmt_value;
 
+/// Fields left out take the [`Default`] values, the one place the defaults are written (Python
+/// reads them through `batchai._core.sweep_defaults`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MedianStopping {
-    #[serde(default = "one")]
     pub evaluation_interval: u64,
-    #[serde(default = "five")]
     pub delay_evaluation: u64,
     /// Other trials that must have reached the step before anything is stopped.
-    #[serde(default = "one_usize")]
     pub min_trials: usize,
-}
-
-fn one() -> u64 {
-    1
-}
-fn five() -> u64 {
-    5
-}
-fn one_usize() -> usize {
-    1
 }
 
 impl Default for MedianStopping {

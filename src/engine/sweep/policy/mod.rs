@@ -88,6 +88,15 @@ impl Context<'_> {
 }
 
 impl Policy {
+    /// The settings with implied values made explicit (a bandit with no slack gets the default
+    /// slack factor), so that what is shown and saved is what runs.
+    pub fn normalized(self) -> Policy {
+        match self {
+            Policy::Bandit(p) => Policy::Bandit(p.normalized()),
+            other => other,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ValidationError> {
         match self {
             Policy::Bandit(p) => p.validate(),
@@ -188,6 +197,22 @@ mod tests {
         let silent = [curve(0, &[])];
         let d = p.decide(&silent, 0, Direction::Minimize, "loss").unwrap();
         assert!(!d.stop && d.reason.contains("not reported loss"), "{d:?}");
+    }
+
+    #[test]
+    fn fields_left_out_take_the_defaults_and_a_bandit_gets_a_slack() {
+        let parse = |text: &str| serde_json::from_str::<Policy>(text).unwrap();
+        assert_eq!(parse(r#"{"type": "median_stopping"}"#), Policy::MedianStopping(MedianStopping::default()));
+        assert_eq!(parse(r#"{"type": "truncation_selection"}"#), Policy::TruncationSelection(Default::default()));
+        assert_eq!(parse(r#"{"type": "asha"}"#), Policy::Asha(Asha::default()));
+        let bare = parse(r#"{"type": "bandit"}"#);
+        assert!(bare.validate().is_err(), "no slack is not a policy until normalized");
+        assert_eq!(bare.normalized(), Policy::Bandit(Bandit::default()));
+        let amount = parse(r#"{"type": "bandit", "slack_amount": 0.1}"#).normalized();
+        assert!(matches!(&amount, Policy::Bandit(b) if b.slack_factor.is_none() && b.delay_evaluation == 20));
+        let both = Bandit { slack_amount: Some(0.1), ..Bandit::default() };
+        let err = both.validate().unwrap_err();
+        assert_eq!(err.value, "0.3 and slack_amount 0.1", "no Rust debug text in messages");
     }
 
     #[test]

@@ -12,23 +12,15 @@ use super::{Context, Decision, check_interval, keep, stop};
 use crate::engine::error::ValidationError;
 use crate::engine::sweep::trial::fmt_value;
 
-/// Fields left out of JSON take Azure ML's defaults (every step, no delay);
-/// [`TruncationSelection::default`] is the setting batchai recommends (and
-/// `batchai.sweep.TruncationSelectionPolicy()` uses).
+/// Fields left out take the [`Default`] values, the one place the defaults are written (Python
+/// reads them through `batchai._core.sweep_defaults`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TruncationSelection {
     pub truncation_percentage: u32,
-    #[serde(default = "one")]
     pub evaluation_interval: u64,
-    #[serde(default)]
     pub delay_evaluation: u64,
-    #[serde(default)]
     pub exclude_finished_trials: bool,
-}
-
-fn one() -> u64 {
-    1
 }
 
 impl Default for TruncationSelection {

@@ -43,88 +43,48 @@ pub enum Startup {
     Random,
 }
 
+/// Fields left out take the [`Default`] values: the one place the defaults are written (Python
+/// reads them through `batchai._core.sweep_defaults`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TpeSampler {
-    #[serde(default)]
     pub seed: u64,
     /// Finished trials needed before the model is used.
-    #[serde(default = "d_startup")]
     pub n_startup_trials: usize,
     /// Points drawn from l(x) per suggestion; more means more exploitation.
-    #[serde(default = "d_candidates")]
     pub n_candidates: usize,
     /// Fraction of finished trials in the good set…
-    #[serde(default = "d_gamma")]
     pub gamma: f64,
     /// …but at most this many.
-    #[serde(default = "d_gamma_max")]
     pub gamma_max: usize,
     /// Weight of the prior kernel relative to one observation.
-    #[serde(default = "d_prior")]
     pub prior_weight: f64,
     /// Bandwidths are at least range / min(this, n + 1).
-    #[serde(default = "d_bandwidth")]
     pub min_bandwidth_divisor: f64,
     /// Multiplies the bandwidths of l(x), the good trials' estimator: below 1 it concentrates
     /// candidates around good points (more exploitation).
-    #[serde(default = "d_bandwidth_factor")]
     pub bandwidth_factor: f64,
     /// Each trial's kernel is weighted by d^this, d being its distance from the good/bad split
     /// in ranks (1 next to it): 0 weighs trials equally (Optuna); larger values centre l(x) on
     /// the very best trials and g(x) on the clearly bad ones.
-    #[serde(default = "d_rank_weight_exponent")]
     pub rank_weight_exponent: f64,
     /// Treat running trials as bad results so parallel suggestions spread out.
-    #[serde(default = "d_true")]
     pub constant_liar: bool,
-    #[serde(default = "d_startup_kind")]
     pub startup: Startup,
-}
-
-fn d_startup() -> usize {
-    8
-}
-fn d_candidates() -> usize {
-    24
-}
-fn d_gamma() -> f64 {
-    0.15
-}
-fn d_gamma_max() -> usize {
-    25
-}
-fn d_prior() -> f64 {
-    1.0
-}
-fn d_bandwidth() -> f64 {
-    100.0
-}
-fn d_bandwidth_factor() -> f64 {
-    0.6
-}
-fn d_rank_weight_exponent() -> f64 {
-    3.0
-}
-fn d_true() -> bool {
-    true
-}
-fn d_startup_kind() -> Startup {
-    Startup::Sobol
 }
 
 impl Default for TpeSampler {
     fn default() -> Self {
         TpeSampler {
             seed: 0,
-            n_startup_trials: d_startup(),
-            n_candidates: d_candidates(),
-            gamma: d_gamma(),
-            gamma_max: d_gamma_max(),
-            prior_weight: d_prior(),
-            min_bandwidth_divisor: d_bandwidth(),
-            bandwidth_factor: d_bandwidth_factor(),
-            rank_weight_exponent: d_rank_weight_exponent(),
+            n_startup_trials: 8,
+            n_candidates: 24,
+            gamma: 0.15,
+            gamma_max: 25,
+            prior_weight: 1.0,
+            min_bandwidth_divisor: 100.0,
+            bandwidth_factor: 0.6,
+            rank_weight_exponent: 3.0,
             constant_liar: true,
             startup: Startup::Sobol,
         }
