@@ -279,11 +279,7 @@ class Workspace:
 
     def jobs(self) -> list[Job]:
         """Every job of every experiment, oldest first."""
-        jobs = []
-        for d in json.loads(self._handle.list("job")):
-            experiment = d["id"].split("/experiments/", 1)[1].split("/", 1)[0]
-            jobs.append(Job(self._handle, d, experiment))
-        return jobs
+        return Job._listed(self._handle)
 
     def _create(self, cls: type[_R], name: str, spec: dict[str, Any], exist_ok: bool) -> _R:
         try:

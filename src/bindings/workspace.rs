@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use pyo3::prelude::*;
 
+use crate::engine::model::stored_job::TimeText;
 use crate::engine::model::{self, azure_json, parse};
 use crate::engine::paths::{self, Layout};
 use crate::engine::store::{NewJob, Store};
@@ -12,6 +13,9 @@ use crate::engine::{Error, Result};
 fn now() -> model::Timestamp {
     chrono::Utc::now()
 }
+
+/// `list_jobs`' columns: experiments, names, uids, execution states, the jobs' Batch AI JSON.
+type JobColumns = (Vec<String>, Vec<String>, Vec<String>, Vec<&'static str>, Vec<String>);
 
 fn to_text(value: serde_json::Value) -> String {
     value.to_string()
@@ -282,10 +286,45 @@ impl WorkspaceHandle {
                 "cluster" => s.clusters()?.iter().map(model::Cluster::to_resource).collect(),
                 "file_server" => s.file_servers()?.iter().map(model::FileServer::to_resource).collect(),
                 "experiment" => s.experiments()?.iter().map(model::Experiment::to_resource).collect(),
-                "job" => s.jobs(parent.as_deref())?.iter().map(model::Job::to_resource).collect(),
+                "job" => {
+                    let mut text = b"[".to_vec();
+                    let mut times = TimeText::default();
+                    for (i, job) in s.stored_jobs(parent.as_deref())?.iter().enumerate() {
+                        if i > 0 {
+                            text.push(b',');
+                        }
+                        job.write_resource(&mut text, &mut times);
+                    }
+                    text.push(b']');
+                    return Ok(String::from_utf8(text).expect("JSON text is UTF-8"));
+                }
                 other => return Err(unknown_kind(other)),
             };
             Ok(to_text(serde_json::Value::Array(items)))
+        })
+    }
+
+    /// Jobs of one experiment (or all), oldest first, as five lists of the same length:
+    /// experiments, names, uids, execution states and each job's resource JSON. Python reads the
+    /// first four without parsing the JSON, and parses a job's JSON only when something else of it
+    /// is read. Columns rather than one tuple per job: 100,000 tuples alive at once keep Python's
+    /// cycle collector busy while the list is built.
+    #[pyo3(signature = (parent=None))]
+    fn list_jobs(&self, py: Python<'_>, parent: Option<String>) -> PyResult<JobColumns> {
+        self.with(py, move |s| {
+            let jobs = s.stored_jobs(parent.as_deref())?;
+            let mut columns: JobColumns = Default::default();
+            let mut times = TimeText::default();
+            for job in jobs {
+                let mut text = Vec::with_capacity(job.spec_json.len() + 640);
+                job.write_resource(&mut text, &mut times);
+                columns.4.push(String::from_utf8(text).expect("JSON text is UTF-8"));
+                columns.3.push(job.execution_state.as_str());
+                columns.0.push(job.experiment);
+                columns.1.push(job.name);
+                columns.2.push(job.uid);
+            }
+            Ok(columns)
         })
     }
 

@@ -13,6 +13,7 @@ pub mod file_server;
 pub mod job;
 pub mod mounts;
 pub mod parse;
+pub mod stored_job;
 pub mod toolkits;
 pub mod validate;
 pub mod workspace;
