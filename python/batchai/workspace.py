@@ -310,8 +310,9 @@ class Agent:
         return status
 
     def status(self) -> dict[str, Any] | None:
-        """``{"pid", "supervisor_pid", "started", "queued_jobs", "running_jobs", "nodes"}``, or
-        None when no agent runs."""
+        """``{"pid", "supervisor_pid", "started", "queued_jobs", "running_jobs", "nodes",
+        "processes", "watchers"}`` (``watchers``: reply channels held for waits), or None when no
+        agent runs."""
         text = _core.agent_status(self._path)
         return None if text is None else dict(json.loads(text))
 

@@ -26,6 +26,9 @@ pub struct AgentStatus {
     pub nodes: usize,
     /// Processes started and not yet ended (jobs' and nodes' setup tasks).
     pub processes: usize,
+    /// Reply channels held for `watch` requests (one per waiting connection and job).
+    #[serde(default)]
+    pub watchers: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ mod recovery;
 mod refresh;
 mod runs;
 mod start;
+mod watchers;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -240,14 +241,14 @@ impl Core {
             Request::Watch { jobs } => {
                 for uid in jobs {
                     if self.by_uid.contains_key(&uid) {
-                        self.watchers.entry(uid).or_default().push(reply.clone());
+                        self.add_watcher(uid, reply.clone());
                     } else {
                         let state = self.store.job_state_by_uid(&uid).ok().flatten();
                         let state = match state {
                             Some(s) if !s.is_terminal() => {
                                 // Not known yet (created after our last look): watch it.
                                 self.data_version = -1;
-                                self.watchers.entry(uid).or_default().push(reply.clone());
+                                self.add_watcher(uid, reply.clone());
                                 continue;
                             }
                             Some(s) => s.as_str(),
@@ -266,6 +267,7 @@ impl Core {
                     running_jobs: self.running.len(),
                     nodes: self.nodes.len(),
                     processes: self.procs.values().filter(|p| matches!(p, Proc::Starting | Proc::Running)).count(),
+                    watchers: self.watcher_count(),
                 }));
             }
             Request::Stop => {
