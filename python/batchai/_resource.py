@@ -91,6 +91,9 @@ class Resource:
 
     def to_dict(self) -> dict[str, Any]:
         """Batch AI's JSON view of the resource (``id``, ``name``, ``type``, ``properties``)."""
+        if self._json is None and self._text is not None:
+            result: dict[str, Any] = json.loads(self._text)  # a fresh copy: no deepcopy needed
+            return result
         return copy.deepcopy(self._data)
 
     def to_json(self, indent: int | None = 2) -> str:
