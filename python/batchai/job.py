@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import time
@@ -67,10 +68,19 @@ class Job(Resource):
     def _listed(cls, handle: _core.WorkspaceHandle, experiment: str | None = None) -> list[Job]:
         """The jobs of ``experiment`` (or all), oldest first, from one ``list_jobs`` call."""
         experiments, names, uids, states, texts = handle.list_jobs(experiment)
-        return [
-            cls(handle, text, exp, (name, uid, state))
-            for exp, name, uid, state, text in zip(experiments, names, uids, states, texts, strict=True)
-        ]
+        # Building 100,000 objects at once triggers Python's cycle collector again and again,
+        # each time walking everything built so far; these objects form no cycles, so pausing
+        # it while they are made (as pickle users do for bulk loads) halves the cost.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return [
+                cls(handle, text, exp, (name, uid, state))
+                for exp, name, uid, state, text in zip(experiments, names, uids, states, texts, strict=True)
+            ]
+        finally:
+            if paused:
+                gc.enable()
 
     @property
     def name(self) -> str:
