@@ -199,7 +199,8 @@ mod tests {
 
     #[test]
     fn a_spec_that_is_not_an_object_still_lists() {
-        let mut job = stored(r#"{"cluster": "c", "nodeCount": 1, "customToolkitSettings": {}}"#, ExecutionInfo::default());
+        let mut job =
+            stored(r#"{"cluster": "c", "nodeCount": 1, "customToolkitSettings": {}}"#, ExecutionInfo::default());
         job.spec_json = "not json".into();
         let value: serde_json::Value = serde_json::from_str(&job.to_resource_text()).unwrap();
         assert_eq!(value["properties"]["executionState"], "failed");

@@ -8,8 +8,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use crate::engine::error::{Error, ResourceKind, Result};
 use crate::engine::model::common::{EnvironmentVariable, check_environment};
 use crate::engine::model::job::{ExecutionInfo, SchedulingPriority};
-use crate::engine::model::toolkits::ToolType;
 use crate::engine::model::stored_job::StoredJob;
+use crate::engine::model::toolkits::ToolType;
 use crate::engine::model::{ExecutionState, Job, JobSpec, ProvisioningState, Timestamp, validate};
 
 use super::clusters::check_file_server_refs;

@@ -194,7 +194,11 @@ mod tests {
         let mut e = env(&[("PATH", "/bin"), ("V7", "node")]);
         let vars: Vec<EnvironmentVariable> = (0..100_000)
             .map(|i| EnvironmentVariable { name: format!("V{i}"), value: format!("first-{i}") })
-            .chain((0..100_000).step_by(2).map(|i| EnvironmentVariable { name: format!("V{i}"), value: format!("${{V{i}}}+again") }))
+            .chain(
+                (0..100_000)
+                    .step_by(2)
+                    .map(|i| EnvironmentVariable { name: format!("V{i}"), value: format!("${{V{i}}}+again") }),
+            )
             .collect();
         apply_user(&mut e, &vars);
         assert_eq!(e.len(), 100_001);
