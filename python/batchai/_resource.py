@@ -22,12 +22,32 @@ class Resource:
 
     _kind: ClassVar[str] = ""
 
-    __slots__ = ("_data", "_handle", "_parent")
+    __slots__ = ("_handle", "_json", "_parent", "_text")
 
-    def __init__(self, handle: _core.WorkspaceHandle, data: dict[str, Any], parent: str | None = None) -> None:
+    def __init__(self, handle: _core.WorkspaceHandle, data: dict[str, Any] | str, parent: str | None = None) -> None:
+        """``data`` is the resource's JSON, parsed or as text; text is parsed when first read,
+        so listing many resources costs one string each until something asks for more."""
         self._handle = handle
-        self._data = data
         self._parent = parent
+        self._json: dict[str, Any] | None
+        self._text: str | None
+        if isinstance(data, str):
+            self._json, self._text = None, data
+        else:
+            self._json, self._text = data, None
+
+    @property
+    def _data(self) -> dict[str, Any]:
+        data = self._json
+        if data is None:
+            assert self._text is not None
+            data = self._json = json.loads(self._text)
+            self._text = None
+        return data
+
+    @_data.setter
+    def _data(self, value: dict[str, Any]) -> None:
+        self._json, self._text = value, None
 
     @classmethod
     def _from_json(cls, handle: _core.WorkspaceHandle, text: str, parent: str | None = None) -> Self:
@@ -71,6 +91,9 @@ class Resource:
 
     def to_dict(self) -> dict[str, Any]:
         """Batch AI's JSON view of the resource (``id``, ``name``, ``type``, ``properties``)."""
+        if self._json is None and self._text is not None:
+            result: dict[str, Any] = json.loads(self._text)  # a fresh copy: no deepcopy needed
+            return result
         return copy.deepcopy(self._data)
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -212,7 +212,7 @@ class Experiment(Resource):
         return Job._from_json(self._handle, self._handle.get("job", self.name, name), self.name)
 
     def jobs(self) -> list[Job]:
-        return [Job(self._handle, d, self.name) for d in json.loads(self._handle.list("job", self.name))]
+        return Job._listed(self._handle, self.name)
 
 
 def _json_text(source: str | os.PathLike[str] | Mapping[str, Any]) -> str:

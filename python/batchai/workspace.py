@@ -238,11 +238,7 @@ class Workspace:
 
     def jobs(self) -> list[Job]:
         """Every job of every experiment, oldest first."""
-        jobs = []
-        for d in json.loads(self._handle.list("job")):
-            experiment = d["id"].split("/experiments/", 1)[1].split("/", 1)[0]
-            jobs.append(Job(self._handle, d, experiment))
-        return jobs
+        return Job._listed(self._handle)
 
     def _create(self, cls: type[_R], name: str, spec: dict[str, Any], exist_ok: bool) -> _R:
         try:
@@ -273,9 +269,11 @@ class Agent:
 
     def status(self) -> dict[str, Any] | None:
         """``{"pid", "supervisor_pid", "started", "queued_jobs", "running_jobs", "nodes",
-        "processes", "cpus", "gpus"}``, or None when no agent runs. ``cpus`` and ``gpus`` are what the
-        agent may give nodes; ``gpus`` are the ids jobs see in ``CUDA_VISIBLE_DEVICES`` (numbers,
-        ``GPU-<uuid>`` or ``MIG-...``)."""
+        "processes", "cpus", "gpus", "containment", "watchers"}``, or None when no agent runs.
+        ``cpus`` and ``gpus`` are what the agent may give nodes; ``gpus`` are the ids jobs see in
+        ``CUDA_VISIBLE_DEVICES`` (numbers, ``GPU-<uuid>`` or ``MIG-...``); ``containment`` says how a
+        job's processes are kept together for a kill; ``watchers`` counts reply channels held for
+        waits."""
         text = _core.agent_status(self._path)
         return None if text is None else dict(json.loads(text))
 

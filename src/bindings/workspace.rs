@@ -8,8 +8,12 @@ use pyo3::prelude::*;
 
 use super::agent::launcher;
 use crate::engine::api::{self, Kind};
+use crate::engine::model::stored_job::TimeText;
 use crate::engine::paths;
 use crate::engine::{Error, Result};
+
+/// `list_jobs`' columns: experiments, names, uids, execution states, the jobs' Batch AI JSON.
+type JobColumns = (Vec<String>, Vec<String>, Vec<String>, Vec<&'static str>, Vec<String>);
 
 fn to_text(value: serde_json::Value) -> String {
     value.to_string()
@@ -189,7 +193,35 @@ impl WorkspaceHandle {
     #[pyo3(signature = (kind, parent=None))]
     fn list(&self, py: Python<'_>, kind: &str, parent: Option<String>) -> PyResult<String> {
         let kind = Kind::parse(kind).map_err(|e| errors_to_py(py, e))?;
-        self.with(py, |w| Ok(to_text(serde_json::Value::Array(w.list(kind, parent.as_deref())?))))
+        self.with(py, |w| match kind {
+            // Jobs are many: their stored text is spliced, not parsed and printed again.
+            Kind::Job => w.jobs_text(parent.as_deref()),
+            _ => Ok(to_text(serde_json::Value::Array(w.list(kind, parent.as_deref())?))),
+        })
+    }
+
+    /// Jobs of one experiment (or all), oldest first, as five lists of the same length:
+    /// experiments, names, uids, execution states and each job's resource JSON. Python reads the
+    /// first four without parsing the JSON, and parses a job's JSON only when something else of it
+    /// is read. Columns rather than one tuple per job: 100,000 tuples alive at once keep Python's
+    /// cycle collector busy while the list is built.
+    #[pyo3(signature = (parent=None))]
+    fn list_jobs(&self, py: Python<'_>, parent: Option<String>) -> PyResult<JobColumns> {
+        self.with(py, move |s| {
+            let jobs = s.stored_jobs(parent.as_deref())?;
+            let mut columns: JobColumns = Default::default();
+            let mut times = TimeText::default();
+            for job in jobs {
+                let mut text = Vec::with_capacity(job.spec_json.len() + 640);
+                job.write_resource(&mut text, &mut times);
+                columns.4.push(String::from_utf8(text).expect("JSON text is UTF-8"));
+                columns.3.push(job.execution_state.as_str());
+                columns.0.push(job.experiment);
+                columns.1.push(job.name);
+                columns.2.push(job.uid);
+            }
+            Ok(columns)
+        })
     }
 
     #[pyo3(signature = (kind, parent, name))]

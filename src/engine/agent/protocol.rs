@@ -43,6 +43,9 @@ pub struct AgentStatus {
     /// (`GPU-...`) or MIG instances (`MIG-...`).
     #[serde(default)]
     pub gpus: Vec<String>,
+    /// Reply channels held for `watch` requests (one per waiting connection and job).
+    #[serde(default)]
+    pub watchers: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

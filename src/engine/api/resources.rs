@@ -205,6 +205,26 @@ impl Workspace {
         })
     }
 
+    /// Jobs as stored, their specs left as text (see `model::stored_job`).
+    pub fn stored_jobs(&self, experiment: Option<&str>) -> Result<Vec<crate::engine::model::stored_job::StoredJob>> {
+        self.with(|s| s.stored_jobs(experiment))
+    }
+
+    /// The jobs' Batch AI JSON, one array, without parsing their specs.
+    pub fn jobs_text(&self, experiment: Option<&str>) -> Result<String> {
+        let jobs = self.stored_jobs(experiment)?;
+        let mut text = b"[".to_vec();
+        let mut times = crate::engine::model::stored_job::TimeText::default();
+        for (i, job) in jobs.iter().enumerate() {
+            if i > 0 {
+                text.push(b',');
+            }
+            job.write_resource(&mut text, &mut times);
+        }
+        text.push(b']');
+        Ok(String::from_utf8(text).expect("JSON text is UTF-8"))
+    }
+
     /// Delete a resource (and what it holds); the agent stops what ran in it.
     pub fn delete(&self, kind: Kind, parent: Option<&str>, name: &str) -> Result<()> {
         self.with(|s| match kind {

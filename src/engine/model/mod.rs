@@ -14,6 +14,7 @@ pub mod job;
 pub mod mounts;
 pub mod node;
 pub mod parse;
+pub mod stored_job;
 pub mod toolkits;
 pub mod validate;
 pub mod workspace;

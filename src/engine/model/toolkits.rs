@@ -35,6 +35,23 @@ impl ToolType {
             ToolType::Pytorch => "pytorch",
         }
     }
+
+    pub const ALL: [ToolType; 9] = [
+        ToolType::Cntk,
+        ToolType::Tensorflow,
+        ToolType::Caffe,
+        ToolType::Caffe2,
+        ToolType::Chainer,
+        ToolType::Horovod,
+        ToolType::Custommpi,
+        ToolType::Custom,
+        ToolType::Pytorch,
+    ];
+
+    /// The inverse of [`ToolType::as_str`].
+    pub fn parse(text: &str) -> Option<ToolType> {
+        ToolType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
 }
 
 /// The largest process count accepted: far beyond any node, but it stops typos like 1e9.

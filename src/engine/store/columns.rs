@@ -80,6 +80,12 @@ impl<'a, 'r> Cells<'a, 'r> {
         })
     }
 
+    /// A text column without copying it.
+    pub fn get_ref_str(&self, idx: usize) -> rusqlite::Result<&str> {
+        let value = self.row.get_ref(idx)?;
+        value.as_str().map_err(|_| self.damaged(idx, "holds another type where text belongs"))
+    }
+
     /// A JSON column.
     pub fn json<T: serde::de::DeserializeOwned>(&self, idx: usize) -> rusqlite::Result<T> {
         let text: String = self.get(idx)?;

@@ -8,6 +8,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use crate::engine::error::{Error, ResourceKind, Result};
 use crate::engine::model::common::{EnvironmentVariable, check_environment};
 use crate::engine::model::job::{ExecutionInfo, SchedulingPriority};
+use crate::engine::model::stored_job::StoredJob;
 use crate::engine::model::toolkits::ToolType;
 use crate::engine::model::{ClusterSpec, ExecutionState, Job, JobSpec, ProvisioningState, Timestamp, validate};
 use crate::engine::scheduler::capacity::check_node_count;
@@ -25,7 +26,10 @@ pub struct NewJob {
 
 const COLUMNS: &str = "j.name, j.uid, j.spec, j.tool_type, j.created_us, j.execution_state, j.execution_state_us, \
                        j.start_us, j.end_us, j.exit_code, j.errors, e.name, j.node_names, j.output_paths, \
-                       j.wait_reason, j.expected_start_us";
+                       j.wait_reason, j.expected_start_us, j.id";
+
+/// Column 16 of [`COLUMNS`]: the row id, the order of creation.
+const ROW_ID: usize = 16;
 
 pub(crate) fn priority_rank(p: SchedulingPriority) -> i64 {
     match p {
@@ -41,6 +45,14 @@ pub(crate) fn execution_state(c: &Cells<'_, '_>, idx: usize) -> rusqlite::Result
 }
 
 pub(crate) fn row_to_job(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    let stored = row_to_stored(workspace, r)?;
+    let uid = stored.uid.clone();
+    stored.parse().map_err(|e| Cells::new(r, "jobs", 1).damaged(2, format!("invalid JSON ({e}) in job {uid}")))
+}
+
+/// A row read as it is stored, its spec left as text (see [`StoredJob`]). Every other column is
+/// checked: a damaged value is an error, never a default.
+pub(crate) fn row_to_stored(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredJob> {
     let c = Cells::new(r, "jobs", 1);
     let name: String = c.get(0)?;
     let uid: String = c.get(1)?;
@@ -48,16 +60,14 @@ pub(crate) fn row_to_job(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Re
     let experiment: String = c.get(11)?;
     let execution_state = execution_state(&c, 5)?;
     let queued = execution_state == ExecutionState::Queued;
-    Ok(Job {
+    Ok(StoredJob {
         job_output_directory_path_segment: format!("{workspace}/experiments/{experiment}/jobs/{name}/{uid}"),
         workspace: workspace.to_string(),
         experiment,
         name,
         uid,
-        spec: c.json(2)?,
-        tool_type: c.parsed(3, "a tool type", |tool| {
-            serde_json::from_value::<ToolType>(serde_json::Value::String(tool.to_string())).ok()
-        })?,
+        spec_json: c.get(2)?,
+        tool_type: c.parsed(3, "a tool type", ToolType::parse)?,
         creation_time: created,
         provisioning_state: ProvisioningState::Succeeded,
         provisioning_state_transition_time: created,
@@ -67,14 +77,23 @@ pub(crate) fn row_to_job(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Re
             start_time: c.optional_time(7)?,
             end_time: c.optional_time(8)?,
             exit_code: c.get(9)?,
-            errors: c.json(10)?,
-            node_ids: c.json(12)?,
-            output_paths: c.json(13)?,
+            errors: json_column(&c, 10)?,
+            node_ids: json_column(&c, 12)?,
+            output_paths: json_column(&c, 13)?,
         },
         // Only a queued job waits; a stale reason of a job that moved on is never shown.
         wait_reason: if queued { c.get(14)? } else { None },
         expected_start: if queued { c.optional_time(15)? } else { None },
     })
+}
+
+/// A JSON column the agent writes (errors, node names, output paths). Most are `[]` or `{}`,
+/// which need no parser.
+fn json_column<T: Default + serde::de::DeserializeOwned>(c: &Cells<'_, '_>, idx: usize) -> rusqlite::Result<T> {
+    match c.get_ref_str(idx)? {
+        "[]" | "{}" => Ok(T::default()),
+        _ => c.json(idx),
+    }
 }
 
 fn experiment_id(tx: &Transaction<'_>, experiment: &str) -> Result<i64> {
@@ -393,23 +412,58 @@ impl Store {
 
     /// Jobs of one experiment, or of the whole workspace, oldest first.
     pub fn jobs(&mut self, experiment: Option<&str>) -> Result<Vec<Job>> {
+        self.stored_jobs_unchecked(experiment)?
+            .into_iter()
+            .map(|job| {
+                let uid = job.uid.clone();
+                job.parse().map_err(|e| Error::Store {
+                    path: String::new(),
+                    message: format!(
+                        "jobs row uid='{uid}', column spec: invalid JSON ({e}); the workspace database is damaged: restore it from a backup or delete the job"
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    /// [`Store::jobs`] with the specs left as stored text: what listing needs, at a fraction of
+    /// the cost for many jobs. A spec that is not an object's text is an error (damaged row).
+    pub fn stored_jobs(&mut self, experiment: Option<&str>) -> Result<Vec<StoredJob>> {
+        let jobs = self.stored_jobs_unchecked(experiment)?;
+        if let Some((bad, why)) = jobs.iter().find_map(|j| Some((j, j.spec_problem()?))) {
+            return Err(Error::Store {
+                path: String::new(),
+                message: format!(
+                    "jobs row uid='{}', column spec: invalid JSON ({why}); the workspace database is damaged: restore it from a backup or delete the job",
+                    bad.uid
+                ),
+            });
+        }
+        Ok(jobs)
+    }
+
+    fn stored_jobs_unchecked(&mut self, experiment: Option<&str>) -> Result<Vec<StoredJob>> {
         let workspace = self.name.clone();
         self.read(|tx| {
-            let jobs = match experiment {
+            let read = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(ROW_ID)?, row_to_stored(&workspace, r)?));
+            let mut jobs = match experiment {
                 Some(e) => {
-                    experiment_id(tx, e)?;
+                    // The (experiment, name) index finds the rows; sorting them here is much
+                    // cheaper than SQLite's ORDER BY, which sorts whole rows, specs and all.
+                    let id = experiment_id(tx, e)?;
                     let mut stmt = tx.prepare(&format!(
-                        "SELECT {COLUMNS} FROM jobs j JOIN experiments e ON e.id = j.experiment_id WHERE e.name = ?1 ORDER BY j.id"
+                        "SELECT {COLUMNS} FROM jobs j JOIN experiments e ON e.id = j.experiment_id WHERE j.experiment_id = ?1"
                     ))?;
-                    stmt.query_map([e], |r| row_to_job(&workspace, r))?.collect::<rusqlite::Result<Vec<_>>>()?
+                    stmt.query_map([id], read)?.collect::<rusqlite::Result<Vec<_>>>()?
                 }
                 None => {
                     let mut stmt =
                         tx.prepare(&format!("SELECT {COLUMNS} FROM jobs j JOIN experiments e ON e.id = j.experiment_id ORDER BY j.id"))?;
-                    stmt.query_map([], |r| row_to_job(&workspace, r))?.collect::<rusqlite::Result<Vec<_>>>()?
+                    stmt.query_map([], read)?.collect::<rusqlite::Result<Vec<_>>>()?
                 }
             };
-            Ok(jobs)
+            jobs.sort_unstable_by_key(|(id, _)| *id);
+            Ok(jobs.into_iter().map(|(_, job)| job).collect())
         })
     }
 

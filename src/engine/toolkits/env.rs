@@ -12,24 +12,44 @@
 //!
 //! Secret values never enter an [`Env`]: they travel separately (see `LaunchPlan::secrets`).
 
+use std::collections::HashMap;
+
 use crate::engine::model::common::EnvironmentVariable;
 
 use super::request::{LaunchRequest, PlacedNode};
 
 /// Ordered name/value pairs; setting a name again replaces its value where it first appeared.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Env(Vec<(String, String)>);
+/// An index by name keeps `set` and `get` constant-time: a job may give 100,000 variables, and
+/// a scan per variable would make building its environment quadratic.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pairs: Vec<(String, String)>,
+    /// name → position in `pairs`.
+    index: HashMap<String, usize>,
+}
+
+impl PartialEq for Env {
+    fn eq(&self, other: &Self) -> bool {
+        // The index follows from the pairs.
+        self.pairs == other.pairs
+    }
+}
+
+impl Eq for Env {}
 
 impl Env {
     pub fn new() -> Self {
-        Env(Vec::new())
+        Env::default()
     }
 
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let (name, value) = (name.into(), value.into());
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((name, value)),
+        match self.index.get(&name) {
+            Some(&at) => self.pairs[at].1 = value,
+            None => {
+                self.index.insert(name.clone(), self.pairs.len());
+                self.pairs.push((name, value));
+            }
         }
     }
 
@@ -41,7 +61,7 @@ impl Env {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.index.get(name).map(|&at| self.pairs[at].1.as_str())
     }
 
     /// Applies every pair of `other` on top of this one.
@@ -52,19 +72,19 @@ impl Env {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(n, _)| n.as_str())
+        self.pairs.iter().map(|(n, _)| n.as_str())
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.pairs.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pairs.is_empty()
     }
 }
 
@@ -167,6 +187,28 @@ mod tests {
         assert_eq!(e.get("AZ_BATCHAI_X"), Some("v"));
         assert_eq!(e.get("BATCHAI_X"), Some("v"));
         assert_eq!(e.len(), 4);
+    }
+
+    #[test]
+    fn a_hundred_thousand_variables_keep_order_and_later_ones_win() {
+        let mut e = env(&[("PATH", "/bin"), ("V7", "node")]);
+        let vars: Vec<EnvironmentVariable> = (0..100_000)
+            .map(|i| EnvironmentVariable { name: format!("V{i}"), value: format!("first-{i}") })
+            .chain(
+                (0..100_000)
+                    .step_by(2)
+                    .map(|i| EnvironmentVariable { name: format!("V{i}"), value: format!("${{V{i}}}+again") }),
+            )
+            .collect();
+        apply_user(&mut e, &vars);
+        assert_eq!(e.len(), 100_001);
+        let names: Vec<&str> = e.names().collect();
+        assert_eq!(names[..3], ["PATH", "V7", "V0"], "a name keeps the place where it first appeared");
+        assert_eq!(names[100_000], "V99999");
+        assert_eq!(e.get("V7"), Some("first-7"), "the job's value replaces the node's");
+        assert_eq!(e.get("V8"), Some("first-8+again"), "a later entry wins and sees the earlier value");
+        assert_eq!(e.get("V99999"), Some("first-99999"));
+        assert_eq!(e.iter().nth(2), Some(("V0", "first-0+again")));
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod start;
 #[cfg(test)]
 mod tests;
 mod wait_reasons;
+mod watchers;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -325,6 +326,7 @@ impl Core {
                     containment: self.containment.clone(),
                     cpus: self.engines.get(EngineKind::Local).map(|e| e.cpus()).unwrap_or_default(),
                     gpus: self.engines.get(EngineKind::Local).map(|e| e.gpu_names(&e.gpus())).unwrap_or_default(),
+                    watchers: self.watcher_count(),
                 }));
             }
             Request::Stop => {
@@ -332,37 +334,6 @@ impl Core {
                 self.stop_requested = true;
             }
             Request::AwaitDeletion => self.await_deletion(reply),
-        }
-    }
-
-    /// Answer when the job ends; at once if it has ended (or never existed).
-    fn watch(&mut self, uid: Box<str>, reply: UnboundedSender<Reply>) {
-        // Waiters that went away (a wait with a timeout, a closed notebook) are dropped here, so
-        // repeated waits on one long job do not pile up.
-        if let Some(list) = self.watchers.get_mut(&uid) {
-            list.retain(|s| !s.is_closed());
-        }
-        if self.by_uid.contains_key(&uid) {
-            self.watchers.entry(uid).or_default().push(reply);
-            return;
-        }
-        let state = match self.store.job_state_by_uid(&uid) {
-            Ok(state) => state,
-            Err(e) => {
-                let _ = reply.send(Reply::Error { message: e.to_string() });
-                return;
-            }
-        };
-        match state {
-            Some(s) if !s.is_terminal() => {
-                // Queued, or created after our last look: watch it.
-                self.data_version = -1;
-                self.watchers.entry(uid).or_default().push(reply);
-            }
-            other => {
-                let state = other.map_or("deleted", |s| s.as_str());
-                let _ = reply.send(Reply::JobEnded { job: uid.into(), state: state.to_string() });
-            }
         }
     }
 

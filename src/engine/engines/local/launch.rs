@@ -30,6 +30,29 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
+/// `base` with `extra` on top: a name already present takes the new value in its place, a new
+/// name goes at the end, a later entry wins. Linear in both (a job may give 100,000 variables).
+pub fn merge_env(
+    base: &[(String, String)],
+    extra: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = base.to_vec();
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(env.len());
+    for (at, (name, _)) in env.iter().enumerate() {
+        index.entry(name.clone()).or_insert(at);
+    }
+    for (name, value) in extra {
+        match index.get(&name) {
+            Some(&at) => env[at].1 = value,
+            None => {
+                index.insert(name.clone(), env.len());
+                env.push((name, value));
+            }
+        }
+    }
+    env
+}
+
 /// What every launch on this machine shares: the base environment, bash, mpirun, and the
 /// program lookups made so far.
 pub struct Launcher {
@@ -62,13 +85,7 @@ impl Launcher {
     }
 
     pub fn request(&self, launch: Launch) -> SpawnRequest {
-        let mut env: Vec<(String, String)> = self.base_env.clone();
-        for (name, value) in launch.env.into_iter().chain([(MARKER.to_string(), launch.marker)]) {
-            match env.iter_mut().find(|(n, _)| *n == name) {
-                Some(slot) => slot.1 = value,
-                None => env.push((name, value)),
-            }
-        }
+        let env = merge_env(&self.base_env, launch.env.into_iter().chain([(MARKER.to_string(), launch.marker)]));
         let path = env.iter().find(|(n, _)| n == "PATH").map(|(_, v)| v.as_str());
         // A relative program (`./run.sh`) is relative to the process's working directory. Plain
         // names are looked up on PATH once and remembered (checked again before use): searching
@@ -123,5 +140,25 @@ mod tests {
         assert_eq!(find_program("surely-not-a-program-xyz", Some("/bin:/usr/bin")), None);
         assert_eq!(find_program("/bin/sh", None).as_deref(), Some("/bin/sh"));
         assert_eq!(find_program("/nonexistent/sh", None), None);
+    }
+
+    #[test]
+    fn merging_a_hundred_thousand_variables_keeps_order_and_later_ones_win() {
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        let base = vec![pair("HOME", "/root"), pair("V5", "inherited"), pair("PATH", "/bin")];
+        let extra = (0..100_000)
+            .map(|i| pair(&format!("V{i}"), &format!("a{i}")))
+            .chain((0..100_000).rev().step_by(3).map(|i| pair(&format!("V{i}"), &format!("b{i}"))))
+            .chain([pair("PATH", "/opt/bin")]);
+        let env = merge_env(&base, extra);
+        assert_eq!(env.len(), 3 + 99_999, "V5 replaces the inherited one in place");
+        assert_eq!(env[..4], [pair("HOME", "/root"), pair("V5", "a5"), pair("PATH", "/opt/bin"), pair("V0", "b0")]);
+        assert_eq!(env.last(), Some(&pair("V99999", "b99999")));
+        let value = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        // 99,999 - i divisible by 3 got a second value.
+        assert_eq!(value("V99996"), Some("b99996"));
+        assert_eq!(value("V99998"), Some("a99998"));
+        assert_eq!(value("V1"), Some("a1"));
+        assert_eq!(value("V3"), Some("b3"));
     }
 }
