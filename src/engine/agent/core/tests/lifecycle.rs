@@ -115,7 +115,7 @@ fn autoscale_grows_for_the_queue_and_releases_idle_nodes_after_the_delay() {
     assert!(h.node_states().is_empty());
     let uid = h.submit(
         "j",
-        r#"{"cluster": "c", "nodeCount": 2, "customMpiSettings": {"commandLine": "true", "processCount": 2}}"#,
+        r#"{"cluster": "c", "nodeCount": 2, "pyTorchSettings": {"pythonScriptFilePath": "t.py", "processCount": 2}}"#,
     );
     assert_eq!(h.node_states().len(), 2);
     assert_eq!(h.state("j"), ExecutionState::Running);
@@ -182,4 +182,21 @@ fn a_launcher_restart_fails_the_running_job_and_kills_its_orphans() {
     let job = h.job("j");
     assert_eq!(job.execution_state, ExecutionState::Failed);
     assert_eq!(job.execution_info.errors[0].code, "NodeLauncherLost");
+}
+
+#[test]
+fn mpi_ranks_without_mpirun_fail_the_job_before_anything_starts() {
+    // The testing engine has no mpirun, like a machine without Open MPI.
+    let mut h = Harness::new();
+    h.manual_cluster("c", 2, DeallocationOption::Requeue);
+    h.submit(
+        "j",
+        r#"{"cluster": "c", "nodeCount": 2, "customMpiSettings": {"commandLine": "true", "processCount": 4}}"#,
+    );
+    assert!(starts(&h.effects()).is_empty());
+    assert_eq!(h.state("j"), ExecutionState::Failed);
+    let errors = h.job("j").execution_info.errors;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].code, "MpirunNotFound");
+    assert!(errors[0].message.contains("apt-get install openmpi-bin"), "{}", errors[0].message);
 }
