@@ -4,8 +4,11 @@ preparation, exit codes and logs. Every test runs real processes through a real 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
+
+import pytest
 
 import batchai
 
@@ -199,6 +202,7 @@ def test_failed_job_preparation_fails_the_job(experiment: batchai.Experiment, cl
     assert (job.output_path() / "stderr-job_prep.txt").read_text() == "no-deps\n"
 
 
+@pytest.mark.skipif(shutil.which("mpirun") is None, reason="no mpirun on PATH (apt-get install openmpi-bin)")
 def test_multi_node_job_gets_a_host_file_and_all_its_nodes(
     ws: batchai.Workspace, experiment: batchai.Experiment
 ) -> None:

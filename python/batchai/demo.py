@@ -1,13 +1,15 @@
 """``python -m batchai.demo``: a tour of the embedded default, end to end.
 
 It uses the workspace ``demo`` under ``$BATCHAI_HOME`` (default ``~/.batchai``): a local cluster of
-two nodes (slices of this machine), an experiment, a job, a two-node MPI job, and a small
-hyperparameter search whose trials run as jobs. The agent starts by itself and keeps running
+two nodes (slices of this machine), an experiment, a job, a two-node MPI job (when Open MPI's
+``mpirun`` is on PATH; MPI jobs need it), and a small hyperparameter search whose trials run as
+jobs. The agent starts by itself and keeps running
 after the demo exits (``batchai agent stop -w demo`` stops it).
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 
@@ -28,15 +30,22 @@ def main() -> None:
     hello = exp.create_job(
         "hello", cluster=cluster, command_line="echo hello from $BATCHAI_NODE_ID in $AZ_BATCHAI_JOB_TEMP"
     )
-    ranks = exp.create_job(
-        "ranks",
-        cluster=cluster,
-        node_count=2,
-        toolkit=batchai.CustomMpiSettings(
-            "echo rank ${OMPI_COMM_WORLD_RANK} of ${OMPI_COMM_WORLD_SIZE}", process_count=4
-        ),
-    )
-    for job in (hello.wait(timeout=60), ranks.wait(timeout=60)):
+    jobs = [hello]
+    if shutil.which("mpirun"):
+        jobs.append(
+            exp.create_job(
+                "ranks",
+                cluster=cluster,
+                node_count=2,
+                toolkit=batchai.CustomMpiSettings(
+                    "echo rank ${OMPI_COMM_WORLD_RANK} of ${OMPI_COMM_WORLD_SIZE} on ${BATCHAI_NODE_ID}",
+                    process_count=4,
+                ),
+            )
+        )
+    else:
+        print("no MPI job: mpirun is not on PATH (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi-dev)")
+    for job in (j.wait(timeout=60) for j in jobs):
         print(f"job {job.name!r}: {job.execution_state}, exit code {job.exit_code}, nodes {job.node_ids}")
     print(hello.stdout().strip())
 

@@ -21,6 +21,26 @@ pub enum PlanError {
 
     #[error("secret '{0}' has no value")]
     MissingSecret(String),
+
+    /// An MPI toolkit with several ranks, and no `mpirun` on the node: starting the ranks as
+    /// independent singletons would run a different program (every rank of size 1).
+    #[error(
+        "{settings} runs its {ranks} ranks under mpirun, and no mpirun was found on the PATH of the \
+         batchai agent: install Open MPI (Debian/Ubuntu: `apt-get install openmpi-bin libopenmpi-dev`; \
+         Python programs also need `pip install mpi4py`), then restart the agent (`batchai agent stop`; \
+         the next client starts it again with its own PATH), or set processCount to 1"
+    )]
+    MpirunNotFound { settings: &'static str, ranks: u32 },
+}
+
+impl PlanError {
+    /// The `ErrorInfo` code of a job that fails because it could not be planned.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PlanError::MpirunNotFound { .. } => "MpirunNotFound",
+            _ => "LaunchPlanFailed",
+        }
+    }
 }
 
 impl From<PlanError> for Error {

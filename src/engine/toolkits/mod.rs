@@ -9,7 +9,8 @@
 //! | toolkit | processes |
 //! |---|---|
 //! | custom toolkit | `commandLine` once, on the master node |
-//! | custom MPI, Horovod, Chainer, CNTK, Caffe | `processCount` ranks (default: nodeCount) through one `mpirun` when there are several and `mpirun` exists; else started directly with `OMPI_COMM_WORLD_*` set (`mpi.rs`) |
+//! | custom MPI, Horovod, Chainer, CNTK | `processCount` ranks (default: nodeCount) through one `mpirun` and the rank shim when there are several (none on the node: the job fails); one rank starts directly with `OMPI_COMM_WORLD_*` set (`mpi.rs`, `rank_shim.rs`) |
+//! | Caffe | `processCount` ranks (default: nodeCount) started directly (`ranks.rs`) |
 //! | PyTorch | `processCount` ranks started directly, file rendezvous under the shared job temp; through `mpirun` for the `mpi` backend (`pytorch.rs`) |
 //! | TensorFlow | master (worker 0), workers and parameter servers with host lists and `TF_CONFIG` (`tensorflow.rs`) |
 //! | Caffe2 | one process per node, shard id in `AZ_BATCHAI_TASK_INDEX` |
@@ -25,6 +26,7 @@ mod error;
 mod mpi;
 pub mod plan;
 mod pytorch;
+mod rank_shim;
 mod ranks;
 pub mod request;
 pub mod simple_command;
@@ -66,24 +68,32 @@ pub fn plan(req: &LaunchRequest<'_>) -> Result<LaunchPlan, PlanError> {
     let secrets = secrets(req)?;
     let ctx = Ctx::new(req);
 
+    let none = Env::new();
     let planned = match toolkit {
         Toolkit::CustomToolkit(s) => custom_toolkit(&ctx, s.command_line.as_deref().unwrap_or("")),
-        Toolkit::CustomMpi(s) => mpi::plan(&ctx, &s.command_line, ctx.process_count(s.process_count), &Env::new()),
+        Toolkit::CustomMpi(s) => {
+            mpi::plan(&ctx, "customMpiSettings", &s.command_line, ctx.process_count(s.process_count), &none)?
+        }
         Toolkit::Horovod(s) => {
             let line = ctx.script_line(&s.python_interpreter_path, &s.python_script_file_path, &s.command_line_args);
-            mpi::plan(&ctx, &line, ctx.process_count(s.process_count), &Env::new())
+            mpi::plan(&ctx, "horovodSettings", &line, ctx.process_count(s.process_count), &none)?
         }
         Toolkit::Chainer(s) => {
             let line = ctx.script_line(&s.python_interpreter_path, &s.python_script_file_path, &s.command_line_args);
-            mpi::plan(&ctx, &line, ctx.process_count(s.process_count), &Env::new())
+            mpi::plan(&ctx, "chainerSettings", &line, ctx.process_count(s.process_count), &none)?
         }
-        Toolkit::Cntk(s) => mpi::plan(&ctx, &cntk_line(&ctx, s), ctx.process_count(s.process_count), &Env::new()),
-        Toolkit::Caffe(s) => mpi::plan(&ctx, &caffe_line(&ctx, s), ctx.process_count(s.process_count), &Env::new()),
-        Toolkit::PyTorch(s) => pytorch::plan(&ctx, s),
+        Toolkit::Cntk(s) => {
+            mpi::plan(&ctx, "cntkSettings", &cntk_line(&ctx, s), ctx.process_count(s.process_count), &none)?
+        }
+        // Caffe trains multi-GPU within one process; the spec names no MPI launch for it.
+        Toolkit::Caffe(s) => {
+            ranks::direct(&ctx, &caffe_line(&ctx, s), ctx.process_count(s.process_count), &none, false)
+        }
+        Toolkit::PyTorch(s) => pytorch::plan(&ctx, s)?,
         Toolkit::TensorFlow(s) => tensorflow::plan(&ctx, s),
         Toolkit::Caffe2(s) => {
             let line = ctx.script_line(&s.python_interpreter_path, &s.python_script_file_path, &s.command_line_args);
-            ranks::direct(&ctx, &line, spec.node_count, &Env::new(), false)
+            ranks::direct(&ctx, &line, spec.node_count, &none, false)
         }
     };
 

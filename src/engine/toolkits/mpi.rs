@@ -1,27 +1,26 @@
-//! MPI-style jobs (custom MPI, Horovod, Chainer, CNTK, Caffe) and the MPI host file.
+//! MPI toolkits (custom MPI, Horovod, Chainer, CNTK; PyTorch's `mpi` backend) and the MPI host
+//! file.
 //!
-//! Batch AI ran these under `mpirun` with its generated host file. With several ranks and an
-//! `mpirun` available, the plan is one process on the master node:
+//! Batch AI ran these under `mpirun` with its generated host file (spec §3). With several ranks
+//! the plan is one process on the master node, `mpirun`, which starts every rank through the
+//! rank shim ([`rank_shim`]) so that each rank runs on its own node:
 //!
-//! `mpirun --hostfile <AZ_BATCHAI_MPI_HOST_FILE> -np <n> --oversubscribe --bind-to none
-//!  [--allow-run-as-root] [-x NAME ...] bash -c '<rank prologue>; exec <line>'`
+//! `mpirun --hostfile <AZ_BATCHAI_MPI_HOST_FILE> -np <n> --map-by slot --oversubscribe
+//!  --bind-to none [--allow-run-as-root] [-x NAME ...] bash -c '<shim>' batchai-rank '<line>'`
 //!
+//! * `--map-by slot`: fill the host file's lines in order, the rule the shim's table follows.
 //! * `--oversubscribe`: local nodes share one machine, and a job may ask for more ranks than
 //!   the machine has cores.
-//! * `--bind-to none`: Open MPI pins ranks to cores by default, so two jobs on one machine would
-//!   both pin to the first cores.
-//! * `--allow-run-as-root` only when the caller runs as root.
+//! * `--bind-to none`: Open MPI would pin ranks to cores of its own choosing (two jobs on one
+//!   machine would both take the first cores); the shim pins each rank to its node's CPUs.
+//! * `--allow-run-as-root` only when the caller runs as root (Open MPI refuses root otherwise).
 //! * `-x NAME` for each planned variable only when some node has another address than the
 //!   master: ranks on this machine inherit `mpirun`'s environment, remote ones need it passed.
-//! * The prologue exports `AZ_BATCHAI_TASK_INDEX`, `RANK`, `WORLD_SIZE`, `LOCAL_RANK` and
-//!   `LOCAL_WORLD_SIZE` from Open MPI's `OMPI_COMM_WORLD_*`, so ranks see the same variables as
-//!   when batchai starts them itself; `exec` keeps one process per rank when the line is plain.
 //!
-//! `mpirun`'s `CUDA_VISIBLE_DEVICES` lists the GPUs of every node at the master's address:
-//! those ranks all run on this machine and pick their GPU by local rank, which Open MPI counts
-//! per machine, not per batchai node.
-//!
-//! With one rank, or without `mpirun`, the ranks start directly ([`ranks::direct`]).
+//! With one rank there is nothing for MPI to connect: the rank starts directly with
+//! `OMPI_COMM_WORLD_*` set ([`ranks::direct`]), and an MPI library initialises as a singleton of
+//! size 1, which is the truth. With several ranks and no `mpirun` the job cannot be planned
+//! ([`PlanError::MpirunNotFound`]): starting them as singletons would run every rank alone.
 //!
 //! The host file has one `<address> slots=<n>` line per address, in node order, `n` being the
 //! ranks planned on the nodes at that address (at least 1 per node, so every node stays listed;
@@ -31,36 +30,34 @@
 
 use super::distribution::block_counts;
 use super::env::Env;
+use super::error::PlanError;
 use super::plan::{self, ProcessPlan, Program, Role};
+use super::rank_shim::{self, NodeEntry};
 use super::request::{Mpirun, PlacedNode};
-use super::simple_command::simple_words;
 use super::{Ctx, Planned, ranks};
 
-/// Sets the rank variables from Open MPI's inside each rank.
-const RANK_PROLOGUE: &str = "export AZ_BATCHAI_TASK_INDEX=$OMPI_COMM_WORLD_RANK \
-BATCHAI_TASK_INDEX=$OMPI_COMM_WORLD_RANK RANK=$OMPI_COMM_WORLD_RANK WORLD_SIZE=$OMPI_COMM_WORLD_SIZE \
-LOCAL_RANK=$OMPI_COMM_WORLD_LOCAL_RANK LOCAL_WORLD_SIZE=$OMPI_COMM_WORLD_LOCAL_SIZE";
-
-/// `count` ranks of `line`, through `mpirun` when it can.
-pub(super) fn plan(ctx: &Ctx<'_>, line: &str, count: u32, job_env: &Env) -> Planned {
+/// `count` ranks of `line` for the toolkit whose settings are named `settings`: through
+/// `mpirun` when there are several.
+pub(super) fn plan(
+    ctx: &Ctx<'_>,
+    settings: &'static str,
+    line: &str,
+    count: u32,
+    job_env: &Env,
+) -> Result<Planned, PlanError> {
+    if count <= 1 {
+        return Ok(ranks::direct(ctx, line, count, job_env, true));
+    }
     match ctx.req.mpirun {
-        Some(mpirun) if count > 1 => through_mpirun(ctx, mpirun, line, count, job_env),
-        _ => ranks::direct(ctx, line, count, job_env, true),
+        Some(mpirun) => Ok(through_mpirun(ctx, mpirun, line, count, job_env)),
+        None => Err(PlanError::MpirunNotFound { settings, ranks: count }),
     }
 }
 
-pub(super) fn through_mpirun(ctx: &Ctx<'_>, mpirun: &Mpirun, line: &str, count: u32, job_env: &Env) -> Planned {
+fn through_mpirun(ctx: &Ctx<'_>, mpirun: &Mpirun, line: &str, count: u32, job_env: &Env) -> Planned {
     let nodes = ctx.req.nodes;
     let master = &nodes[0].address;
-    let mut gpus: Vec<&str> = Vec::new();
-    for gpu in nodes.iter().filter(|n| n.address == *master).flat_map(|n| &n.gpus) {
-        if !gpus.contains(&gpu.as_str()) {
-            gpus.push(gpu);
-        }
-    }
-    let mut extra = job_env.clone();
-    extra.set("CUDA_VISIBLE_DEVICES", gpus.join(","));
-    let env = ctx.process_env(0, &extra);
+    let env = ctx.process_env(0, job_env);
 
     let mut argv: Vec<String> = vec![
         mpirun.path.clone(),
@@ -68,6 +65,8 @@ pub(super) fn through_mpirun(ctx: &Ctx<'_>, mpirun: &Mpirun, line: &str, count: 
         ctx.req.paths.mpi_host_file.clone(),
         "-np".into(),
         count.to_string(),
+        "--map-by".into(),
+        "slot".into(),
         "--oversubscribe".into(),
         "--bind-to".into(),
         "none".into(),
@@ -77,18 +76,37 @@ pub(super) fn through_mpirun(ctx: &Ctx<'_>, mpirun: &Mpirun, line: &str, count: 
     }
     if nodes.iter().any(|n| n.address != *master) {
         let secrets = ctx.req.spec.secrets.iter().map(|s| s.name.as_str());
-        for name in env.names().chain(secrets).filter(|n| *n != "CUDA_VISIBLE_DEVICES") {
+        for name in env.names().chain(secrets) {
             argv.push("-x".into());
             argv.push(name.into());
         }
     }
-    let exec = if simple_words(line).is_some() { "exec " } else { "" };
-    argv.extend(["bash".into(), "-c".into(), format!("{RANK_PROLOGUE}; {exec}{line}")]);
+
+    let counts = block_counts(count, nodes.len());
+    let places = rank_shim::mpirun_places(nodes, &counts, count);
+    let node_envs: Vec<Env> = (0..nodes.len()).map(|n| ctx.process_env(n, job_env)).collect();
+    let entries: Vec<NodeEntry<'_>> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let mine = places.iter().filter(|s| s.node == i);
+            NodeEntry {
+                first_rank: mine.clone().map(|s| s.rank).min().unwrap_or(0),
+                ranks: mine.count() as u32,
+                env: &node_envs[i],
+                cwd: &node.paths.job_temp,
+                cpus: &node.cpu_set,
+            }
+        })
+        .collect();
+    let keep: Vec<&str> = ctx.req.spec.environment_variables.iter().map(|v| v.name.as_str()).collect();
+    let shim = rank_shim::script(count, &env, &entries, &keep);
+    argv.extend(["bash".into(), "-c".into(), shim, rank_shim::ARG0.into(), line.into()]);
 
     let (stdout, stderr) = plan::task_files(1, 0);
     let process =
         ProcessPlan { node: 0, index: 0, role: Role::Mpirun, program: Program::Direct(argv), env, stdout, stderr };
-    Planned { processes: vec![process], slots: block_counts(count, nodes.len()) }
+    Planned { processes: vec![process], slots: counts }
 }
 
 /// The content of `AZ_BATCHAI_MPI_HOST_FILE`.

@@ -9,17 +9,18 @@
 //!
 //! `communicationBackend` is exported lower-cased as `AZ_BATCHAI_PYTORCH_BACKEND` (the name
 //! `torch.distributed` takes). The `mpi` backend takes ranks from MPI, not from the init method,
-//! so such jobs go through `mpirun` when there are several ranks and one is available.
+//! so such jobs with several ranks run under `mpirun` like the other MPI toolkits (`mpi.rs`).
 
 use crate::engine::model::toolkits::PyTorchSettings;
 
 use super::env::Env;
+use super::error::PlanError;
 use super::{Ctx, Planned, mpi, ranks};
 
 /// The rendezvous file, under `AZ_BATCHAI_SHARED_JOB_TEMP`.
 pub const RENDEZVOUS_FILE: &str = "pytorch_rendezvous";
 
-pub(super) fn plan(ctx: &Ctx<'_>, s: &PyTorchSettings) -> Planned {
+pub(super) fn plan(ctx: &Ctx<'_>, s: &PyTorchSettings) -> Result<Planned, PlanError> {
     let req = ctx.req;
     let count = ctx.process_count(s.process_count);
     let line = ctx.script_line(&s.python_interpreter_path, &s.python_script_file_path, &s.command_line_args);
@@ -34,10 +35,8 @@ pub(super) fn plan(ctx: &Ctx<'_>, s: &PyTorchSettings) -> Planned {
     job_env.set("MASTER_ADDR", req.nodes[0].address.as_str());
     job_env.set("MASTER_PORT", req.ports[0].to_string());
 
-    match req.mpirun {
-        Some(mpirun) if backend.as_deref() == Some("mpi") && count > 1 => {
-            mpi::through_mpirun(ctx, mpirun, &line, count, &job_env)
-        }
-        _ => ranks::direct(ctx, &line, count, &job_env, false),
+    if backend.as_deref() == Some("mpi") && count > 1 {
+        return mpi::plan(ctx, "pyTorchSettings with communicationBackend MPI", &line, count, &job_env);
     }
+    Ok(ranks::direct(ctx, &line, count, &job_env, false))
 }

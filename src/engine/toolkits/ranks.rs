@@ -1,7 +1,7 @@
 //! Starting a job's ranks directly, one process each, without a launcher.
 //!
-//! Used by PyTorch and Caffe2 (Batch AI started their processes itself) and by MPI-style jobs
-//! when no `mpirun` is available. Ranks go to nodes in blocks ([`block_slots`]). Each process
+//! Used by PyTorch, Caffe and Caffe2 (Batch AI started their processes itself) and by MPI
+//! toolkits with a single rank. Ranks go to nodes in blocks ([`block_slots`]). Each process
 //! gets its place in the variables scripts read, so the same script runs whoever launched it:
 //! `AZ_BATCHAI_TASK_INDEX` (Batch AI's name for the rank), the `torchrun` names `RANK`,
 //! `WORLD_SIZE`, `LOCAL_RANK`, `LOCAL_WORLD_SIZE`, and for MPI-style jobs Open MPI's

@@ -46,6 +46,9 @@ pub struct PlacedNode {
     /// GPU device ids for `CUDA_VISIBLE_DEVICES` (indexes or `GPU-<uuid>`); empty for none.
     pub gpus: Vec<String>,
     pub cpus: u32,
+    /// The CPUs the node's processes are pinned to (its slice of the machine); empty when the
+    /// engine does not pin. Ranks that `mpirun` starts are pinned to these by the rank shim.
+    pub cpu_set: Vec<u32>,
     pub paths: NodePaths,
 }
 
@@ -120,7 +123,7 @@ pub struct LaunchRequest<'a> {
     pub ports: &'a [u16],
     /// The interpreter used when the settings give no `pythonInterpreterPath`.
     pub python: &'a str,
-    /// `None` when no `mpirun` is available: MPI-style jobs then start their ranks directly.
+    /// `None` when no `mpirun` is available: MPI toolkits with several ranks then cannot run.
     pub mpirun: Option<&'a Mpirun>,
     /// Values of the job's `secrets`, by name. A secret missing here falls back to the value in
     /// the spec, if it still has one.

@@ -49,6 +49,7 @@ impl Core {
                 address: site.address.clone(),
                 gpus: engine.gpu_names(&node.gpus),
                 cpus: node.cpus.len() as u32,
+                cpu_set: node.cpus.clone(),
                 paths: site.paths.clone(),
             });
             sites.push(site);
@@ -129,7 +130,7 @@ impl Core {
             mpirun: engine.mpirun(),
             secrets: &secrets,
         };
-        let plan = toolkits::plan(&request).map_err(|e| ErrorInfo::new("LaunchPlanFailed", e.to_string()))?;
+        let plan = toolkits::plan(&request).map_err(|e| ErrorInfo::new(e.code(), e.to_string()))?;
         let mut recorded: std::collections::BTreeMap<String, String> =
             paths.outputs.iter().map(|d| (d.id.clone(), d.path.clone())).collect();
         recorded.insert(crate::engine::model::job::STDOUTERR_ID.to_string(), paths.stdouterr.clone());

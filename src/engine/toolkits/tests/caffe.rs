@@ -1,4 +1,4 @@
-//! Caffe (solver or script, MPI for several processes) and Caffe2 (one shard per node).
+//! Caffe (solver or script, processes started directly) and Caffe2 (one shard per node).
 
 use serde_json::json;
 
@@ -17,14 +17,15 @@ fn caffe_trains_with_its_solver() {
 }
 
 #[test]
-fn caffe_scripts_spread_over_mpi() {
+fn caffe_scripts_start_their_processes_directly() {
+    // Not an MPI toolkit (spec §3): no mpirun, even when there is one, and none needed.
     let fx = Fixture::new(json!({"nodeCount": 2, "caffeSettings": {"pythonScriptFilePath": "/s/train.py", "pythonInterpreterPath": "python2"}}))
         .with_mpirun();
     let plan = fx.plan();
-    assert_eq!(layout(&plan), [(0, 0, Role::Mpirun)]);
-    let argv = plan.primary().program.argv("bash");
-    assert_eq!(&argv[3..5], ["-np", "2"]);
-    assert!(argv.last().unwrap().ends_with("; exec python2 /s/train.py"));
+    assert_eq!(layout(&plan), [(0, 0, Role::Rank), (1, 1, Role::Rank)]);
+    assert_eq!(plan.processes[1].program, words(&["python2", "/s/train.py"]));
+    assert_eq!(az(&plan.processes[1], "TASK_INDEX"), "1");
+    assert!(plan.processes[1].env.get("OMPI_COMM_WORLD_RANK").is_none(), "not an MPI job");
 }
 
 #[test]

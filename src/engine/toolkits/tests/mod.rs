@@ -26,7 +26,7 @@ const FIRST_PORT: u16 = 41000;
 
 impl Fixture {
     /// `settings` is the job's JSON without `cluster`; each node gets one GPU (its index) and 4
-    /// CPUs at 127.0.0.1, and every input/output directory a path.
+    /// CPUs (node i: `4i..4i+4`) at 127.0.0.1, and every input/output directory a path.
     fn new(settings: Value) -> Self {
         let mut json = serde_json::json!({"cluster": "c"});
         json.as_object_mut().unwrap().extend(settings.as_object().unwrap().clone());
@@ -38,6 +38,7 @@ impl Fixture {
                 address: "127.0.0.1".into(),
                 gpus: vec![i.to_string()],
                 cpus: 4,
+                cpu_set: (4 * i as u32..4 * i as u32 + 4).collect(),
                 paths: NodePaths {
                     mount_root: format!("/ws/nodes/node-{i}/mounts"),
                     job_mount_root: format!("/ws/nodes/node-{i}/jobs/j1/mounts"),

@@ -63,17 +63,18 @@ fn the_mpi_backend_goes_through_mpirun() {
     let p = plan.primary();
     assert_eq!(az(p, "PYTORCH_BACKEND"), "mpi");
     assert_eq!(get(p, "MASTER_PORT"), FIRST_PORT.to_string());
-    let script = p.program.argv("bash").pop().unwrap();
-    assert!(script.starts_with("export AZ_BATCHAI_TASK_INDEX=$OMPI_COMM_WORLD_RANK "), "{script}");
-    assert!(script.ends_with(
-        "; python3 /s/mnist.py --dist-url $AZ_BATCHAI_PYTORCH_INIT_METHOD --rank $AZ_BATCHAI_TASK_INDEX --world-size 2"
-    ));
+    let argv = p.program.argv("bash");
+    assert_eq!(argv[argv.len() - 2], "batchai-rank", "through the rank shim");
+    assert_eq!(
+        argv.last().unwrap(),
+        "python3 /s/mnist.py --dist-url $AZ_BATCHAI_PYTORCH_INIT_METHOD --rank $AZ_BATCHAI_TASK_INDEX --world-size 2"
+    );
 
-    // Other backends never use mpirun; without mpirun the mpi backend starts ranks directly.
+    // Other backends never use mpirun; without mpirun the mpi backend cannot run its ranks.
     let gloo = torch(2, json!({"communicationBackend": "gloo"})).with_mpirun().plan();
     assert_eq!(gloo.processes.len(), 2);
-    let no_mpirun = torch(2, json!({"communicationBackend": "mpi"})).plan();
-    assert_eq!(layout(&no_mpirun), [(0, 0, Role::Rank), (1, 1, Role::Rank)]);
+    let no_mpirun = super::plan(&torch(2, json!({"communicationBackend": "mpi"})).request());
+    assert!(matches!(no_mpirun, Err(PlanError::MpirunNotFound { ranks: 2, .. })));
 }
 
 #[test]

@@ -115,7 +115,7 @@ fn autoscale_grows_for_the_queue_and_releases_idle_nodes_after_the_delay() {
     assert!(h.node_states().is_empty());
     let uid = h.submit(
         "j",
-        r#"{"cluster": "c", "nodeCount": 2, "customMpiSettings": {"commandLine": "true", "processCount": 2}}"#,
+        r#"{"cluster": "c", "nodeCount": 2, "pyTorchSettings": {"pythonScriptFilePath": "t.py", "processCount": 2}}"#,
     );
     assert_eq!(h.node_states().len(), 2);
     assert_eq!(h.state("j"), ExecutionState::Running);
@@ -288,4 +288,21 @@ fn a_job_whose_last_exit_left_nothing_frees_its_node_without_a_reap() {
     h.turn();
     assert!(!h.effects().iter().any(|e| matches!(e, Effect::Reap(_))));
     assert_eq!(h.node_states(), vec![("c-0".to_string(), "idle".to_string())]);
+}
+
+#[test]
+fn mpi_ranks_without_mpirun_fail_the_job_before_anything_starts() {
+    // The testing engine has no mpirun, like a machine without Open MPI.
+    let mut h = Harness::new();
+    h.manual_cluster("c", 2, DeallocationOption::Requeue);
+    h.submit(
+        "j",
+        r#"{"cluster": "c", "nodeCount": 2, "customMpiSettings": {"commandLine": "true", "processCount": 4}}"#,
+    );
+    assert!(starts(&h.effects()).is_empty());
+    assert_eq!(h.state("j"), ExecutionState::Failed);
+    let errors = h.job("j").execution_info.errors;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].code, "MpirunNotFound");
+    assert!(errors[0].message.contains("apt-get install openmpi-bin"), "{}", errors[0].message);
 }
