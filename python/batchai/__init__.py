@@ -25,6 +25,7 @@ from .exceptions import (
     ConflictError,
     JobFailedError,
     NotFoundError,
+    OutputGoneError,
     StoreError,
     ValidationError,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "NodeStateCounts",
     "NotFoundError",
     "OutputDirectory",
+    "OutputGoneError",
     "PrivateRegistryCredentials",
     "PyTorchSettings",
     "ScaleSettings",

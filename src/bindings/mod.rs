@@ -6,6 +6,7 @@
 
 mod agent;
 mod errors;
+mod submitter;
 mod sweep;
 mod workspace;
 

@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use pyo3::prelude::*;
 
+use super::submitter::{Context, warn};
 use crate::engine::model::{self, azure_json, parse};
 use crate::engine::paths::{self, Layout};
 use crate::engine::store::{NewJob, Store};
@@ -134,18 +135,25 @@ impl WorkspaceHandle {
         spec_json: String,
     ) -> PyResult<String> {
         let kind = kind.to_string();
-        self.with(py, move |s| {
+        let submitter = Context::here(py);
+        let (text, warnings) = self.with(py, move |s| {
             let now = now();
-            Ok(to_text(match kind.as_str() {
+            let mut warnings = Vec::new();
+            let resource = match kind.as_str() {
                 "cluster" => s.create_cluster(&name, &parse::from_text(&spec_json)?, now)?.to_resource(),
                 "file_server" => s.create_file_server(&name, &parse::from_text(&spec_json)?, now)?.to_resource(),
                 "experiment" => s.create_experiment(&name, now)?.to_resource(),
                 "job" => {
-                    s.create_job(&require_parent(&parent)?, &name, &parse::from_text(&spec_json)?, now)?.to_resource()
+                    let mut spec: model::JobSpec = parse::from_text(&spec_json)?;
+                    warnings = submitter.apply(&mut spec);
+                    s.create_job(&require_parent(&parent)?, &name, &spec, now)?.to_resource()
                 }
                 other => return Err(unknown_kind(other)),
-            }))
-        })
+            };
+            Ok((to_text(resource), warnings))
+        })?;
+        warn(py, &warnings)?;
+        Ok(text)
     }
 
     /// Create a resource from Batch AI's JSON (`az batchai ... create -f`). Returns the resource and
@@ -162,6 +170,7 @@ impl WorkspaceHandle {
         cluster: Option<String>,
     ) -> PyResult<(String, Vec<String>)> {
         let kind = kind.to_string();
+        let submitter = Context::here(py);
         self.with(py, move |s| {
             let now = now();
             Ok(match kind.as_str() {
@@ -174,6 +183,8 @@ impl WorkspaceHandle {
                     if let Some(c) = cluster {
                         imported.spec.cluster = model::ResourceId::new(c);
                     }
+                    let resolved = submitter.apply(&mut imported.spec);
+                    imported.warnings.extend(resolved);
                     (
                         to_text(s.create_job(&require_parent(&parent)?, &name, &imported.spec, now)?.to_resource()),
                         imported.warnings,
@@ -210,15 +221,20 @@ impl WorkspaceHandle {
                 ),
             ));
         }
-        self.with(py, move |s| {
+        let submitter = Context::here(py);
+        let (count, warnings) = self.with(py, move |s| {
             let mut jobs = Vec::with_capacity(names.len());
+            let mut warnings = Vec::new();
             for (name, spec) in names.into_iter().zip(specs_json) {
-                let spec = parse::from_text(&spec)
+                let mut spec: model::JobSpec = parse::from_text(&spec)
                     .map_err(|e| Error::invalid(format!("jobs['{name}'].{}", e.field), e.value, e.rule))?;
+                warnings.extend(submitter.apply(&mut spec).into_iter().map(|w| format!("jobs['{name}'].{w}")));
                 jobs.push(NewJob { name, spec });
             }
-            s.create_jobs(&experiment, &jobs, now())
-        })
+            Ok((s.create_jobs(&experiment, &jobs, now())?, warnings))
+        })?;
+        warn(py, &warnings)?;
+        Ok(count)
     }
 
     /// Create one job per name from a template spec (camelCase JSON), all or none; with
@@ -233,8 +249,10 @@ impl WorkspaceHandle {
         names: Vec<String>,
         environments: Option<Vec<String>>,
     ) -> PyResult<usize> {
-        self.with(py, move |s| {
-            let template: model::JobSpec = parse::from_text(&spec_json)?;
+        let submitter = Context::here(py);
+        let (count, warnings) = self.with(py, move |s| {
+            let mut template: model::JobSpec = parse::from_text(&spec_json)?;
+            let warnings = submitter.apply(&mut template);
             let environments = match environments {
                 None => None,
                 Some(texts) => Some(
@@ -255,8 +273,10 @@ impl WorkspaceHandle {
                         .collect::<Result<Vec<Vec<model::common::EnvironmentVariable>>>>()?,
                 ),
             };
-            s.create_jobs_from_template(&experiment, &template, &names, environments.as_deref(), now())
-        })
+            Ok((s.create_jobs_from_template(&experiment, &template, &names, environments.as_deref(), now())?, warnings))
+        })?;
+        warn(py, &warnings)?;
+        Ok(count)
     }
 
     #[pyo3(signature = (kind, parent, name))]
