@@ -248,7 +248,16 @@ pub(crate) struct Prepared {
 
 #[cfg(test)]
 mod tests {
-    use super::job_ports;
+    use std::path::{Path, PathBuf};
+
+    use super::{job_ports, output_root};
+
+    #[test]
+    fn relative_prefixes_go_under_the_outputs_folder() {
+        let outputs = Path::new("/ws/outputs");
+        assert_eq!(output_root("outs/run", outputs), PathBuf::from("/ws/outputs/outs/run"));
+        assert_eq!(output_root("/data/logs", outputs), PathBuf::from("/data/logs"));
+    }
 
     #[test]
     fn ports_are_stable_per_job() {
