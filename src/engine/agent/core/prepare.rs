@@ -95,8 +95,8 @@ impl Core {
             mounted.push((PathBuf::from(&master.mount_root), volumes));
         }
         let root = |prefix: &str, tail: &Path| {
-            let path = output_root(&workdirs::expand(prefix, &vars), &engine.default_output_root()).join(tail);
-            engine.real_path(&path, &mounted, &file_servers)
+            let prefix = output_root(&workdirs::expand(prefix, &vars), &engine.default_output_root());
+            engine.real_path(&prefix, tail, &mounted, &file_servers)
         };
         let prefix =
             spec.std_out_err_path_prefix.clone().unwrap_or_else(|| engine.default_output_root().display().to_string());

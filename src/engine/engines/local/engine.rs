@@ -106,11 +106,12 @@ impl Engine for LocalEngine {
 
     fn real_path(
         &self,
-        path: &Path,
+        prefix: &Path,
+        tail: &Path,
         mounted: &[(PathBuf, &MountVolumes)],
         file_servers: &HashMap<String, String>,
     ) -> PathBuf {
-        super::real_paths::real_path(&self.layout, path, mounted, file_servers)
+        super::real_paths::real_path(&self.layout, prefix, tail, mounted, file_servers)
     }
 
     fn mpirun(&self) -> Option<&Mpirun> {

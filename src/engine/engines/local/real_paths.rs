@@ -7,9 +7,10 @@
 //! with its cluster. A path recorded through such a link would stop resolving although the files
 //! still exist. So before the run is committed, a path under a linked volume is rewritten to the
 //! volume's own folder (computed from the volume, not read from the link, which may still be a
-//! stale one of the node's previous job), and a path outside the node folders is canonicalized as
-//! far as it exists (links the user made, `..`). Paths that stay inside a node folder (the job
-//! temp, an unmanaged file system's mount point) are node-local on purpose and kept as given:
+//! stale one of the node's previous job), and a prefix outside the workspace folder is
+//! canonicalized as far as it exists (links the user made, `..`). Paths in the workspace folder
+//! are kept as batchai named them (no system call: most jobs write to its `outputs`); those in a
+//! node folder (the job temp, an unmanaged file system's mount point) are node-local on purpose:
 //! like Batch AI's `$AZ_BATCHAI_JOB_TEMP_DIR` output, they are gone after the node's next job.
 
 use std::collections::HashMap;
@@ -19,18 +20,22 @@ use super::workdirs::MountTargets;
 use crate::engine::model::mounts::MountVolumes;
 use crate::engine::paths::Layout;
 
-/// `path` with its linked volumes replaced by their folders (see the module docs). `mounted`:
-/// each mount root the job's master node has, with the volumes linked under it.
+/// `prefix/tail` with its linked volumes replaced by their folders (see the module docs).
+/// `tail` is the part batchai adds (the job's path segment, a validated suffix): new folders
+/// without links, so only the prefix, or the volume's folder, is canonicalized, which costs
+/// one `realpath` when it exists. `mounted`: each mount root the job's master node has, with
+/// the volumes linked under it.
 pub fn real_path(
     layout: &Layout,
-    path: &Path,
+    prefix: &Path,
+    tail: &Path,
     mounted: &[(PathBuf, &MountVolumes)],
     file_servers: &HashMap<String, String>,
 ) -> PathBuf {
-    let path = lexical(path);
+    let path = lexical(&prefix.join(tail));
     let targets = MountTargets { layout, file_servers };
     // The longest link wins: volumes may be mounted inside each other's paths (`a`, `a/b`).
-    let mut best: Option<(usize, PathBuf)> = None;
+    let mut best: Option<(usize, PathBuf, PathBuf)> = None;
     for (root, volumes) in mounted {
         // A volume that cannot be linked fails the run's preparation with its own error.
         let Ok(links) = targets.links(volumes) else { continue };
@@ -38,17 +43,22 @@ pub fn real_path(
             let link = lexical(&root.join(relative));
             if let Ok(rest) = path.strip_prefix(&link) {
                 let depth = link.components().count();
-                if best.as_ref().is_none_or(|(d, _)| depth > *d) {
-                    best = Some((depth, target.join(rest)));
+                if best.as_ref().is_none_or(|(d, _, _)| depth > *d) {
+                    best = Some((depth, target, rest.to_path_buf()));
                 }
             }
         }
     }
-    let resolved = best.map_or(path, |(_, p)| p);
-    if resolved.starts_with(layout.nodes()) || resolved.starts_with(layout.root.join("shared")) {
-        return resolved;
+    let (base, rest) = match best {
+        Some((_, target, rest)) => (target, rest),
+        None => (lexical(prefix), tail.to_path_buf()),
+    };
+    // The workspace's own folders (default outputs, Azure stand-ins, node folders) are named
+    // as batchai made them; a path in a node folder is node-local on purpose (module docs).
+    if base.starts_with(&layout.root) {
+        return base.join(rest);
     }
-    canonical_prefix(&resolved)
+    canonical_prefix(&base).join(rest)
 }
 
 /// `.` dropped and `..` applied to the text (a relative path keeps leading `..`).
@@ -125,12 +135,17 @@ mod tests {
         std::os::unix::fs::symlink(root.join("elsewhere"), job_mounts.join("afs")).unwrap();
         let v = volumes();
         let mounted = [(job_mounts.clone(), &v)];
-        let real = |p: PathBuf| real_path(&layout, &p, &mounted, &servers);
-        assert_eq!(real(job_mounts.join("nfs/./logs/x")), served.join("data/logs/x"));
-        assert_eq!(real(job_mounts.join("afs/out")), layout.azure_storage("acct", "logs").join("out"));
+        let real = |p: PathBuf| real_path(&layout, &p, Path::new("ws/exp/uid"), &mounted, &servers);
+        assert_eq!(real(job_mounts.join("nfs/./logs")), served.join("data/logs/ws/exp/uid"));
+        assert_eq!(real(job_mounts.join("afs")), layout.azure_storage("acct", "logs").join("ws/exp/uid"));
+        // The tail may be what reaches a volume (a prefix of the mount root itself).
+        assert_eq!(
+            real_path(&layout, &job_mounts, Path::new("afs/x"), &mounted, &servers),
+            layout.azure_storage("acct", "logs").join("x")
+        );
         // An unmanaged file system and the job temp are node-local: kept as given.
-        assert_eq!(real(job_mounts.join("lustre/o")), job_mounts.join("lustre/o"));
-        assert_eq!(real(job_mounts.join("../scratch")), layout.nodes().join("n0/jobs/temp/scratch"));
+        assert_eq!(real(job_mounts.join("lustre")), job_mounts.join("lustre/ws/exp/uid"));
+        assert_eq!(real(job_mounts.join("../scratch")), layout.nodes().join("n0/jobs/temp/scratch/ws/exp/uid"));
     }
 
     #[test]
@@ -140,8 +155,9 @@ mod tests {
         let layout = Layout::new(root.join("ws"));
         std::fs::create_dir_all(root.join("real/sub")).unwrap();
         std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
-        let real = |p: PathBuf| real_path(&layout, &p, &[], &HashMap::new());
-        assert_eq!(real(root.join("link/sub/not/yet")), root.join("real/sub/not/yet"));
-        assert_eq!(real(root.join("none/at/all")), root.join("none/at/all"));
+        let real = |p: PathBuf| real_path(&layout, &p, Path::new("seg"), &[], &HashMap::new());
+        assert_eq!(real(root.join("link/sub/not/yet")), root.join("real/sub/not/yet/seg"));
+        assert_eq!(real(root.join("link/../real/sub")), root.join("real/sub/seg"));
+        assert_eq!(real(root.join("none/at/all")), root.join("none/at/all/seg"));
     }
 }
