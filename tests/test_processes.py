@@ -22,7 +22,7 @@ def test_every_kind_round_trips_between_processes(ws: batchai.Workspace, tmp_pat
     ws.create_file_server("fs", path=tmp_path / "shared")
     exp = ws.create_experiment("e")
     exp.create_job(
-        "j", cluster="c", toolkit=batchai.HorovodSettings("train.py", process_count=4), secrets={"S": "x1y2"}
+        "j", cluster="c", toolkit=batchai.HorovodSettings("/code/train.py", process_count=4), secrets={"S": "x1y2"}
     )
 
     out = run_python(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,36 +94,40 @@ def test_names_are_unique_per_kind_and_exist_ok(ws: batchai.Workspace) -> None:
     ws.create_cluster("e")  # another kind may reuse the name
 
 
-def test_job_fields_round_trip(ws: batchai.Workspace, tmp_path: Path) -> None:
+def test_job_fields_round_trip(ws: batchai.Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     ws.create_cluster("c", target_node_count=0)  # the job stays queued
     fs = ws.create_file_server("nfs")
     exp = ws.create_experiment("e")
-    job = exp.create_job(
-        "j",
-        cluster="c",
-        node_count=1,
-        toolkit=batchai.PyTorchSettings(
-            "train.py", command_line_args="--lr 0.1", process_count=2, communication_backend="gloo"
-        ),
-        scheduling_priority="high",
-        mount_volumes=batchai.MountVolumes(
-            file_servers=[batchai.FileServerReference(fs.name, "nfs", source_directory="data")]
-        ),
-        job_preparation="pip install -r requirements.txt",
-        std_out_err_path_prefix=tmp_path / "logs",
-        input_directories=[batchai.InputDirectory("DATA", "/data")],
-        output_directories=[batchai.OutputDirectory("MODEL", str(tmp_path / "models"), path_suffix="final")],
-        environment_variables={"EPOCHS": "3"},
-        secrets={"TOKEN": "hunter2"},
-        max_wall_clock_time=dt.timedelta(hours=2),
-        container_settings=batchai.ContainerSettings(batchai.ImageSourceRegistry("pytorch/pytorch")),
-    )
+    # train.py is not in the working directory: kept relative (for the job's folder), with a warning.
+    with pytest.warns(batchai.BatchAIWarning, match="pythonScriptFilePath: 'train.py' is not a file"):
+        job = exp.create_job(
+            "j",
+            cluster="c",
+            node_count=1,
+            toolkit=batchai.PyTorchSettings(
+                "train.py", command_line_args="--lr 0.1", process_count=2, communication_backend="gloo"
+            ),
+            scheduling_priority="high",
+            mount_volumes=batchai.MountVolumes(
+                file_servers=[batchai.FileServerReference(fs.name, "nfs", source_directory="data")]
+            ),
+            job_preparation="pip install -r requirements.txt",
+            std_out_err_path_prefix=tmp_path / "logs",
+            input_directories=[batchai.InputDirectory("DATA", "/data")],
+            output_directories=[batchai.OutputDirectory("MODEL", str(tmp_path / "models"), path_suffix="final")],
+            environment_variables={"EPOCHS": "3"},
+            secrets={"TOKEN": "hunter2"},
+            max_wall_clock_time=dt.timedelta(hours=2),
+            container_settings=batchai.ContainerSettings(batchai.ImageSourceRegistry("pytorch/pytorch")),
+        )
     again = exp.job("j")
     assert again == job
     assert again.toolkit == batchai.PyTorchSettings(
         "train.py", command_line_args="--lr 0.1", process_count=2, communication_backend="gloo"
     )
     assert again.tool_type == "pytorch"
+    assert again.python_interpreter_path == sys.executable
     assert again.scheduling_priority == "high"
     assert again.cluster_name == "c"
     assert again.max_wall_clock_time == dt.timedelta(hours=2)

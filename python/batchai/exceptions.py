@@ -113,6 +113,19 @@ class JobFailedError(BatchAIError):
     """A job ended in the ``failed`` state (raised by ``Job.result()``-style helpers)."""
 
 
+class OutputGoneError(BatchAIError, FileNotFoundError):
+    """A job's output folder no longer exists where the job wrote it: its files were deleted (a
+    node's job temp is emptied by the node's next job and removed with its cluster). ``path`` is
+    the folder."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class BatchAIWarning(UserWarning):
     """Something in the input was not carried over (for example an Azure-only field)."""
 
@@ -131,6 +144,7 @@ __all__ = [
     "ConflictError",
     "JobFailedError",
     "NotFoundError",
+    "OutputGoneError",
     "StoreError",
     "ValidationError",
     "WorkspaceNotFoundError",

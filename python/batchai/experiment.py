@@ -76,8 +76,11 @@ def job_spec(
     custom_toolkit_settings: CustomToolkitSettings | None = None,
     custom_mpi_settings: CustomMpiSettings | None = None,
     horovod_settings: HorovodSettings | None = None,
+    python_interpreter_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Build Batch AI ``JobCreateParameters.properties`` from keyword arguments."""
+    """Build Batch AI ``JobCreateParameters.properties`` from keyword arguments.
+    ``python_interpreter_path`` (a local addition) is the interpreter of toolkits that name none;
+    the core records the creating process's ``sys.executable`` when it is not given."""
     cluster_name = getattr(cluster, "name", cluster)
     spec: dict[str, Any] = {"cluster": cluster_name, "nodeCount": node_count, "schedulingPriority": scheduling_priority}
     explicit = {
@@ -119,6 +122,7 @@ def job_spec(
         "stdOutErrPathPrefix": os.fspath(std_out_err_path_prefix) if std_out_err_path_prefix is not None else None,
         "inputDirectories": list(input_directories) if input_directories is not None else None,
         "outputDirectories": list(output_directories) if output_directories is not None else None,
+        "pythonInterpreterPath": os.fspath(python_interpreter_path) if python_interpreter_path is not None else None,
     }
     for key, item in optional.items():
         if item is not None:
@@ -150,7 +154,14 @@ class Experiment(Resource):
     def create_job(self, name: str, **kwargs: Any) -> Job:
         """Create a job. Keyword arguments are those of Batch AI's ``JobCreateParameters`` in
         snake_case (``cluster``, ``node_count``, ``std_out_err_path_prefix``...), plus ``toolkit=``
-        for any of the nine settings objects and ``command_line=`` for a custom-toolkit job."""
+        for any of the nine settings objects and ``command_line=`` for a custom-toolkit job.
+
+        What the job takes from this process: a relative ``python_script_file_path`` or
+        ``config_file_path`` of the toolkit is resolved against the current working directory
+        (one that names no file here is kept relative, with a :class:`BatchAIWarning`), and the
+        job's ``python_interpreter_path`` defaults to ``sys.executable``, so the job runs with this
+        environment's packages. A relative ``std_out_err_path_prefix`` or output ``path_prefix``
+        is taken under the workspace's ``outputs`` folder."""
         with python_field_names():
             text = self._handle.create("job", self.name, name, dumps(job_spec(**kwargs)))
         return Job._from_json(self._handle, text, self.name)

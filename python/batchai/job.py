@@ -15,7 +15,7 @@ from typing import Any, Self
 from . import _agent, _core
 from ._convert import from_dict, from_json_value, parse_duration, parse_time
 from ._resource import Resource
-from .exceptions import BatchAITimeoutError, NotFoundError, ValidationError
+from .exceptions import BatchAITimeoutError, NotFoundError, OutputGoneError, ValidationError
 from .node import Node
 from .settings import (
     ContainerSettings,
@@ -161,6 +161,12 @@ class Job(Resource):
         return self._props.get("stdOutErrPathPrefix")
 
     @property
+    def python_interpreter_path(self) -> str | None:
+        """The interpreter of toolkits that name none: the submitter's ``sys.executable`` unless
+        given at create (``None`` for jobs created before it was recorded: the agent's)."""
+        return self._props.get("pythonInterpreterPath")
+
+    @property
     def input_directories(self) -> list[InputDirectory]:
         result: list[InputDirectory] = from_json_value(list[InputDirectory], self._props.get("inputDirectories", []))
         return result
@@ -292,7 +298,9 @@ class Job(Resource):
     # -- output -----------------------------------------------------------------------------
 
     def output_path(self, output_directory_id: str = "stdouterr") -> Path:
-        """The folder of an output directory (``stdouterr`` for logs), once the job has started."""
+        """The folder of an output directory (``stdouterr`` for logs), once the job has started:
+        an absolute path to where the files really are (through mounted volumes), recorded when
+        the job started. A relative prefix was taken under the workspace's ``outputs`` folder."""
         paths: dict[str, str] = self._props.get("executionInfo", {}).get("outputPaths", {})
         if output_directory_id not in paths:
             self.refresh()
@@ -306,8 +314,26 @@ class Job(Resource):
             )
         return Path(paths[output_directory_id])
 
+    def _existing_output_path(self, output_directory_id: str = "stdouterr") -> Path:
+        """``output_path``, checked: for a job that has ended, a folder that is gone raises
+        :class:`OutputGoneError` (reading it would otherwise look like a job that wrote nothing).
+        A running job's folders may not be made yet; a job that failed before any process ran
+        (no exit code) never had them."""
+        folder = self.output_path(output_directory_id)
+        if folder.is_dir() or self.execution_state not in TERMINAL:
+            return folder
+        if self.execution_state == "failed" and self.exit_code is None:
+            return folder
+        raise OutputGoneError(
+            f"output directory '{output_directory_id}' of job '{self.name}' is gone: {folder} does not exist "
+            "any more, although the job wrote there. Its files were deleted (by hand, or with the node: "
+            "a node's job temp is emptied by the node's next job and removed with its cluster); write "
+            "output under a mounted volume or an absolute folder to keep it",
+            str(folder),
+        )
+
     def _primary_log(self, stream: str) -> Path:
-        folder = self.output_path()
+        folder = self._existing_output_path()
         for name in (f"{stream}.txt", f"{stream}-wk-0.txt", f"{stream}-0.txt"):
             if (folder / name).exists():
                 return folder / name
@@ -323,7 +349,7 @@ class Job(Resource):
         return path.read_text(errors="replace") if path.exists() else ""
 
     def _resolve(self, output_directory_id: str, path: str) -> Path:
-        base = self.output_path(output_directory_id).resolve()
+        base = self._existing_output_path(output_directory_id).resolve()
         target = (base / path).resolve()
         if os.path.isabs(path) or (target != base and base not in target.parents):
             raise ValidationError(
@@ -388,6 +414,8 @@ class Job(Resource):
                     yield chunk.decode(errors="replace")
                     continue
             if ended:
+                if not target.exists():
+                    self._existing_output_path(output_directory_id)  # says so if the folder is gone
                 return
             if deadline is not None and time.monotonic() > deadline:
                 raise BatchAITimeoutError(f"job '{self.name}' still running after {timeout} s of streaming")

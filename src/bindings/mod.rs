@@ -7,6 +7,7 @@
 
 mod agent;
 mod errors;
+mod submitter;
 mod sweep;
 mod sweep_types;
 mod workspace;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 
 use super::agent::launcher;
+use super::submitter::{Context, warn};
 use crate::engine::api::{self, Kind};
 use crate::engine::model::stored_job::TimeText;
 use crate::engine::paths;
@@ -132,7 +133,11 @@ impl WorkspaceHandle {
         spec_json: String,
     ) -> PyResult<String> {
         let kind = Kind::parse(kind).map_err(|e| errors_to_py(py, e))?;
-        self.with(py, |w| w.create(kind, parent.as_deref(), &name, &spec_json).map(to_text))
+        let submitter = Context::here(py);
+        let (resource, warnings) =
+            self.with(py, |w| w.create(kind, parent.as_deref(), &name, &spec_json, &|spec| submitter.apply(spec)))?;
+        warn(py, &warnings)?;
+        Ok(to_text(resource))
     }
 
     /// Create a resource from Batch AI's JSON (`az batchai ... create -f`). Returns the resource and
@@ -149,9 +154,12 @@ impl WorkspaceHandle {
         cluster: Option<String>,
     ) -> PyResult<(String, Vec<String>)> {
         let kind = Kind::parse(kind).map_err(|e| errors_to_py(py, e))?;
+        let submitter = Context::here(py);
         self.with(py, |w| {
             let (resource, warnings) =
-                w.create_from_batchai_json(kind, parent.as_deref(), &name, &text, cluster.as_deref())?;
+                w.create_from_batchai_json(kind, parent.as_deref(), &name, &text, cluster.as_deref(), &|spec| {
+                    submitter.apply(spec)
+                })?;
             Ok((to_text(resource), warnings))
         })
     }
@@ -164,7 +172,11 @@ impl WorkspaceHandle {
         names: Vec<String>,
         specs_json: Vec<String>,
     ) -> PyResult<usize> {
-        self.with(py, |w| w.create_jobs(&experiment, names, specs_json))
+        let submitter = Context::here(py);
+        let (count, warnings) =
+            self.with(py, |w| w.create_jobs(&experiment, names, specs_json, &|spec| submitter.apply(spec)))?;
+        warn(py, &warnings)?;
+        Ok(count)
     }
 
     /// Create one job per name from a template spec (camelCase JSON), all or none; with
@@ -180,7 +192,14 @@ impl WorkspaceHandle {
         environments: Option<Vec<String>>,
         wake: bool,
     ) -> PyResult<usize> {
-        self.with(py, |w| w.create_jobs_from_template(&experiment, &spec_json, &names, environments.as_deref(), wake))
+        let submitter = Context::here(py);
+        let (count, warnings) = self.with(py, |w| {
+            w.create_jobs_from_template(&experiment, &spec_json, &names, environments.as_deref(), wake, &|spec| {
+                submitter.apply(spec)
+            })
+        })?;
+        warn(py, &warnings)?;
+        Ok(count)
     }
 
     #[pyo3(signature = (kind, parent, name))]

@@ -6,6 +6,7 @@ pub mod model;
 pub mod paths;
 pub mod scheduler;
 pub mod store;
+pub mod submitter;
 pub mod sweep;
 pub mod toolkits;
 

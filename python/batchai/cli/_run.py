@@ -108,7 +108,7 @@ def _primary_log_name(job: Job, stream: str, poll_interval: float) -> str | None
     while True:
         ended = job.refresh().execution_state in TERMINAL
         try:
-            folder: Path | None = job.output_path()
+            folder: Path | None = job._existing_output_path()
         except NotFoundError:
             folder = None
         if folder is not None:
@@ -121,7 +121,7 @@ def _primary_log_name(job: Job, stream: str, poll_interval: float) -> str | None
 
 
 def _read_output_file(job: Job, output_directory_id: str, name: str) -> str:
-    base = job.output_path(output_directory_id).resolve()
+    base = job._existing_output_path(output_directory_id).resolve()
     target = (base / name).resolve()
     if os.path.isabs(name) or base not in target.parents:
         raise ValidationError(

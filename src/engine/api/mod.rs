@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 pub use node_exec::ExecOutput;
-pub use resources::Kind;
+pub use resources::{JobSubmitter, Kind, as_is};
 pub use wake::Woken;
 
 use crate::engine::agent::client::Launcher;

@@ -68,6 +68,16 @@ fn parse_environments(texts: &[String]) -> Result<Vec<Vec<model::common::Environ
         .collect()
 }
 
+/// What a job takes from the process that submits it, applied to its spec before it is stored
+/// (relative script paths resolved against the submitter's folder, its Python recorded: see
+/// `engine::submitter`); returns warnings for the caller to show.
+pub type JobSubmitter<'a> = &'a (dyn Fn(&mut model::JobSpec) -> Vec<String> + Sync);
+
+/// For callers with no submitting process to speak for (tests, a server).
+pub fn as_is(_: &mut model::JobSpec) -> Vec<String> {
+    Vec::new()
+}
+
 impl Workspace {
     /// Wake the agent after a commit that changes what runs (see `wake`).
     fn committed<T>(&self, value: T) -> Result<T> {
@@ -76,7 +86,17 @@ impl Workspace {
     }
 
     /// Create a resource of `kind` from its spec (camelCase JSON). `parent` is a job's experiment.
-    pub fn create(&self, kind: Kind, parent: Option<&str>, name: &str, spec_json: &str) -> Result<serde_json::Value> {
+    /// A job's spec goes through `submitter` first (see [`JobSubmitter`]); its warnings come
+    /// back with the resource.
+    pub fn create(
+        &self,
+        kind: Kind,
+        parent: Option<&str>,
+        name: &str,
+        spec_json: &str,
+        submitter: JobSubmitter<'_>,
+    ) -> Result<(serde_json::Value, Vec<String>)> {
+        let mut warnings = Vec::new();
         let resource = self.with(|s| {
             let now = now();
             Ok(match kind {
@@ -84,14 +104,17 @@ impl Workspace {
                 Kind::FileServer => s.create_file_server(name, &parse::from_text(spec_json)?, now)?.to_resource(),
                 Kind::Experiment => s.create_experiment(name, now)?.to_resource(),
                 Kind::Job => {
-                    s.create_job(require_parent(parent)?, name, &parse::from_text(spec_json)?, now)?.to_resource()
+                    let experiment = require_parent(parent)?;
+                    let mut spec = parse::from_text(spec_json)?;
+                    warnings = submitter(&mut spec);
+                    s.create_job(experiment, name, &spec, now)?.to_resource()
                 }
             })
         })?;
         match kind {
             // The agent allocates a cluster's nodes and starts jobs.
-            Kind::Cluster | Kind::Job => self.committed(resource),
-            Kind::FileServer | Kind::Experiment => Ok(resource),
+            Kind::Cluster | Kind::Job => self.committed((resource, warnings)),
+            Kind::FileServer | Kind::Experiment => Ok((resource, warnings)),
         }
     }
 
@@ -105,6 +128,7 @@ impl Workspace {
         name: &str,
         text: &str,
         cluster: Option<&str>,
+        submitter: JobSubmitter<'_>,
     ) -> Result<(serde_json::Value, Vec<String>)> {
         let created = self.with(|s| {
             let now = now();
@@ -118,6 +142,8 @@ impl Workspace {
                     if let Some(c) = cluster {
                         imported.spec.cluster = model::ResourceId::new(c.to_string());
                     }
+                    let resolved = submitter(&mut imported.spec);
+                    imported.warnings.extend(resolved);
                     let job = s.create_job(require_parent(parent)?, name, &imported.spec, now)?;
                     (job.to_resource(), imported.warnings)
                 }
@@ -144,8 +170,15 @@ impl Workspace {
         }
     }
 
-    /// Create many jobs in one transaction (all or none). Returns how many were created.
-    pub fn create_jobs(&self, experiment: &str, names: Vec<String>, specs_json: Vec<String>) -> Result<usize> {
+    /// Create many jobs in one transaction (all or none). Returns how many were created, and
+    /// the submitter's warnings.
+    pub fn create_jobs(
+        &self,
+        experiment: &str,
+        names: Vec<String>,
+        specs_json: Vec<String>,
+        submitter: JobSubmitter<'_>,
+    ) -> Result<(usize, Vec<String>)> {
         if names.len() != specs_json.len() {
             return Err(Error::invalid(
                 "names",
@@ -154,13 +187,15 @@ impl Workspace {
             ));
         }
         let mut jobs = Vec::with_capacity(names.len());
+        let mut warnings = Vec::new();
         for (name, spec) in names.into_iter().zip(specs_json) {
-            let spec = parse::from_text(&spec)
+            let mut spec: model::JobSpec = parse::from_text(&spec)
                 .map_err(|e| Error::invalid(format!("jobs['{name}'].{}", e.field), e.value, e.rule))?;
+            warnings.extend(submitter(&mut spec).into_iter().map(|w| format!("jobs['{name}'].{w}")));
             jobs.push(NewJob { name, spec });
         }
         let count = self.with(|s| s.create_jobs(experiment, &jobs, now()))?;
-        self.committed(count)
+        self.committed((count, warnings))
     }
 
     /// Create one job per name from a template spec (camelCase JSON), all or none; with
@@ -174,12 +209,14 @@ impl Workspace {
         names: &[String],
         environments: Option<&[String]>,
         wake: bool,
-    ) -> Result<usize> {
-        let template: model::JobSpec = parse::from_text(spec_json)?;
+        submitter: JobSubmitter<'_>,
+    ) -> Result<(usize, Vec<String>)> {
+        let mut template: model::JobSpec = parse::from_text(spec_json)?;
+        let warnings = submitter(&mut template);
         let environments = environments.map(parse_environments).transpose()?;
         let count =
             self.with(|s| s.create_jobs_from_template(experiment, &template, names, environments.as_deref(), now()))?;
-        if wake { self.committed(count) } else { Ok(count) }
+        if wake { self.committed((count, warnings)) } else { Ok((count, warnings)) }
     }
 
     pub fn get(&self, kind: Kind, parent: Option<&str>, name: &str) -> Result<serde_json::Value> {

@@ -1,6 +1,7 @@
 //! The use cases on real SQLite files, with an agent that cannot start: a commit is the
 //! operation, and never turns into an error when the agent cannot be reached.
 
+use crate::engine::api::as_is;
 use std::time::{Duration, Instant};
 
 use super::{Kind, Workspace};
@@ -18,28 +19,30 @@ fn broken_workspace(dir: &std::path::Path) -> Workspace {
 fn changes_are_committed_even_when_no_agent_can_be_woken() {
     let dir = tempfile::tempdir().unwrap();
     let ws = broken_workspace(dir.path());
-    let cluster = ws.create(Kind::Cluster, None, "c", r#"{"scaleSettings": {"manual": {"targetNodeCount": 1}}}"#);
-    assert_eq!(cluster.unwrap()["name"], "c");
-    ws.create(Kind::Experiment, None, "e", "{}").unwrap();
+    let cluster =
+        ws.create(Kind::Cluster, None, "c", r#"{"scaleSettings": {"manual": {"targetNodeCount": 1}}}"#, &as_is);
+    assert_eq!(cluster.unwrap().0["name"], "c");
+    ws.create(Kind::Experiment, None, "e", "{}", &as_is).unwrap();
     let job = ws.create(
         Kind::Job,
         Some("e"),
         "j",
         r#"{"cluster": "c", "nodeCount": 1, "customToolkitSettings": {"commandLine": "true"}}"#,
+        &as_is,
     );
-    assert_eq!(job.unwrap()["properties"]["executionState"], "queued");
+    assert_eq!(job.unwrap().0["properties"]["executionState"], "queued");
     assert!(ws.terminate_job("e", "j").unwrap());
     ws.delete(Kind::Job, Some("e"), "j").unwrap();
     assert!(matches!(ws.get(Kind::Job, Some("e"), "j"), Err(Error::NotFound { .. })));
     // A retry of the create is refused for the right reason: it exists.
-    assert!(matches!(ws.create(Kind::Experiment, None, "e", "{}"), Err(Error::AlreadyExists { .. })));
+    assert!(matches!(ws.create(Kind::Experiment, None, "e", "{}", &as_is), Err(Error::AlreadyExists { .. })));
 }
 
 #[test]
 fn an_idle_workspace_is_deleted_without_starting_an_agent() {
     let dir = tempfile::tempdir().unwrap();
     let ws = broken_workspace(dir.path());
-    ws.create(Kind::Experiment, None, "e", "{}").unwrap();
+    ws.create(Kind::Experiment, None, "e", "{}", &as_is).unwrap();
     std::fs::write(dir.path().join("ws").join("notes.txt"), "mine").unwrap();
     let started = Instant::now();
     ws.delete_workspace(Duration::from_secs(5)).unwrap();
@@ -57,10 +60,12 @@ fn kinds_and_batch_sizes_are_checked_before_anything_is_written() {
     let ws = broken_workspace(dir.path());
     let Err(Error::Validation(e)) = Kind::parse("node") else { panic!("node is no resource kind") };
     assert_eq!((e.field.as_str(), e.value.as_str()), ("kind", "\"node\""));
-    let Err(Error::Validation(e)) = ws.create_jobs("e", vec!["a".into(), "b".into()], vec!["{}".into()]) else {
+    let Err(Error::Validation(e)) = ws.create_jobs("e", vec!["a".into(), "b".into()], vec!["{}".into()], &as_is) else {
         panic!("two names for one spec")
     };
     assert_eq!(e.rule, "must have one name per spec (1 specs)");
-    let Err(Error::Validation(e)) = ws.create(Kind::Job, None, "j", "{}") else { panic!("a job needs its experiment") };
+    let Err(Error::Validation(e)) = ws.create(Kind::Job, None, "j", "{}", &as_is) else {
+        panic!("a job needs its experiment")
+    };
     assert_eq!((e.field.as_str(), e.rule.as_str()), ("experiment", "is required for jobs"));
 }

@@ -145,6 +145,23 @@ pub trait Engine {
     /// Where job output goes when the job names no `stdOutErrPathPrefix`.
     fn default_output_root(&self) -> PathBuf;
 
+    /// Where the files of `prefix/tail`, as a job's master node names them, really are: a query
+    /// made before the run is committed, so the path recorded with the job stays valid after the
+    /// node's links or mounts go (its next job, its cluster's deletion). `tail` is what batchai
+    /// appends (the job's path segment and suffix); `mounted`: the node's mount roots with the
+    /// volumes under each. By default the path itself (an engine whose volumes are real mounts
+    /// has nothing to resolve).
+    fn real_path(
+        &self,
+        prefix: &Path,
+        tail: &Path,
+        mounted: &[(PathBuf, &MountVolumes)],
+        file_servers: &std::collections::HashMap<String, String>,
+    ) -> PathBuf {
+        let _ = (mounted, file_servers);
+        prefix.join(tail)
+    }
+
     /// The `mpirun` the toolkits launch through, if the nodes have one.
     fn mpirun(&self) -> Option<&Mpirun>;
 

@@ -137,6 +137,11 @@ pub struct JobSpec {
     pub secrets: Vec<SecretVariable>,
     #[serde(default)]
     pub constraints: JobConstraints,
+    /// The interpreter of toolkits whose settings name none (a local addition to Batch AI's
+    /// fields): the submitter's `sys.executable` unless given, so the job runs with the
+    /// packages of the environment it was submitted from, not the agent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_interpreter_path: Option<String>,
 }
 
 /// The output directory id that names the job's stdout/stderr folder.

@@ -2,12 +2,14 @@
 //! system changes, so the commit records where the output will go), then made on disk after it.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Core;
 use crate::engine::engines::RunFiles;
 use crate::engine::engines::local::workdirs;
 use crate::engine::model::ErrorInfo;
+use crate::engine::model::JobSpec;
+use crate::engine::model::mounts::MountVolumes;
 use crate::engine::toolkits::{
     self, DirectoryPath, JobIdentity, JobPaths, LaunchPlan, LaunchRequest, PlacedNode, SecretValue,
 };
@@ -36,6 +38,7 @@ impl Core {
         let detail = entry.job.detail.clone().ok_or_else(|| ErrorInfo::new("JobNotFound", "the job was deleted"))?;
         let spec = &detail.spec;
         let kind = self.job_engine(id);
+        let (cluster_volumes, file_servers) = self.volumes_for_paths(id, spec);
         let engine = self.engines.get(kind).ok_or_else(|| engine_missing(kind))?;
         let single = node_names.len() == 1;
         let mut placed = Vec::new();
@@ -83,16 +86,29 @@ impl Core {
             .iter()
             .map(|d| DirectoryPath::new(&d.id, workdirs::expand(&d.path, &vars)))
             .collect();
+        // Output paths are recorded with the run and read long after it: resolve them to where
+        // the files really are (see `output_root`).
+        let mut mounted: Vec<(PathBuf, &MountVolumes)> = Vec::new();
+        if let Some(volumes) = spec.mount_volumes.as_ref() {
+            mounted.push((PathBuf::from(&master.job_mount_root), volumes));
+        }
+        if let Some(volumes) = cluster_volumes.as_ref() {
+            mounted.push((PathBuf::from(&master.mount_root), volumes));
+        }
+        let root = |prefix: &str, tail: &Path| {
+            let prefix = output_root(&workdirs::expand(prefix, &vars), &engine.default_output_root());
+            engine.real_path(&prefix, tail, &mounted, &file_servers)
+        };
         let prefix =
             spec.std_out_err_path_prefix.clone().unwrap_or_else(|| engine.default_output_root().display().to_string());
-        let stdouterr = PathBuf::from(workdirs::expand(&prefix, &vars)).join(&detail.output_segment).join("stdouterr");
+        let stdouterr = root(&prefix, &Path::new(&detail.output_segment).join("stdouterr"));
         let mut outputs = Vec::new();
         for dir in &spec.output_directories {
-            let mut path = PathBuf::from(workdirs::expand(&dir.path_prefix, &vars)).join(&detail.output_segment);
+            let mut tail = PathBuf::from(&detail.output_segment);
             if let Some(suffix) = &dir.path_suffix {
-                path.push(suffix);
+                tail.push(suffix);
             }
-            outputs.push(DirectoryPath::new(&dir.id, path.display().to_string()));
+            outputs.push(DirectoryPath::new(&dir.id, root(&dir.path_prefix, &tail).display().to_string()));
         }
         let paths = JobPaths {
             shared_job_temp: shared.display().to_string(),
@@ -126,7 +142,8 @@ impl Core {
             nodes: &placed,
             paths: &paths,
             ports: &ports,
-            python: &self.options.python,
+            // The submitter's interpreter, recorded at create; the agent's for older jobs.
+            python: spec.python_interpreter_path.as_deref().unwrap_or(&self.options.python),
             mpirun: engine.mpirun(),
             secrets: &secrets,
         };
@@ -181,6 +198,26 @@ impl Core {
     }
 }
 
+impl Core {
+    /// What output paths may go through: the volumes of the job's cluster (mounted on every
+    /// node) and the file servers' folders. Read only when a job or its cluster has volumes.
+    fn volumes_for_paths(&mut self, id: i64, spec: &JobSpec) -> (Option<MountVolumes>, HashMap<String, String>) {
+        let cluster = self.jobs.get(&id).and_then(|e| self.cluster_by_name(&e.job.cluster));
+        let volumes = cluster.and_then(|c| c.spec.node_setup.as_ref()).and_then(|s| s.mount_volumes.clone());
+        let servers =
+            if volumes.is_some() || spec.mount_volumes.is_some() { self.file_server_folders() } else { HashMap::new() };
+        (volumes, servers)
+    }
+}
+
+/// The folder an expanded output prefix names. A relative prefix is taken under the workspace's
+/// outputs folder (`default`): a job's working directory is its node's job temp, which the
+/// node's next job wipes, so output kept there would vanish.
+fn output_root(expanded: &str, default: &Path) -> PathBuf {
+    let path = PathBuf::from(expanded);
+    if path.is_relative() { default.join(path) } else { path }
+}
+
 /// A cluster names an engine this agent does not have.
 pub(super) fn engine_missing(kind: crate::engine::model::EngineKind) -> ErrorInfo {
     let name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
@@ -212,7 +249,16 @@ pub(crate) struct Prepared {
 
 #[cfg(test)]
 mod tests {
-    use super::job_ports;
+    use std::path::{Path, PathBuf};
+
+    use super::{job_ports, output_root};
+
+    #[test]
+    fn relative_prefixes_go_under_the_outputs_folder() {
+        let outputs = Path::new("/ws/outputs");
+        assert_eq!(output_root("outs/run", outputs), PathBuf::from("/ws/outputs/outs/run"));
+        assert_eq!(output_root("/data/logs", outputs), PathBuf::from("/data/logs"));
+    }
 
     #[test]
     fn ports_are_stable_per_job() {

@@ -16,6 +16,7 @@ use super::workdirs::{self, MountTargets};
 use crate::engine::engines::{Engine, EngineEvent, Launch, NodePreparation, NodeSite, RunFiles};
 use crate::engine::launcher::protocol::{FromSupervisor, ToSupervisor, write_line};
 use crate::engine::model::cluster::NodeShape;
+use crate::engine::model::mounts::MountVolumes;
 use crate::engine::model::{EngineKind, ErrorInfo};
 use crate::engine::paths::Layout;
 use crate::engine::scheduler::slices::{Machine, Slice, allocate_slice};
@@ -118,6 +119,16 @@ impl Engine for LocalEngine {
 
     fn default_output_root(&self) -> PathBuf {
         self.layout.outputs()
+    }
+
+    fn real_path(
+        &self,
+        prefix: &Path,
+        tail: &Path,
+        mounted: &[(PathBuf, &MountVolumes)],
+        file_servers: &HashMap<String, String>,
+    ) -> PathBuf {
+        super::real_paths::real_path(&self.layout, prefix, tail, mounted, file_servers)
     }
 
     fn mpirun(&self) -> Option<&Mpirun> {

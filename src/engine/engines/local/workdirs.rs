@@ -81,24 +81,11 @@ pub struct MountError {
 }
 
 impl MountTargets<'_> {
-    /// Link each linkable volume under `root`. Unmanaged file systems are returned as shell
-    /// commands (`<mountCommand> <path>`) for the caller to run in a setup or preparation step.
-    pub fn mount(&self, volumes: &MountVolumes, root: &Path) -> Result<Vec<String>, MountError> {
-        let link = |relative: &str, target: PathBuf, code: &'static str| -> Result<(), MountError> {
-            let error = |e: io::Error| MountError {
-                code,
-                message: format!("cannot mount {} at {relative}: {e}", target.display()),
-            };
-            std::fs::create_dir_all(&target).map_err(error)?;
-            let path = root.join(relative);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(error)?;
-            }
-            match std::os::unix::fs::symlink(&target, &path) {
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-                other => other.map_err(error),
-            }
-        };
+    /// The folder each linkable volume shows: `(relativeMountPath, folder, error code)`. File
+    /// servers, Azure File shares and Blob containers are links; unmanaged file systems are not
+    /// listed (their mount command decides what they show).
+    pub fn links<'v>(&self, volumes: &'v MountVolumes) -> Result<Vec<(&'v str, PathBuf, &'static str)>, MountError> {
+        let mut links = Vec::new();
         for reference in &volumes.file_servers {
             let name = reference.file_server.id.rsplit('/').next().unwrap_or_default();
             let Some(folder) = self.file_servers.get(name) else {
@@ -113,15 +100,36 @@ impl MountTargets<'_> {
             {
                 target.push(source);
             }
-            link(&reference.relative_mount_path, target, "NFSMountError")?;
+            links.push((reference.relative_mount_path.as_str(), target, "NFSMountError"));
         }
         for share in &volumes.azure_file_shares {
             let target = self.layout.azure_storage(&share.account_name, share.share_name());
-            link(&share.relative_mount_path, target, "AZFMountError")?;
+            links.push((share.relative_mount_path.as_str(), target, "AZFMountError"));
         }
         for blob in &volumes.azure_blob_file_systems {
             let target = self.layout.azure_storage(&blob.account_name, &blob.container_name);
-            link(&blob.relative_mount_path, target, "BFSMountError")?;
+            links.push((blob.relative_mount_path.as_str(), target, "BFSMountError"));
+        }
+        Ok(links)
+    }
+
+    /// Link each linkable volume under `root`. Unmanaged file systems are returned as shell
+    /// commands (`<mountCommand> <path>`) for the caller to run in a setup or preparation step.
+    pub fn mount(&self, volumes: &MountVolumes, root: &Path) -> Result<Vec<String>, MountError> {
+        for (relative, target, code) in self.links(volumes)? {
+            let error = |e: io::Error| MountError {
+                code,
+                message: format!("cannot mount {} at {relative}: {e}", target.display()),
+            };
+            std::fs::create_dir_all(&target).map_err(error)?;
+            let path = root.join(relative);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(error)?;
+            }
+            match std::os::unix::fs::symlink(&target, &path) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                other => other.map_err(error)?,
+            }
         }
         let mut commands = Vec::new();
         for unmanaged in &volumes.unmanaged_file_systems {
