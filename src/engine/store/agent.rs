@@ -301,11 +301,13 @@ impl Store {
 
     /// Commit a batch of changes in one transaction. Job transitions only apply from the states
     /// Batch AI's state machine allows, so a stale decision can never resurrect a finished job.
+    /// A job that ends has its secret values erased in the same transaction (see `secrets`).
     pub fn apply(&mut self, changes: &[Change], now: Timestamp) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
         let at = us(now);
+        let mut erased = 0;
         self.write(|tx| {
             for change in changes {
                 match change {
@@ -349,6 +351,7 @@ impl Store {
                             exit_code,
                             serde_json::to_string(errors).expect("errors serialize")
                         ])?;
+                        erased += super::secrets::erase_job_secrets(tx, *id)?;
                     }
                     Change::NodeAdded { cluster_id, name, state, cpus, gpus, memory_mb } => {
                         tx.prepare_cached(
@@ -389,7 +392,9 @@ impl Store {
                 }
             }
             Ok(())
-        })
+        })?;
+        self.scrub_after(erased);
+        Ok(())
     }
 
     /// A client's terminate request (an intent the agent acts on). Returns false when the job has

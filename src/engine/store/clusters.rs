@@ -149,10 +149,13 @@ impl Store {
     }
 
     pub fn delete_cluster(&mut self, name: &str) -> Result<()> {
-        self.write(|tx| {
+        let erased = self.write(|tx| {
+            let erased = super::secrets::erase_cluster_secrets(tx, name)?;
             let n = tx.execute("DELETE FROM clusters WHERE name = ?1", [name])?;
-            if n == 0 { Err(Error::not_found(ResourceKind::Cluster, name)) } else { Ok(()) }
-        })
+            if n == 0 { Err(Error::not_found(ResourceKind::Cluster, name)) } else { Ok(erased) }
+        })?;
+        self.scrub_after(erased);
+        Ok(())
     }
 
     /// Setup-task secrets, for the launcher only.

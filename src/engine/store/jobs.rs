@@ -374,12 +374,19 @@ impl Store {
     }
 
     pub fn delete_job(&mut self, experiment: &str, name: &str) -> Result<()> {
-        self.write(|tx| {
+        let erased = self.write(|tx| {
             let experiment_id = experiment_id(tx, experiment)?;
+            let erased = super::secrets::erase_secrets_of_jobs(
+                tx,
+                "experiment_id = ?1 AND name = ?2",
+                params![experiment_id, name],
+            )?;
             let n =
                 tx.execute("DELETE FROM jobs WHERE experiment_id = ?1 AND name = ?2", params![experiment_id, name])?;
-            if n == 0 { Err(Error::not_found(ResourceKind::Job, name)) } else { Ok(()) }
-        })
+            if n == 0 { Err(Error::not_found(ResourceKind::Job, name)) } else { Ok(erased) }
+        })?;
+        self.scrub_after(erased);
+        Ok(())
     }
 }
 
