@@ -167,7 +167,12 @@ impl Engine for LocalEngine {
     fn release_node(&mut self, node: &str) {
         // A node leaves with whatever runs on it for itself: its setup task.
         self.signal(&format!("setup:{node}"), libc::SIGKILL, Some(&format!("setup-{node}")));
-        workdirs::remove_tree(&workdirs::node_root(&self.layout, node));
+        let root = workdirs::node_root(&self.layout, node);
+        // Unmanaged file systems were mounted under the node's folder by their own commands.
+        for (path, error) in super::unmount::unmount_under(&root) {
+            eprintln!("agent: node {node}: cannot unmount {}: {error}; its files are kept", path.display());
+        }
+        workdirs::remove_tree(&root);
     }
 
     fn prepare_run(&mut self, files: RunFiles<'_>, fresh: bool) -> Result<Vec<String>, ErrorInfo> {

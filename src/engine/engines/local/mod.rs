@@ -4,10 +4,12 @@
 //! - `machine`: what the machine offers (CPU ids, GPU ids, memory) and how nodes share it.
 //! - `workdirs`: the folders of nodes and jobs, and mount volumes made visible without root.
 //! - `launch`: a planned process as a request to the supervisor (environment, program lookup).
+//! - `unmount`: unmounting what unmanaged file systems mounted under a node that goes.
 
 pub mod engine;
 pub mod launch;
 pub mod machine;
+pub mod unmount;
 pub mod workdirs;
 
 pub use engine::{LocalEngine, Outbox, event_from_supervisor};
