@@ -301,7 +301,9 @@ impl Store {
 
     /// Commit a batch of changes in one transaction. Job transitions only apply from the states
     /// Batch AI's state machine allows, so a stale decision can never resurrect a finished job.
-    /// A job that ends has its secret values erased in the same transaction (see `secrets`).
+    /// A job that ends has its secret values erased in the same transaction; scrubbing the
+    /// database files of them is left to [`Store::scrub`], which the agent batches (see
+    /// `secrets`).
     pub fn apply(&mut self, changes: &[Change], now: Timestamp) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
@@ -393,7 +395,7 @@ impl Store {
             }
             Ok(())
         })?;
-        self.scrub_after(erased);
+        self.scrub_pending |= erased > 0;
         Ok(())
     }
 

@@ -9,13 +9,16 @@
 //! Deleting a row is not enough to forget it: SQLite leaves the bytes in the freed space of the
 //! page, and in WAL mode every page image written since the last checkpoint stays in `-wal`.
 //! So every connection runs with `secure_delete` (deleted content is overwritten with zeros),
-//! and after a commit that erased secrets the store checkpoints with `TRUNCATE`: the zeroed
-//! pages are copied into the database file and the WAL is emptied to zero bytes. (`-shm` holds
-//! only the WAL's index, never row content.) A checkpoint cannot finish while another
-//! connection reads an older snapshot; it waits a moment for readers, and if one is still there
-//! the store tries again after its next write, so a long reader delays the scrub but never the
-//! agent. Only commits that erased something pay for a checkpoint: a turn of the agent that ends
-//! many jobs pays once.
+//! and a commit that erased secrets is followed by a checkpoint with `TRUNCATE` ([`Store::scrub`]):
+//! the zeroed pages are copied into the database file and the WAL is emptied to zero bytes.
+//! (`-shm` holds only the WAL's index, never row content.)
+//!
+//! A checkpoint syncs the database file, which costs milliseconds: a client's delete scrubs at
+//! once, but `Store::apply` (the agent's turns, which end jobs by the hundred per second) only
+//! records that a scrub is owed, and the agent decides when to pay for it (`agent::core::scrub`).
+//! A checkpoint cannot finish while another connection reads an older snapshot; it waits a
+//! moment for readers and otherwise stays owed, so a long reader delays the scrub but never
+//! blocks the writer.
 
 use std::time::Duration;
 
@@ -52,15 +55,27 @@ pub(crate) fn erase_cluster_secrets(tx: &Transaction<'_>, name: &str) -> Result<
 }
 
 impl Store {
-    /// After a commit that erased `erased` secret values (or when an earlier scrub could not
-    /// finish): checkpoint so no copy is left in the database files. Best effort: the erasure
-    /// is committed whatever happens here, and an unfinished scrub is retried after the next
-    /// write.
+    /// After a client's commit that erased `erased` secret values (or when a scrub is still
+    /// owed): scrub now. Best effort: the erasure is committed whatever happens here.
     pub(super) fn scrub_after(&mut self, erased: usize) {
-        if erased == 0 && !self.scrub_pending {
-            return;
+        if erased > 0 || self.scrub_pending {
+            self.scrub_pending = true;
+            self.scrub();
         }
-        self.scrub_pending = !self.checkpoint_truncate().unwrap_or(false);
+    }
+
+    /// Whether erased secret values may still be in the database files.
+    pub fn scrub_owed(&self) -> bool {
+        self.scrub_pending
+    }
+
+    /// Checkpoint so no copy of an erased secret is left in the database files; true when done
+    /// (or nothing was owed), false when a reader of an older snapshot kept the WAL.
+    pub fn scrub(&mut self) -> bool {
+        if self.scrub_pending {
+            self.scrub_pending = !self.checkpoint_truncate().unwrap_or(false);
+        }
+        !self.scrub_pending
     }
 
     /// `PRAGMA wal_checkpoint(TRUNCATE)`, waiting at most [`SCRUB_WAIT`] for readers; true
@@ -72,12 +87,6 @@ impl Store {
         self.conn.busy_timeout(self.busy_timeout)?;
         let (busy, _log, _checkpointed) = result?;
         Ok(busy == 0)
-    }
-
-    /// Whether a scrub is still owed (tests).
-    #[cfg(test)]
-    pub(crate) fn scrub_pending(&self) -> bool {
-        self.scrub_pending
     }
 }
 
@@ -150,16 +159,19 @@ mod tests {
         };
         store.apply(&finish(&ids[..150]), at(4)).unwrap();
         assert_eq!(store.job_secrets(ids[0]).unwrap(), vec![]);
+        assert!(store.scrub_owed(), "the agent's commit leaves the checkpoint to the agent");
+        assert!(store.scrub());
         for value in &values[..150] {
             assert_eq!(found_in_files(&store, value), Vec::<String>::new(), "{value}");
             assert_eq!(found_in_files(&store, &format!("{value}-registry")), Vec::<String>::new());
         }
         assert!(!found_in_files(&store, &values[200]).is_empty(), "running jobs keep theirs");
         store.apply(&finish(&ids[150..]), at(5)).unwrap();
+        assert!(store.scrub());
         for value in &values {
             assert_eq!(found_in_files(&store, value), Vec::<String>::new(), "{value}");
         }
-        assert!(!store.scrub_pending());
+        assert!(!store.scrub_owed());
     }
 
     #[test]
@@ -195,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_on_an_old_snapshot_delays_the_scrub_to_the_next_write() {
+    fn a_reader_on_an_old_snapshot_delays_the_scrub() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = new_store(&dir);
         setup(&mut store);
@@ -205,13 +217,13 @@ mod tests {
         let reader = rusqlite::Connection::open(store.layout().db()).unwrap();
         reader.execute_batch("BEGIN; SELECT count(*) FROM jobs;").unwrap();
         store.apply(&[Change::JobFinished { id, succeeded: true, exit_code: Some(0), errors: vec![] }], at(2)).unwrap();
-        assert!(store.scrub_pending(), "the reader's snapshot keeps the WAL");
+        assert!(!store.scrub(), "the reader's snapshot keeps the WAL");
+        assert!(store.scrub_owed());
         assert!(!found_in_files(&store, "zq-delayed-value").is_empty());
         reader.execute_batch("COMMIT").unwrap();
         drop(reader);
-        // The next write, whatever it is, finishes the scrub.
-        store.apply(&[Change::NoticesSeen { upto: 0 }], at(3)).unwrap();
-        assert!(!store.scrub_pending());
+        assert!(store.scrub());
+        assert!(!store.scrub_owed());
         assert_eq!(found_in_files(&store, "zq-delayed-value"), Vec::<String>::new());
     }
 }
