@@ -204,3 +204,25 @@ def test_unmanaged_file_systems_are_unmounted_when_their_node_goes(ws: batchai.W
     until(lambda: len(mounted_under(nodes)) == 1, what="the leaving node to unmount")
     c.delete()
     until(lambda: mounted_under(nodes) == [], what="the deleted cluster's node to unmount")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_jobs_unmanaged_file_system_is_not_left_to_the_next_job(ws: batchai.Workspace) -> None:
+    c = ws.create_cluster("c", target_node_count=1)
+    volumes = batchai.MountVolumes(
+        unmanaged_file_systems=[batchai.UnmanagedFileSystemReference("mount -t tmpfs none", "scratch")]
+    )
+    exp = ws.create_experiment("e")
+    nodes = Path(ws.path) / "nodes"
+    for name in ("first", "second"):
+        job = exp.create_job(
+            name,
+            cluster=c,
+            mount_volumes=volumes,
+            command_line="ls $AZ_BATCHAI_JOB_MOUNT_ROOT/scratch; touch $AZ_BATCHAI_JOB_MOUNT_ROOT/scratch/left-by-$$",
+        ).wait(timeout=30)
+        assert job.execution_state == "succeeded", job.stderr()
+        assert job.stdout() == "", "a job sees a fresh file system, not the last job's"
+        assert len(mounted_under(nodes)) == 1, mounted_under(nodes)
+    c.delete()
+    until(lambda: mounted_under(nodes) == [], what="the node to unmount the job's file system")

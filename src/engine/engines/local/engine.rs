@@ -180,6 +180,10 @@ impl Engine for LocalEngine {
             |what: &Path, e: std::io::Error| ErrorInfo::new("JobPreparationFailed", format!("{}: {e}", what.display()));
         for temp in files.job_temps {
             if fresh {
+                // The last job's unmanaged file systems, so this job neither sees nor stacks on them.
+                for (path, error) in super::unmount::unmount_under(temp) {
+                    eprintln!("agent: cannot unmount {}: {error}; its files are kept", path.display());
+                }
                 workdirs::empty_dir(temp);
             }
             std::fs::create_dir_all(temp).map_err(|e| failed(temp, e))?;
