@@ -57,19 +57,84 @@ def test_secrets_from_json_are_kept_but_never_shown(experiment: batchai.Experime
     assert "s3cr3t-token" not in repr(job.to_dict())
 
 
+ARM = "/subscriptions/0000/resourceGroups/batchai.recipes/providers/Microsoft.BatchAI/workspaces"
+
+
 def test_cluster_in_file_is_used_when_not_overridden(experiment: batchai.Experiment, cluster: batchai.Cluster) -> None:
-    doc = {
-        "cluster": {"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.BatchAI/workspaces/ws/clusters/local"},
-        "nodeCount": 1,
-        "customToolkitSettings": {"commandLine": "true"},
-    }
-    job = experiment.create_job_from_json("j", doc)
-    assert job.cluster_name == "local"
-    doc["cluster"] = {
-        "id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.BatchAI/workspaces/other/clusters/local"
-    }
+    doc = {"cluster": "local", "nodeCount": 1, "customToolkitSettings": {"commandLine": "true"}}
+    assert experiment.create_job_from_json("j", doc).cluster_name == "local"
+    # A local id naming another workspace is still refused: it says which workspace it means.
+    doc["cluster"] = {"id": "/workspaces/other/clusters/local"}
     with pytest.raises(batchai.ValidationError, match="cluster of this workspace"):
         experiment.create_job_from_json("k", doc)
+
+
+def test_azure_ids_in_recipes_resolve_by_name_in_this_workspace(
+    ws: batchai.Workspace, experiment: batchai.Experiment, cluster: batchai.Cluster, tmp_path: Path
+) -> None:
+    """Recipes name the Azure workspace they were written for; they load unchanged here."""
+    served = tmp_path / "served"
+    (served / "data").mkdir(parents=True)
+    (served / "data" / "x.txt").write_text("from the file server")
+    ws.create_file_server("nfs", path=served)
+    doc = {
+        "properties": {
+            "cluster": {"id": f"{ARM}/recipe_ws/clusters/local"},
+            "nodeCount": 1,
+            "customToolkitSettings": {"commandLine": "cat $AZ_BATCHAI_JOB_MOUNT_ROOT/nfs/x.txt"},
+            "mountVolumes": {
+                "fileServers": [
+                    {
+                        "fileServer": {"id": f"{ARM}/recipe_ws/fileServers/nfs"},
+                        "sourceDirectory": "data",
+                        "relativeMountPath": "nfs",
+                    }
+                ]
+            },
+        }
+    }
+    with pytest.warns(batchai.BatchAIWarning) as record:
+        job = experiment.create_job_from_json("recipe", doc)
+    messages = sorted(str(w.message) for w in record)
+    assert len(messages) == 2, messages
+    assert messages[0].startswith(f"cluster: '{ARM}/recipe_ws/clusters/local' is an Azure resource id")
+    assert "workspace 'recipe_ws' were ignored" in messages[0]
+    assert messages[1].startswith("mountVolumes.fileServers[0].fileServer: ")
+    assert job.cluster_name == "local"
+    assert job.wait(timeout=30).execution_state == "succeeded", job.stderr()
+    assert job.stdout().strip() == "from the file server"
+
+    cluster_doc = {
+        "properties": {
+            "scaleSettings": {"manual": {"targetNodeCount": 0}},
+            "nodeSetup": {
+                "mountVolumes": {
+                    "fileServers": [
+                        {"fileServer": {"id": f"{ARM}/recipe_ws/fileServers/nfs"}, "relativeMountPath": "n"}
+                    ]
+                }
+            },
+        }
+    }
+    with pytest.warns(batchai.BatchAIWarning, match=r"nodeSetup\.mountVolumes\.fileServers\[0\]\.fileServer: .*'nfs'"):
+        ws.create_cluster_from_json("recipe", cluster_doc)
+    # A name the workspace does not have is still an error, naming the field.
+    cluster_doc["properties"]["nodeSetup"]["mountVolumes"]["fileServers"][0]["fileServer"] = f"{ARM}/w/fileServers/none"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", batchai.BatchAIWarning)
+        with pytest.raises(batchai.ValidationError, match=r"fileServers\[0\]\.fileServer"):
+            ws.create_cluster_from_json("missing", cluster_doc)
+
+
+def test_placeholders_left_in_a_recipe_are_reported(experiment: batchai.Experiment, cluster: batchai.Cluster) -> None:
+    with pytest.warns(batchai.BatchAIWarning) as record:
+        experiment.create_job_from_json("tf", DATA / "jobs" / "tensorflow.json", cluster=cluster)
+    placeholders = [str(w.message) for w in record if "placeholder" in str(w.message)]
+    assert [m.split(":")[0] for m in placeholders] == [
+        "mountVolumes.azureFileShares[0].azureFileUrl",
+        "mountVolumes.azureFileShares[0].accountName",
+    ]
+    assert all("'<AZURE_BATCHAI_STORAGE_ACCOUNT>'" in m and "--storage-account-name" in m for m in placeholders)
 
 
 def test_key_vault_secret_is_reported_not_dropped_silently(

@@ -3,6 +3,7 @@ scheduling order, with a real agent."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -177,3 +178,51 @@ def test_gang_scheduling_waits_for_all_nodes(ws: batchai.Workspace, tmp_path: Pa
     assert sorted(double.node_ids) == ["pair-0", "pair-1"]
     assert small.wait(timeout=30).execution_state == "succeeded"
     assert double.execution_info.start_time <= small.execution_info.start_time  # type: ignore[operator]
+
+
+def mounted_under(root: Path) -> list[str]:
+    """Mount points under `root`, from the kernel's own list."""
+    real = str(root.resolve())
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split(" ")[4].replace("\\040", " ") for line in f]
+    return [p for p in points if p.startswith(real + "/")]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_unmanaged_file_systems_are_unmounted_when_their_node_goes(ws: batchai.Workspace) -> None:
+    setup = batchai.NodeSetup(
+        mount_volumes=batchai.MountVolumes(
+            unmanaged_file_systems=[batchai.UnmanagedFileSystemReference("mount -t tmpfs none", "scratch")]
+        )
+    )
+    c = ws.create_cluster("c", target_node_count=2, node_setup=setup)
+    nodes = Path(ws.path) / "nodes"
+    until(lambda: len(mounted_under(nodes)) == 2, what="both nodes to mount their tmpfs")
+    assert all(p.endswith("/mounts/scratch") for p in mounted_under(nodes))
+    c.wait_for_steady()
+    c.resize(1)
+    until(lambda: len(mounted_under(nodes)) == 1, what="the leaving node to unmount")
+    c.delete()
+    until(lambda: mounted_under(nodes) == [], what="the deleted cluster's node to unmount")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_jobs_unmanaged_file_system_is_not_left_to_the_next_job(ws: batchai.Workspace) -> None:
+    c = ws.create_cluster("c", target_node_count=1)
+    volumes = batchai.MountVolumes(
+        unmanaged_file_systems=[batchai.UnmanagedFileSystemReference("mount -t tmpfs none", "scratch")]
+    )
+    exp = ws.create_experiment("e")
+    nodes = Path(ws.path) / "nodes"
+    for name in ("first", "second"):
+        job = exp.create_job(
+            name,
+            cluster=c,
+            mount_volumes=volumes,
+            command_line="ls $AZ_BATCHAI_JOB_MOUNT_ROOT/scratch; touch $AZ_BATCHAI_JOB_MOUNT_ROOT/scratch/left-by-$$",
+        ).wait(timeout=30)
+        assert job.execution_state == "succeeded", job.stderr()
+        assert job.stdout() == "", "a job sees a fresh file system, not the last job's"
+        assert len(mounted_under(nodes)) == 1, mounted_under(nodes)
+    c.delete()
+    until(lambda: mounted_under(nodes) == [], what="the node to unmount the job's file system")

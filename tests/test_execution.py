@@ -186,6 +186,25 @@ def test_job_preparation_runs_first_on_every_node(ws: batchai.Workspace, experim
     assert {"stdout-job_prep.txt", "stderr-job_prep.txt", "stdout-job_prep-1.txt"} <= names
 
 
+def test_job_preparation_knows_its_task_index_and_processes_their_gpu_order(
+    ws: batchai.Workspace, experiment: batchai.Experiment
+) -> None:
+    """Recipes shard their preparation by `$AZ_BATCHAI_TASK_INDEX` (one task per node), and GPU
+    ids are in nvidia-smi's PCI order, which CUDA follows only with `CUDA_DEVICE_ORDER`."""
+    ws.create_cluster("two", target_node_count=2)
+    job = run(
+        experiment,
+        "prep-index",
+        cluster="two",
+        node_count=2,
+        job_preparation="echo $BATCHAI_NODE_ID=$AZ_BATCHAI_TASK_INDEX/$BATCHAI_TASK_INDEX/$CUDA_DEVICE_ORDER"
+        " > $AZ_BATCHAI_SHARED_JOB_TEMP/prep-$BATCHAI_NODE_ID",
+        command_line="cat $AZ_BATCHAI_SHARED_JOB_TEMP/prep-* | sort; echo job=$CUDA_DEVICE_ORDER",
+    )
+    assert job.execution_state == "succeeded", job.stderr()
+    assert job.stdout().split() == ["two-0=0/0/PCI_BUS_ID", "two-1=1/1/PCI_BUS_ID", "job=PCI_BUS_ID"]
+
+
 def test_failed_job_preparation_fails_the_job(experiment: batchai.Experiment, cluster: batchai.Cluster) -> None:
     job = run(
         experiment,

@@ -103,6 +103,9 @@ pub fn connect_or_start_within(layout: &Layout, launcher: &Launcher, patience: D
 /// then detaches (forks and exits). A zero exit means the socket accepts connections now.
 fn start(layout: &Layout, launcher: &Launcher) -> Result<()> {
     let log = layout.agent_log();
+    // The log is the agent's stdout and stderr: private like the rest of the workspace.
+    crate::engine::store::permissions::create_private_file(&log)
+        .map_err(|e| agent_error(&format!("creating {}", log.display()), e))?;
     let mut args = vec![launcher.program.clone()];
     args.extend(launcher.args.iter().cloned());
     args.push(layout.root.display().to_string());

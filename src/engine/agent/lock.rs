@@ -5,6 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub struct AgentLock {
@@ -13,7 +14,9 @@ pub struct AgentLock {
 
 /// `Ok(None)` when another agent holds the lock.
 pub fn try_acquire(path: &Path) -> io::Result<Option<AgentLock>> {
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+    // Private like every file of the workspace (see `store::permissions`).
+    let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path)?;
+    crate::engine::store::permissions::restrict(path, 0o600)?;
     // SAFETY: flock on a file descriptor we own.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc == 0 {

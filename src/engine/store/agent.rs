@@ -324,19 +324,28 @@ impl Store {
 
     /// Commit a batch of changes in one transaction. Job transitions only apply from the states
     /// Batch AI's state machine allows, so a stale decision can never resurrect a finished job.
+    /// A job that ends has its secret values erased in the same transaction; scrubbing the
+    /// database files of them is left to [`Store::scrub`], which the agent batches (see
+    /// `secrets`).
     pub fn apply(&mut self, changes: &[Change], now: Timestamp) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
         let at = us(now);
+        let mut erased = 0;
         self.write(|tx| {
             for change in changes {
                 let before = change_events::before(tx, change)?;
                 let applied = apply_one(tx, change, at)? > 0;
                 change_events::record(tx, at, change, before, applied)?;
+                if applied && let Change::JobFinished { id, .. } = change {
+                    erased += super::secrets::erase_job_secrets(tx, *id)?;
+                }
             }
             Ok(())
-        })
+        })?;
+        self.scrub_pending |= erased > 0;
+        Ok(())
     }
 
     /// A client's terminate request (an intent the agent acts on). Returns false when the job has

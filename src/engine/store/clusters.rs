@@ -155,14 +155,18 @@ impl Store {
     }
 
     pub fn delete_cluster(&mut self, name: &str) -> Result<()> {
-        self.write(|tx| {
+        let erased = self.write(|tx| {
             let uid: Option<String> =
                 tx.query_row("SELECT uid FROM clusters WHERE name = ?1", [name], |r| r.get(0)).optional()?;
             let Some(uid) = uid else { return Err(Error::not_found(ResourceKind::Cluster, name)) };
+            let erased = super::secrets::erase_cluster_secrets(tx, name)?;
             tx.execute("DELETE FROM clusters WHERE name = ?1", [name])?;
             // Its own and its nodes' events go with it (see `events.rs`).
-            super::events::delete_events(tx, &uid)
-        })
+            super::events::delete_events(tx, &uid)?;
+            Ok(erased)
+        })?;
+        self.scrub_after(erased);
+        Ok(())
     }
 
     /// Setup-task secrets, for the launcher only.

@@ -62,11 +62,18 @@ impl Store {
     }
 
     pub fn delete_experiment(&mut self, name: &str) -> Result<()> {
-        self.write(|tx| {
+        let erased = self.write(|tx| {
             // Its jobs' events go with them (see `events.rs`), found through the jobs: first.
             super::events::delete_experiment_events(tx, name)?;
+            let erased = super::secrets::erase_secrets_of_jobs(
+                tx,
+                "experiment_id = (SELECT id FROM experiments WHERE name = ?1)",
+                [name],
+            )?;
             let n = tx.execute("DELETE FROM experiments WHERE name = ?1", [name])?;
-            if n == 0 { Err(Error::not_found(ResourceKind::Experiment, name)) } else { Ok(()) }
-        })
+            if n == 0 { Err(Error::not_found(ResourceKind::Experiment, name)) } else { Ok(erased) }
+        })?;
+        self.scrub_after(erased);
+        Ok(())
     }
 }

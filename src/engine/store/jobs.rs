@@ -468,8 +468,13 @@ impl Store {
     }
 
     pub fn delete_job(&mut self, experiment: &str, name: &str) -> Result<()> {
-        self.write(|tx| {
+        let erased = self.write(|tx| {
             let experiment_id = experiment_id(tx, experiment)?;
+            let erased = super::secrets::erase_secrets_of_jobs(
+                tx,
+                "experiment_id = ?1 AND name = ?2",
+                params![experiment_id, name],
+            )?;
             let uid: Option<String> = tx
                 .query_row(
                     "DELETE FROM jobs WHERE experiment_id = ?1 AND name = ?2 RETURNING uid",
@@ -479,8 +484,11 @@ impl Store {
                 .optional()?;
             let Some(uid) = uid else { return Err(Error::not_found(ResourceKind::Job, name)) };
             // Its events go with it (see `events.rs`).
-            super::events::delete_events(tx, &uid)
-        })
+            super::events::delete_events(tx, &uid)?;
+            Ok(erased)
+        })?;
+        self.scrub_after(erased);
+        Ok(())
     }
 }
 

@@ -9,6 +9,8 @@
 //! - Times are stored as integer microseconds since the epoch (the precision Python's datetime
 //!   keeps); specs as JSON text without secrets, which live in their own tables.
 //! - Functions that change state take `now` as an argument so tests can pin time.
+//! - The workspace is private to its owner (`permissions`), and secret values are erased when
+//!   they are no longer needed, leaving no copy in the database files (`secrets`).
 
 mod agent;
 mod change_events;
@@ -20,6 +22,8 @@ mod file_servers;
 mod jobs;
 pub mod migrations;
 mod nodes;
+pub mod permissions;
+mod secrets;
 mod workspace;
 
 use std::path::Path;
@@ -47,6 +51,10 @@ pub struct Store {
     /// The machine jobs run on, when the caller gave it: creates then reject node shapes and
     /// node counts it can never host (see `scheduler::capacity`).
     machine: Option<(Machine, SlicePolicy)>,
+    /// The connection's busy timeout, restored after a scrub waited less (see `secrets`).
+    busy_timeout: Duration,
+    /// Secrets were erased but a checkpoint could not yet empty the WAL (see `secrets`).
+    scrub_pending: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -78,6 +86,9 @@ fn open_connection(path: &Path, create: bool) -> Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        // SQLite gives `-wal` and `-shm` the mode of the database file: make that 0600 first.
+        permissions::create_private_file(path)
+            .map_err(|e| Error::Store { path: String::new(), message: format!("creating the database file: {e}") })?;
     }
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -86,6 +97,9 @@ fn open_connection(path: &Path, create: bool) -> Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Deleted content is overwritten with zeros, so an erased secret leaves no bytes behind in
+    // the page it was on (see `secrets`).
+    conn.pragma_update(None, "secure_delete", true)?;
     // Up to 64 MiB of pages in memory (allocated as used): the uid index takes random inserts,
     // and a workspace with 100k jobs should not reread it from disk on every batch.
     conn.pragma_update(None, "cache_size", -65_536)?;
@@ -110,7 +124,7 @@ impl Store {
         if crate::engine::paths::exists(&layout.root) {
             return Err(Error::already_exists(ResourceKind::Workspace, name));
         }
-        std::fs::create_dir_all(&layout.root)
+        permissions::create_root(&layout.root)
             .map_err(|e| Error::file("creating the workspace folder", &layout.root, e))?;
         let mut store = Store::connect(layout, true)?;
         store.insert_workspace(name, tags, now)?;
@@ -124,6 +138,7 @@ impl Store {
             let name = layout.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             return Err(Error::WorkspaceNotFound { name, path: layout.root.display().to_string() });
         }
+        permissions::fix_existing(&layout);
         let mut store = Store::connect(layout, false)?;
         store.name = store.read_workspace_name()?;
         Ok(store)
@@ -141,7 +156,7 @@ impl Store {
         let path = layout.db();
         let mut conn = open_connection(&path, create).map_err(|e| with_path(e, &path))?;
         migrate(&mut conn).map_err(|e| with_path(e, &path))?;
-        Ok(Store { conn, layout, name: String::new(), machine: None })
+        Ok(Store { conn, layout, name: String::new(), machine: None, busy_timeout: BUSY_TIMEOUT, scrub_pending: false })
     }
 
     /// For the agent's connection: checkpoint at SQLite's default 1000 pages (see
@@ -157,7 +172,9 @@ impl Store {
 
     /// How long a writer waits for another process's transaction (tests shorten it).
     pub fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
-        Ok(self.conn.busy_timeout(timeout)?)
+        self.conn.busy_timeout(timeout)?;
+        self.busy_timeout = timeout;
+        Ok(())
     }
 
     /// Check creates against this machine from now on (clients set it; the agent, which creates

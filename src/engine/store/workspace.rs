@@ -84,10 +84,13 @@ impl Store {
     /// Delete every experiment (with their jobs) and cluster (with their nodes): the first step of
     /// deleting the workspace. The agent sees the rows gone and stops what ran.
     pub fn clear(&mut self) -> Result<()> {
-        self.write(|tx| {
+        let erased = self.write(|tx| {
+            let erased = tx.execute("DELETE FROM job_secrets", [])? + tx.execute("DELETE FROM cluster_secrets", [])?;
             tx.execute_batch("DELETE FROM experiments; DELETE FROM clusters; DELETE FROM events;")?;
-            Ok(())
-        })
+            Ok(erased)
+        })?;
+        self.scrub_after(erased);
+        Ok(())
     }
 
     /// Whether anything may be running: a job not ended, or a node (setup tasks run on nodes).

@@ -114,6 +114,8 @@ pub fn node_env(req: &LaunchRequest<'_>, node: &PlacedNode) -> Env {
     env.set("BATCHAI_JOB_NAME", &req.identity.name);
     env.set("BATCHAI_JOB_UID", &req.identity.uid);
     env.set("BATCHAI_NODE_ID", &node.id);
+    // GPU ids are `nvidia-smi`'s (PCI bus order); CUDA's default order (fastest first) differs.
+    env.set("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
     // Empty when the node has no GPU, which hides every GPU from CUDA rather than exposing all.
     env.set("CUDA_VISIBLE_DEVICES", node.gpus.join(","));
     env

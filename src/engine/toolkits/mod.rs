@@ -101,12 +101,15 @@ pub fn plan(req: &LaunchRequest<'_>) -> Result<LaunchPlan, PlanError> {
         Some(prep) => (0..req.nodes.len())
             .map(|node| {
                 let (stdout, stderr) = plan::job_prep_files(node);
+                // Job preparation runs once per node: its task index is the node's.
+                let mut own = Env::new();
+                own.set_twin("TASK_INDEX", node.to_string());
                 ProcessPlan {
                     node,
                     index: node as u32,
                     role: Role::JobPreparation,
                     program: Program::from_line(&prep.command_line),
-                    env: ctx.process_env(node, &Env::new()),
+                    env: ctx.process_env(node, &own),
                     stdout,
                     stderr,
                 }

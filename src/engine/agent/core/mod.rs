@@ -27,6 +27,7 @@ mod prepare;
 mod recovery;
 mod refresh;
 mod runs;
+mod scrub;
 mod start;
 #[cfg(test)]
 mod tests;
@@ -180,6 +181,8 @@ pub struct Core {
     actions: Vec<Action>,
     /// Set while a failed commit waits to be retried.
     retry_commit_at: Option<Instant>,
+    /// When erased secrets are next scrubbed from the database files (`scrub`).
+    scrub: scrub::Scrub,
     /// Jobs that ended in this turn (uid, final state), announced after the commit.
     ended: Vec<(Box<str>, &'static str)>,
     watchers: HashMap<Box<str>, Vec<UnboundedSender<Reply>>>,
@@ -225,6 +228,7 @@ impl Core {
             changes: Vec::new(),
             actions: Vec::new(),
             retry_commit_at: None,
+            scrub: scrub::Scrub::default(),
             ended: Vec::new(),
             watchers: HashMap::new(),
             wakers: Vec::new(),
@@ -266,6 +270,7 @@ impl Core {
             .filter_map(|id| self.jobs.get(id)?.run.as_ref()?.next_deadline())
             .chain(self.autoscale_check)
             .chain(self.retry_commit_at)
+            .chain(self.scrub.due)
             .min()
     }
 
@@ -401,6 +406,7 @@ impl Core {
             // Acting in the last pass failed something: commit it; its actions run next turn.
             self.commit()?;
         }
+        self.scrub_secrets();
         for (uid, state) in std::mem::take(&mut self.ended) {
             for watcher in self.watchers.remove(&uid).unwrap_or_default() {
                 let _ = watcher.send(Reply::JobEnded { job: uid.to_string(), state: state.to_string() });

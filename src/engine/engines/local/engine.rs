@@ -192,7 +192,12 @@ impl Engine for LocalEngine {
         // A node leaves with whatever runs on it for itself: its setup task, and all it started.
         self.signal(&format!("setup:{node}"), libc::SIGKILL, Some(&format!("setup-{node}")));
         self.reap(&format!("setup-{node}"));
-        workdirs::remove_tree(&workdirs::node_root(&self.layout, node));
+        let root = workdirs::node_root(&self.layout, node);
+        // Unmanaged file systems were mounted under the node's folder by their own commands.
+        for (path, error) in super::unmount::unmount_under(&root) {
+            tracing::warn!("node {node}: cannot unmount {}: {error}; its files are kept", path.display());
+        }
+        workdirs::remove_tree(&root);
     }
 
     fn prepare_run(&mut self, files: RunFiles<'_>, fresh: bool) -> Result<Vec<String>, ErrorInfo> {
@@ -200,6 +205,10 @@ impl Engine for LocalEngine {
             |what: &Path, e: std::io::Error| ErrorInfo::new("JobPreparationFailed", format!("{}: {e}", what.display()));
         for temp in files.job_temps {
             if fresh {
+                // The last job's unmanaged file systems, so this job neither sees nor stacks on them.
+                for (path, error) in super::unmount::unmount_under(temp) {
+                    eprintln!("agent: cannot unmount {}: {error}; its files are kept", path.display());
+                }
                 workdirs::empty_dir(temp);
             }
             std::fs::create_dir_all(temp).map_err(|e| failed(temp, e))?;

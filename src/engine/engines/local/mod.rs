@@ -7,6 +7,7 @@
 //! - `launch`: a planned process as a request to the supervisor (environment, program lookup).
 //! - `node_env`: the variables a node gives every process on it (jobs, setup tasks, node exec).
 //! - `exec`: node exec, a command run on a node as a local process.
+//! - `unmount`: unmounting what unmanaged file systems mounted under a node that goes.
 
 pub mod engine;
 pub mod exec;
@@ -14,6 +15,7 @@ pub mod launch;
 pub mod machine;
 pub mod node_env;
 pub mod real_paths;
+pub mod unmount;
 pub mod workdirs;
 
 pub use engine::{LocalEngine, Outbox, event_from_supervisor};

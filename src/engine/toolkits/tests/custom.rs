@@ -71,6 +71,8 @@ fn every_batch_ai_variable_is_set_under_both_names() {
     assert_eq!(az(p, "INPUT_DATA"), "/in/DATA");
     assert_eq!(az(p, "OUTPUT_MODEL"), "/out/MODEL");
     assert_eq!(get(p, "CUDA_VISIBLE_DEVICES"), "0");
+    // GPU ids count in nvidia-smi's order, which CUDA follows only when told.
+    assert_eq!(get(p, "CUDA_DEVICE_ORDER"), "PCI_BUS_ID");
     assert_eq!(get(p, "BATCHAI_WORKSPACE"), "ws");
     assert_eq!(get(p, "BATCHAI_EXPERIMENT"), "exp");
     assert_eq!(get(p, "BATCHAI_JOB_NAME"), "j1");
@@ -143,7 +145,12 @@ fn job_preparation_runs_on_every_node_with_its_own_files() {
     assert_eq!(az(second, "JOB_TEMP"), "/ws/nodes/node-1/jobs/j1");
     assert_eq!(az(second, "INPUT_S"), "/in/S");
     assert_eq!(get(second, "CUDA_VISIBLE_DEVICES"), "1");
+    assert_eq!(get(second, "CUDA_DEVICE_ORDER"), "PCI_BUS_ID");
     assert_eq!(get(second, "MODE"), "prep");
+    // Each node's preparation is its own task: recipes shard downloads by it.
+    let indices: Vec<(&str, &str)> =
+        plan.job_preparation.iter().map(|p| (az(p, "TASK_INDEX"), get(p, "BATCHAI_TASK_INDEX"))).collect();
+    assert_eq!(indices, [("0", "0"), ("1", "1"), ("2", "2")]);
     // A plain preparation line skips bash too.
     let fx = Fixture::new(
         json!({"nodeCount": 1, "customToolkitSettings": {}, "jobPreparation": {"commandLine": "nvidia-smi -L"}}),

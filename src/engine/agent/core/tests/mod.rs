@@ -5,6 +5,7 @@
 
 mod failures;
 mod lifecycle;
+mod secrets;
 
 use std::cell::RefCell;
 use std::rc::Rc;
