@@ -102,6 +102,9 @@ pub enum EngineEvent {
         exited: Vec<Exit>,
         /// How the engine contains a job's processes, in words (`cgroup-v2`, `process-tree`).
         containment: String,
+        /// The launcher's identity: when it differs from the one the store recorded, the
+        /// processes of runs recorded as running are lost, whatever `fresh` says.
+        instance: String,
     },
     Spawned {
         key: String,

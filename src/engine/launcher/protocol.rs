@@ -115,6 +115,10 @@ pub enum FromSupervisor {
         /// How processes are contained: `cgroup-v2` or `process-tree` (see `contain`).
         #[serde(default)]
         containment: String,
+        /// This supervisor process's identity (pid and start time): a different one than the
+        /// store recorded means the processes the recorded one ran are lost.
+        #[serde(default)]
+        instance: String,
     },
     Spawned {
         key: String,

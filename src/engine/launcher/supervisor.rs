@@ -65,6 +65,8 @@ pub struct Supervisor {
     sessions: HashMap<String, Vec<i32>>,
     /// Markers to reap: killed again on every check until nothing of them is left.
     reaping: std::collections::BTreeSet<String>,
+    /// Who this supervisor is (pid and start time), told to every agent in Hello.
+    instance: String,
 }
 
 fn now_us() -> i64 {
@@ -92,6 +94,7 @@ impl Supervisor {
             containment: Containment::detect(tag),
             sessions: HashMap::new(),
             reaping: std::collections::BTreeSet::new(),
+            instance: format!("{}-{}", std::process::id(), now_us()),
         })
     }
 
@@ -182,6 +185,7 @@ impl Supervisor {
             running: self.running.iter().map(|(pid, p)| Running { key: p.key.clone(), pid: *pid }).collect(),
             exited: self.exited.values().cloned().collect(),
             containment: self.containment.name().to_string(),
+            instance: self.instance.clone(),
         };
         self.send(&hello);
     }

@@ -113,6 +113,10 @@ pub enum Change {
     NoticesSeen {
         upto: i64,
     },
+    /// The launcher instance that runs the jobs recorded as running.
+    LauncherInstance {
+        instance: String,
+    },
     /// Why a queued job waits and when it starts at the latest, as the scheduler sees it now.
     /// Not a state change: no event. Applies only while the job is queued.
     JobWaitReason {
@@ -208,6 +212,13 @@ impl Store {
                 notices.push((job, notice));
             }
             Ok((notices, last))
+        })
+    }
+
+    /// The launcher instance recorded as running the jobs (see `Change::LauncherInstance`).
+    pub fn launcher_instance(&mut self) -> Result<Option<String>> {
+        self.read(|tx| {
+            Ok(tx.query_row("SELECT value FROM agent_state WHERE key = 'launcher'", [], |r| r.get(0)).optional()?)
         })
     }
 
@@ -448,6 +459,9 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, change: &Change, at: i64) -> Result
                 "UPDATE jobs SET wait_reason = ?2, expected_start_us = ?3 WHERE id = ?1 AND execution_state = 'queued'",
             )?
             .execute(params![id, reason, expected_start.map(us)])?,
+        Change::LauncherInstance { instance } => tx
+            .prepare_cached("INSERT INTO agent_state (key, value) VALUES ('launcher', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1")?
+            .execute([instance])?,
         Change::NoticesSeen { upto } => {
             tx.prepare_cached("DELETE FROM agent_notices WHERE seq <= ?1")?.execute([upto])?
         }

@@ -79,7 +79,10 @@ pub(crate) fn before(tx: &Transaction<'_>, change: &Change) -> Result<Option<Bef
             uid.map(|uid| Before { kind: "node", resource: name.clone(), uid, state: None, node_job: None })
         }
         Change::ClusterAllocation { id, .. } => cluster_before(tx, *id)?,
-        Change::ClusterErrors { .. } | Change::JobWaitReason { .. } | Change::NoticesSeen { .. } => None,
+        Change::ClusterErrors { .. }
+        | Change::JobWaitReason { .. }
+        | Change::NoticesSeen { .. }
+        | Change::LauncherInstance { .. } => None,
     })
 }
 
@@ -100,7 +103,10 @@ fn new_state(change: &Change, succeeded_name: &'static str) -> Option<String> {
                     "steady"
                 }
             }
-            Change::ClusterErrors { .. } | Change::JobWaitReason { .. } | Change::NoticesSeen { .. } => return None,
+            Change::ClusterErrors { .. }
+            | Change::JobWaitReason { .. }
+            | Change::NoticesSeen { .. }
+            | Change::LauncherInstance { .. } => return None,
         }
         .to_string(),
     )
@@ -178,7 +184,10 @@ fn reason(tx: &Transaction<'_>, change: &Change, before: &Before, to: &str) -> R
             let noun = if total == 1 { "node" } else { "nodes" };
             if parts.is_empty() { format!("{total} {noun}") } else { format!("{total} {noun}: {}", parts.join(", ")) }
         }
-        Change::ClusterErrors { .. } | Change::JobWaitReason { .. } | Change::NoticesSeen { .. } => String::new(),
+        Change::ClusterErrors { .. }
+        | Change::JobWaitReason { .. }
+        | Change::NoticesSeen { .. }
+        | Change::LauncherInstance { .. } => String::new(),
     })
 }
 

@@ -137,7 +137,14 @@ pub const MIGRATIONS: &[&str] = &[
     // cluster or workspace) append a row here by trigger, in the client's own transaction, so
     // the agent learns of them by reading rows after the last one it saw instead of rescanning
     // every active job after each commit.
+    // `agent_state` holds what the agent must know across its restarts: which launcher
+    // (supervisor) instance ran the jobs recorded as running, so a new agent tells a launcher
+    // that survived from one that was replaced, whoever started it.
     r#"
+    CREATE TABLE agent_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
     CREATE TABLE agent_notices (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         job_id INTEGER NOT NULL,

@@ -276,8 +276,24 @@ impl Core {
 
     pub fn on_engine(&mut self, event: EngineEvent) {
         match event {
-            EngineEvent::Hello { fresh, running, exited, containment } => {
-                self.fresh_engine = fresh;
+            EngineEvent::Hello { fresh, running, exited, containment, instance } => {
+                // Whether the processes of runs recorded as running can still be watched: the
+                // store says which launcher ran them. (Who started the launcher is no guide: an
+                // agent that started one and died leaves it to the next agent.)
+                let recorded = match self.store.launcher_instance() {
+                    Ok(recorded) => recorded,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        None
+                    }
+                };
+                self.fresh_engine = match recorded.as_deref() {
+                    Some(recorded) if !instance.is_empty() => recorded != instance,
+                    _ => fresh,
+                };
+                if !instance.is_empty() && recorded.as_deref() != Some(instance.as_str()) {
+                    self.changes.push(Change::LauncherInstance { instance });
+                }
                 self.containment = containment;
                 for key in running {
                     self.procs.insert(key, Proc::Running);

@@ -39,9 +39,13 @@ impl Outbox {
 /// A supervisor message as the core hears it. `fresh`: this agent started the supervisor.
 pub fn event_from_supervisor(message: FromSupervisor, fresh: bool) -> EngineEvent {
     match message {
-        FromSupervisor::Hello { running, exited, containment, .. } => {
-            EngineEvent::Hello { fresh, running: running.into_iter().map(|r| r.key).collect(), exited, containment }
-        }
+        FromSupervisor::Hello { running, exited, containment, instance, .. } => EngineEvent::Hello {
+            fresh,
+            running: running.into_iter().map(|r| r.key).collect(),
+            exited,
+            containment,
+            instance,
+        },
         FromSupervisor::Spawned { key, .. } => EngineEvent::Spawned { key },
         FromSupervisor::SpawnFailed { key, error } => EngineEvent::SpawnFailed { key, error },
         FromSupervisor::Exited(exit) => EngineEvent::Exited(exit),
@@ -207,7 +211,7 @@ impl Engine for LocalEngine {
             if fresh {
                 // The last job's unmanaged file systems, so this job neither sees nor stacks on them.
                 for (path, error) in super::unmount::unmount_under(temp) {
-                    eprintln!("agent: cannot unmount {}: {error}; its files are kept", path.display());
+                    tracing::warn!("cannot unmount {}: {error}; its files are kept", path.display());
                 }
                 workdirs::empty_dir(temp);
             }

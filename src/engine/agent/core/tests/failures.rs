@@ -144,3 +144,27 @@ fn queued_jobs_are_kept_without_their_spec() {
     assert!(h.core.jobs.values().all(|e| e.job.detail.is_none()));
     assert_eq!(h.core.queues.values().map(|q| q.len()).sum::<usize>(), 50);
 }
+
+#[test]
+fn a_replaced_launcher_is_known_from_the_store_not_from_who_started_it() {
+    // An agent saw its launcher die, started a new one and was killed before it committed
+    // anything; the next agent finds that new launcher running (it did not start it). The store
+    // still names the launcher that ran the job: the job's processes are lost, so it fails, and
+    // it is never started again on the new launcher.
+    let mut h = Harness::new();
+    h.manual_cluster("c", 1, DeallocationOption::Requeue);
+    let uid = h.submit("j", ONE_NODE);
+    h.effects();
+    h.restart_agent_under("another-launcher", false, &[]);
+    let effects = h.effects();
+    assert!(starts(&effects).is_empty(), "the job ran again: {effects:?}");
+    let job = h.job("j");
+    assert_eq!(job.execution_state, ExecutionState::Failed, "{uid}");
+    assert_eq!(job.execution_info.errors[0].code, "NodeLauncherLost");
+    // The same launcher again (a plain agent restart) changes nothing.
+    let next = h.submit("k", ONE_NODE);
+    h.effects();
+    h.restart_agent_under("another-launcher", false, &[&format!("task:{next}:1:0")]);
+    assert!(starts(&h.effects()).is_empty());
+    assert_eq!(h.state("k"), ExecutionState::Running);
+}

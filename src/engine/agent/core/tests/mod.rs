@@ -112,7 +112,8 @@ impl Harness {
         let now = self.now();
         self.core.advance(now);
         let running = running.iter().map(|k| k.to_string()).collect();
-        self.core.on_engine(EngineEvent::Hello { fresh, running, exited, containment: "test".into() });
+        let instance = if fresh { format!("launcher-{}", self.elapsed.as_nanos()) } else { "launcher".into() };
+        self.core.on_engine(EngineEvent::Hello { fresh, running, exited, containment: "test".into(), instance });
         self.turn();
     }
 
@@ -120,6 +121,23 @@ impl Harness {
     pub fn restart_agent(&mut self, fresh: bool, running: &[&str], exited: Vec<Exit>) {
         self.core = open_core(&self.dir, &self.journal, self.now());
         self.hello(fresh, running, exited);
+    }
+
+    /// As `restart_agent`, with the launcher saying who it is (`fresh` is what the agent thinks).
+    pub fn restart_agent_under(&mut self, instance: &str, fresh: bool, running: &[&str]) {
+        self.core = open_core(&self.dir, &self.journal, self.now());
+        let now = self.now();
+        self.core.advance(now);
+        let running = running.iter().map(|k| k.to_string()).collect();
+        let instance = instance.to_string();
+        self.core.on_engine(EngineEvent::Hello {
+            fresh,
+            running,
+            exited: Vec::new(),
+            containment: "test".into(),
+            instance,
+        });
+        self.turn();
     }
 
     pub fn exit(&mut self, key: &str, code: i32) {
