@@ -13,7 +13,7 @@ import pytest
 import batchai
 
 # Works out which process it is from whatever the toolkit set, works `DELAY * id` seconds, records
-# that it finished, and exits with FAIL_CODE if it is FAIL_ID.
+# that it finished, and exits with FAIL_CODE after FAIL_AFTER seconds if it is FAIL_ID.
 RANK_SCRIPT = """
 import json, os, sys, time
 cfg = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task")
@@ -25,6 +25,7 @@ else:
     order = int(ident)
 out = sys.argv[1]
 if ident == os.environ.get("FAIL_ID"):
+    time.sleep(float(os.environ.get("FAIL_AFTER", "0")))
     sys.exit(int(os.environ["FAIL_CODE"]))
 if ident.startswith("ps"):
     time.sleep(600)  # parameter servers never end by themselves
@@ -73,10 +74,11 @@ def test_a_failing_rank_fails_the_job_at_once_names_itself_and_stops_the_others(
         cluster=pair,
         node_count=2,
         toolkit=batchai.PyTorchSettings(str(script), command_line_args=str(tmp_path), process_count=4),
-        environment_variables={"DELAY": "20", "FAIL_ID": "2", "FAIL_CODE": "3"},
+        # Rank 2 fails after 2 s: rank 0 (no delay) has ended by then, ranks 1 and 3 (20 s, 60 s) run.
+        environment_variables={"DELAY": "20", "FAIL_ID": "2", "FAIL_CODE": "3", "FAIL_AFTER": "2"},
     ).wait(timeout=60)
     assert (job.execution_state, job.exit_code) == ("failed", 3)
-    assert time.monotonic() - started < 15, "the other ranks were not torn down"
+    assert time.monotonic() - started < 17, "the other ranks were not torn down"
     error = job.execution_info.errors[0]
     assert "rank 2" in error.message and "pair-1" in error.message and "code 3" in error.message, error.message
     details = {d["name"]: d["value"] for d in error.details}
