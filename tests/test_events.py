@@ -162,14 +162,15 @@ def test_a_node_count_no_cluster_size_can_meet_fails_at_job_create(
 
 
 def test_only_the_head_of_a_queue_gets_a_reason_from_the_agent(ws: batchai.Workspace) -> None:
-    # The agent explains the jobs one scheduling round looks at (256 per cluster), not the whole
-    # queue: jobs further back read as waiting behind others, and nothing is written for them.
+    # The agent explains the first 8 jobs of each queue, not the whole queue: jobs further back
+    # read as waiting behind others, and nothing is written for them.
     empty = ws.create_cluster("empty", target_node_count=0)
     exp = ws.create_experiment("many")
     names = [f"j{i:03}" for i in range(300)]
     exp.create_jobs_from_template(names, cluster=empty, command_line="true")
     head, tail = exp.job("j000"), exp.job("j299")
-    until(lambda: reason_with(exp.job("j255"), "set to 0 nodes"), what="the 256th job's reason")
+    until(lambda: reason_with(exp.job("j007"), "set to 0 nodes"), what="the 8th job's reason")
     assert reason_with(head, "set to 0 nodes")
+    assert exp.job("j008").wait_reason == "queued behind other jobs of cluster 'empty'"
     assert tail.refresh().wait_reason == "queued behind other jobs of cluster 'empty'"
     assert "waitReason" not in tail.to_dict()["properties"]

@@ -1,12 +1,12 @@
 //! Why each queued job waits: the scheduler's reasons, in words, written to the store.
 //!
 //! Theory of operation: after a placement round, every cluster with queued jobs is scheduled
-//! again on the state that round left (pure and cheap: the head of the queue only, as deep as a
-//! round looks), and each job that still waits gets the scheduler's reason explained
+//! again on the state that round left (pure and cheap: the first `REASON_DEPTH` jobs of the
+//! queue only), and each job that still waits gets the scheduler's reason explained
 //! ([`crate::engine::scheduler::explain`]) with its expected start. A
 //! [`Change::JobWaitReason`] is pushed only when a job's reason or expected start differs from
 //! the one last written, kept here in memory: an unchanged queue writes nothing, and a turn never
-//! writes more rows than the jobs the scheduler looked at. Jobs past the queue depth get no reason
+//! writes more rows than the jobs it explained. Jobs past that depth get no reason
 //! (the client says they wait behind other jobs); a job that falls past the depth, or leaves the
 //! queue, is forgotten (and its reason cleared if it is still queued). After an agent restart the
 //! memory is empty, so the reasons of the head of each queue are written once again.
@@ -14,10 +14,16 @@
 use std::collections::{HashMap, HashSet};
 
 use super::Core;
-use super::runs::QUEUE_DEPTH;
 use crate::engine::model::{ExecutionState, Timestamp};
 use crate::engine::scheduler::{ClusterView, JobId, QueuedJob, SchedulerInput, Time, explain, schedule};
 use crate::engine::store::Change;
+
+/// How many jobs at the head of each queue get a reason of their own. A reason names the job
+/// ahead, so every start changes those of all the jobs explained: explaining the whole
+/// scheduling depth (256) cost about 2 ms of agent time per job started in a flood of jobs,
+/// three times everything else the agent does for a job. Jobs further back read "queued behind
+/// other jobs" (the client says so).
+const REASON_DEPTH: usize = 8;
 
 /// The reason and expected start last written for each job that has one, and the labels
 /// (`experiment/job`) of the jobs reasons name: queue entries keep no names, so those of the
@@ -42,7 +48,7 @@ impl Core {
             let Some(queue) = self.queues.get(cluster.name.as_str()).filter(|q| !q.is_empty()) else { continue };
             let queued: Vec<QueuedJob> = queue
                 .iter()
-                .take(QUEUE_DEPTH)
+                .take(REASON_DEPTH)
                 .filter_map(|(_, id)| self.jobs.get(id))
                 .map(|e| QueuedJob {
                     id: JobId(e.job.id),
@@ -103,7 +109,7 @@ impl Core {
     fn load_labels(&mut self) {
         let mut missing: Vec<i64> = Vec::new();
         for queue in self.queues.values() {
-            missing.extend(queue.iter().take(QUEUE_DEPTH).map(|(_, id)| *id));
+            missing.extend(queue.iter().take(REASON_DEPTH).map(|(_, id)| *id));
         }
         missing.extend(self.running.iter().copied());
         missing.retain(|id| !self.wait_reasons.1.contains_key(id));
