@@ -60,6 +60,10 @@ pub struct LocalEngine {
     outbox: Outbox,
     /// What each host file holds, so an unchanged one is not written again.
     host_files: HashMap<PathBuf, String>,
+    /// Job temps whose mounts were looked for since this engine started.
+    mount_table_read: std::collections::HashSet<PathBuf>,
+    /// Job temps where a run mounted unmanaged file systems: unmounted before the next run.
+    mounting_temps: std::collections::HashSet<PathBuf>,
 }
 
 impl LocalEngine {
@@ -69,7 +73,15 @@ impl LocalEngine {
     }
 
     pub fn with_machine(layout: Layout, outbox: Outbox, machine: Machine) -> LocalEngine {
-        LocalEngine { layout, launcher: Launcher::from_environment(), machine, outbox, host_files: HashMap::new() }
+        LocalEngine {
+            layout,
+            launcher: Launcher::from_environment(),
+            machine,
+            outbox,
+            host_files: HashMap::new(),
+            mount_table_read: Default::default(),
+            mounting_temps: Default::default(),
+        }
     }
 
     pub fn machine(&self) -> &Machine {
@@ -209,9 +221,14 @@ impl Engine for LocalEngine {
             |what: &Path, e: std::io::Error| ErrorInfo::new("JobPreparationFailed", format!("{}: {e}", what.display()));
         for temp in files.job_temps {
             if fresh {
-                // The last job's unmanaged file systems, so this job neither sees nor stacks on them.
-                for (path, error) in super::unmount::unmount_under(temp) {
-                    tracing::warn!("cannot unmount {}: {error}; its files are kept", path.display());
+                // The last job's unmanaged file systems, so this job neither sees nor stacks on
+                // them. Reading the mount table costs more than the rest of a job's start, so it
+                // is read for a job temp once after the agent starts, then only after a job that
+                // mounted something there.
+                if self.mount_table_read.insert(temp.clone()) || self.mounting_temps.remove(temp) {
+                    for (path, error) in super::unmount::unmount_under(temp) {
+                        tracing::warn!("cannot unmount {}: {error}; its files are kept", path.display());
+                    }
                 }
                 workdirs::empty_dir(temp);
             }
@@ -221,6 +238,9 @@ impl Engine for LocalEngine {
             std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
         }
         // Volumes before outputs: output paths often go through them.
+        if files.volumes.is_some_and(|v| !v.unmanaged_file_systems.is_empty()) {
+            self.mounting_temps.extend(files.job_temps.iter().cloned());
+        }
         let mut mount_commands = Vec::new();
         if let Some(volumes) = files.volumes {
             let targets = MountTargets { layout: &self.layout, file_servers: files.file_servers };
