@@ -19,7 +19,7 @@ use crate::engine::launcher::protocol::Exit;
 use crate::engine::model::NodeState;
 use crate::engine::model::{ErrorInfo, ExecutionState, Timestamp};
 use crate::engine::scheduler::{JobId, QueuedJob, SchedulerInput, Time, schedule};
-use crate::engine::store::Change;
+use crate::engine::store::{Change, ClusterRow};
 use crate::engine::toolkits::{LaunchPlan, Role};
 
 #[derive(Debug, Clone)]
@@ -119,22 +119,38 @@ pub(super) fn parse_key(key: &str) -> Option<(KeyKind, &str, u32, usize)> {
 /// How many queued jobs of a cluster one scheduling round considers.
 pub(super) const QUEUE_DEPTH: usize = 256;
 
+/// The most nodes a cluster's scale settings allow: the manual target or the autoscale maximum.
+pub(super) fn node_limit(cluster: &ClusterRow) -> u32 {
+    match (&cluster.spec.scale_settings.manual, &cluster.spec.scale_settings.auto_scale) {
+        (Some(m), _) => m.target_node_count,
+        (None, Some(a)) => a.maximum_node_count,
+        _ => 0,
+    }
+}
+
 impl Core {
+    /// The first `depth` jobs of a cluster's queue, as the scheduler takes them.
+    pub(super) fn queue_head(&self, cluster: &str, depth: usize) -> Vec<QueuedJob> {
+        let Some(queue) = self.queues.get(cluster) else { return Vec::new() };
+        queue
+            .iter()
+            .take(depth)
+            .filter_map(|(_, id)| self.jobs.get(id))
+            .map(|e| QueuedJob {
+                id: JobId(e.job.id),
+                priority: e.job.priority,
+                submitted: e.job.id as u64,
+                node_count: e.job.node_count,
+                max_wall_clock: e.job.max_wall_clock,
+            })
+            .collect()
+    }
+
     /// Ask the scheduler which queued jobs start now, cluster by cluster.
     pub(super) fn place_jobs(&mut self) {
         let now = self.now.wall;
-        let clusters: Vec<(i64, String, u32)> = self
-            .clusters
-            .values()
-            .map(|c| {
-                let limit = match (&c.spec.scale_settings.manual, &c.spec.scale_settings.auto_scale) {
-                    (Some(m), _) => m.target_node_count,
-                    (None, Some(a)) => a.maximum_node_count,
-                    _ => 0,
-                };
-                (c.id, c.name.clone(), limit)
-            })
-            .collect();
+        let clusters: Vec<(i64, String, u32)> =
+            self.clusters.values().map(|c| (c.id, c.name.clone(), node_limit(c))).collect();
         for (cluster_id, name, node_limit) in clusters {
             let nodes = self.cluster_nodes(cluster_id);
             if !nodes.iter().any(|n| n.state.accepts_jobs() && self.node_free(cluster_id, n.id.0)) {
@@ -142,19 +158,7 @@ impl Core {
             }
             // The head of the queue, as deep as a round looks (Slurm's default_queue_depth idea):
             // jobs further back start in later rounds.
-            let Some(queue) = self.queues.get(name.as_str()) else { continue };
-            let queued: Vec<QueuedJob> = queue
-                .iter()
-                .take(QUEUE_DEPTH)
-                .filter_map(|(_, id)| self.jobs.get(id))
-                .map(|e| QueuedJob {
-                    id: JobId(e.job.id),
-                    priority: e.job.priority,
-                    submitted: e.job.id as u64,
-                    node_count: e.job.node_count,
-                    max_wall_clock: e.job.max_wall_clock,
-                })
-                .collect();
+            let queued = self.queue_head(&name, QUEUE_DEPTH);
             if queued.is_empty() {
                 continue;
             }

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::Core;
 use crate::engine::model::{ExecutionState, Timestamp};
-use crate::engine::scheduler::{ClusterView, JobId, QueuedJob, SchedulerInput, Time, explain, schedule};
+use crate::engine::scheduler::{ClusterView, JobId, SchedulerInput, Time, explain, schedule};
 use crate::engine::store::Change;
 
 /// How many jobs at the head of each queue get a reason of their own. A reason names the job
@@ -45,30 +45,16 @@ impl Core {
         let now_t = Time::from_timestamp(now);
         let mut fresh: Vec<(i64, Option<String>, Option<Timestamp>)> = Vec::new();
         for (&cluster_id, cluster) in &self.clusters {
-            let Some(queue) = self.queues.get(cluster.name.as_str()).filter(|q| !q.is_empty()) else { continue };
-            let queued: Vec<QueuedJob> = queue
-                .iter()
-                .take(REASON_DEPTH)
-                .filter_map(|(_, id)| self.jobs.get(id))
-                .map(|e| QueuedJob {
-                    id: JobId(e.job.id),
-                    priority: e.job.priority,
-                    submitted: e.job.id as u64,
-                    node_count: e.job.node_count,
-                    max_wall_clock: e.job.max_wall_clock,
-                })
-                .collect();
+            let queued = self.queue_head(&cluster.name, REASON_DEPTH);
+            if queued.is_empty() {
+                continue;
+            }
             let settings = &cluster.spec.scale_settings;
-            let node_limit = match (&settings.manual, &settings.auto_scale) {
-                (Some(m), _) => m.target_node_count,
-                (None, Some(a)) => a.maximum_node_count,
-                _ => 0,
-            };
             let input = SchedulerInput {
                 nodes: self.cluster_nodes(cluster_id),
                 running: self.cluster_running(cluster_id),
                 queued,
-                node_limit,
+                node_limit: super::runs::node_limit(cluster),
             };
             let result = schedule(&input, now_t);
             let view = ClusterView {
