@@ -99,6 +99,25 @@ pub fn connect_or_start_within(layout: &Layout, launcher: &Launcher, patience: D
     }
 }
 
+/// How to start an agent process for the workspace (by a client, or again by the supervisor's
+/// watchdog): in the workspace folder, with this process's environment, writing to the log.
+pub(crate) fn agent_request(layout: &Layout, program: String, args: Vec<String>) -> SpawnRequest {
+    let log = layout.agent_log().display().to_string();
+    SpawnRequest {
+        key: "agent".into(),
+        program,
+        args,
+        // Variables that are not UTF-8 cannot be carried in the JSON request: they are left out.
+        env: std::env::vars_os().filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v.to_str()?))).collect(),
+        cwd: layout.root.display().to_string(),
+        stdout: log.clone(),
+        stderr: log,
+        append: true,
+        cpus: Vec::new(),
+        make_dirs: Vec::new(),
+    }
+}
+
 /// Start the agent and wait for its first stage, which takes the lock, binds the socket and
 /// then detaches (forks and exits). A zero exit means the socket accepts connections now.
 fn start(layout: &Layout, launcher: &Launcher) -> Result<()> {
@@ -109,18 +128,7 @@ fn start(layout: &Layout, launcher: &Launcher) -> Result<()> {
     let mut args = vec![launcher.program.clone()];
     args.extend(launcher.args.iter().cloned());
     args.push(layout.root.display().to_string());
-    let request = SpawnRequest {
-        key: "agent".into(),
-        program: launcher.program.clone(),
-        args,
-        env: std::env::vars_os().filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v.to_str()?))).collect(),
-        cwd: layout.root.display().to_string(),
-        stdout: log.display().to_string(),
-        stderr: log.display().to_string(),
-        append: true,
-        cpus: Vec::new(),
-        make_dirs: Vec::new(),
-    };
+    let request = agent_request(layout, launcher.program.clone(), args);
     let pid = spawn::spawn(&request).map_err(|e| agent_error("cannot start the agent", e))?;
     let mut status = 0;
     // SAFETY: waiting for the child we just started; it exits as soon as it has detached.

@@ -17,7 +17,7 @@ use super::protocol::{Reply, Request};
 use crate::engine::engines::Engines;
 use crate::engine::engines::local::{LocalEngine, Outbox, event_from_supervisor};
 use crate::engine::error::{Error, Result};
-use crate::engine::launcher::protocol::{FromSupervisor, SpawnRequest, ToSupervisor, write_line};
+use crate::engine::launcher::protocol::{FromSupervisor, ToSupervisor, write_line};
 use crate::engine::launcher::socket;
 use crate::engine::paths::Layout;
 use crate::engine::store::Store;
@@ -204,24 +204,12 @@ async fn delete_damaged(layout: &Layout, supervisor: &mut SupervisorLink, error:
 /// How the supervisor starts this agent again if it dies: the same program, arguments and
 /// environment, writing to the agent's log.
 fn watchdog(layout: &Layout) -> ToSupervisor {
-    let log = layout.agent_log().display().to_string();
     let args: Vec<String> = std::env::args().collect();
     let program = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| args.first().cloned().unwrap_or_default());
     ToSupervisor::Watchdog {
-        restart: SpawnRequest {
-            key: "agent".into(),
-            program,
-            args,
-            env: std::env::vars_os().filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v.to_str()?))).collect(),
-            cwd: layout.root.display().to_string(),
-            stdout: log.clone(),
-            stderr: log,
-            append: true,
-            cpus: Vec::new(),
-            make_dirs: Vec::new(),
-        },
+        restart: super::client::agent_request(layout, program, args),
         db: layout.db().display().to_string(),
     }
 }
