@@ -259,10 +259,13 @@ impl Core {
         let Some(cluster) = self.clusters.get(&node.cluster_id).cloned() else { return };
         let setup = cluster.spec.node_setup.clone().unwrap_or_default();
         let servers = if setup.mount_volumes.is_some() { self.file_server_folders() } else { HashMap::new() };
-        let secrets = if setup.setup_task.is_some() {
-            self.store.cluster_secrets(&cluster.name).unwrap_or_default()
-        } else {
-            Vec::new()
+        // A setup task never runs without its secrets: an unreadable store fails the node.
+        let secrets = match setup.setup_task.as_ref().map(|_| self.store.cluster_secrets(&cluster.name)) {
+            None => Vec::new(),
+            Some(Ok(secrets)) => secrets,
+            Some(Err(e)) => {
+                return self.node_setup_failed(&node, ErrorInfo::new("SecretsUnavailable", e.to_string()));
+            }
         };
         let Some(engine) = self.engines.get_mut(cluster.spec.engine) else {
             return self.node_setup_failed(&node, engine_missing(cluster.spec.engine));
