@@ -16,3 +16,4 @@ pub mod api;
 pub mod engines;
 pub mod launcher;
 pub mod logging;
+pub mod metrics;

@@ -113,6 +113,9 @@ pub fn node_env(req: &LaunchRequest<'_>, node: &PlacedNode) -> Env {
     env.set("BATCHAI_EXPERIMENT", &req.identity.experiment);
     env.set("BATCHAI_JOB_NAME", &req.identity.name);
     env.set("BATCHAI_JOB_UID", &req.identity.uid);
+    // Where `batchai.log_metric` writes (see `engine::metrics`).
+    let metrics = crate::engine::metrics::metrics_dir(std::path::Path::new(&req.paths.stdouterr));
+    env.set(crate::engine::metrics::METRICS_DIR_ENV, metrics.display().to_string());
     env.set("BATCHAI_NODE_ID", &node.id);
     // GPU ids are `nvidia-smi`'s (PCI bus order); CUDA's default order (fastest first) differs.
     env.set("CUDA_DEVICE_ORDER", "PCI_BUS_ID");

@@ -151,7 +151,7 @@ impl Core {
         let mut recorded: std::collections::BTreeMap<String, String> =
             paths.outputs.iter().map(|d| (d.id.clone(), d.path.clone())).collect();
         recorded.insert(crate::engine::model::job::STDOUTERR_ID.to_string(), paths.stdouterr.clone());
-        let mut dirs = vec![stdouterr];
+        let mut dirs = vec![crate::engine::metrics::metrics_dir(&stdouterr), stdouterr];
         dirs.extend(paths.outputs.iter().map(|d| PathBuf::from(&d.path)));
         let job_mount_roots = match &spec.mount_volumes {
             Some(volumes) if !volumes.is_empty() => {
