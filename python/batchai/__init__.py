@@ -64,6 +64,7 @@ from .settings import (
     SetupTask,
     UnmanagedFileSystemReference,
 )
+from .sweep_job import Sweep, SweepTrial
 from .toolkits import (
     Caffe2Settings,
     CaffeSettings,
@@ -144,6 +145,8 @@ __all__ = [
     "SecretVariable",
     "SetupTask",
     "StoreError",
+    "Sweep",
+    "SweepTrial",
     "TensorFlowSettings",
     "ToolkitSettings",
     "UnmanagedFileSystemReference",

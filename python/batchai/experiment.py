@@ -25,6 +25,7 @@ from .settings import (
     Priority,
     SecretVariable,
 )
+from .sweep_job import Sweep
 from .toolkits import (
     Caffe2Settings,
     CaffeSettings,
@@ -221,6 +222,27 @@ class Experiment(Resource):
 
     def job(self, name: str) -> Job:
         return Job._from_json(self._handle, self._handle.get("job", self.name, name), self.name)
+
+    def create_sweep(self, name: str, *, exist_ok: bool = False, **kwargs: Any) -> Sweep:
+        """Create a sweep of this experiment: a search over a job template that the workspace's
+        agent runs (see :mod:`batchai.sweep_job`). Keyword arguments: ``search_space`` (name →
+        ``batchai.sweep`` parameter), ``metric`` and ``mode`` (``"min"``/``"max"``), ``trial``
+        (keyword arguments of :meth:`create_job`; ``${{search_space.NAME}}`` in its strings takes
+        each trial's value), ``sampler`` (default TPE), ``policy`` (early termination),
+        ``max_trials``, ``max_concurrent_trials`` (default 1), ``timeout`` and ``trial_timeout``
+        (seconds), ``max_failed_trials``, ``metric_regex``.
+
+        Each trial's values also reach its job as ``BATCHAI_PARAM_<NAME>`` variables and as a JSON
+        file named by ``BATCHAI_TRIAL_PARAMS``. ``exist_ok=True`` returns the stored sweep of that
+        name when its definition is the same (running a notebook cell again re-attaches) and
+        raises :class:`batchai.ConflictError` when it differs."""
+        return Sweep._create(self._handle, self.name, name, exist_ok, **kwargs)
+
+    def sweep(self, name: str) -> Sweep:
+        return Sweep._get(self._handle, self.name, name)
+
+    def sweeps(self) -> list[Sweep]:
+        return Sweep._list(self._handle, self.name)
 
     def jobs(self) -> list[Job]:
         return Job._listed(self._handle, self.name)

@@ -249,6 +249,62 @@ impl WorkspaceHandle {
         self.with(py, |w| w.delete(kind, parent.as_deref(), &name))
     }
 
+    /// Create a sweep from its spec (camelCase JSON); returns its record as JSON. With
+    /// `exist_ok`, the same definition re-attaches and another one is a conflict.
+    #[pyo3(signature = (experiment, name, spec_json, exist_ok=false))]
+    fn create_sweep(
+        &self,
+        py: Python<'_>,
+        experiment: String,
+        name: String,
+        spec_json: String,
+        exist_ok: bool,
+    ) -> PyResult<String> {
+        let submitter = Context::here(py);
+        let (record, warnings) =
+            self.with(py, |w| w.create_sweep(&experiment, &name, &spec_json, exist_ok, &|spec| submitter.apply(spec)))?;
+        warn(py, &warnings)?;
+        Ok(to_text(record))
+    }
+
+    /// A sweep's record (JSON), or with `name=None` the experiment's sweeps (a JSON array).
+    #[pyo3(signature = (experiment, name=None))]
+    fn sweep(&self, py: Python<'_>, experiment: String, name: Option<String>) -> PyResult<String> {
+        self.with(py, |w| match &name {
+            Some(name) => w.sweep(&experiment, name),
+            None => w.sweeps(&experiment),
+        })
+        .map(to_text)
+    }
+
+    /// A sweep's trials as a JSON array.
+    fn sweep_trials(&self, py: Python<'_>, experiment: String, name: String) -> PyResult<String> {
+        self.with(py, |w| w.sweep_trials(&experiment, &name)).map(to_text)
+    }
+
+    /// A sweep's stored metric points as a JSON array.
+    #[pyo3(signature = (experiment, name, trial=None, metric=None))]
+    fn sweep_metrics(
+        &self,
+        py: Python<'_>,
+        experiment: String,
+        name: String,
+        trial: Option<u64>,
+        metric: Option<String>,
+    ) -> PyResult<String> {
+        self.with(py, |w| w.sweep_metrics(&experiment, &name, trial, metric.as_deref())).map(to_text)
+    }
+
+    /// Ask the agent to cancel a sweep. False if it had ended.
+    fn cancel_sweep(&self, py: Python<'_>, experiment: String, name: String) -> PyResult<bool> {
+        self.with(py, |w| w.cancel_sweep(&experiment, &name))
+    }
+
+    /// Raise a sweep's trial limit; returns its record as JSON.
+    fn extend_sweep(&self, py: Python<'_>, experiment: String, name: String, max_trials: u64) -> PyResult<String> {
+        self.with(py, |w| w.extend_sweep(&experiment, &name, max_trials)).map(to_text)
+    }
+
     /// Ask the agent to terminate a job (an intent recorded in the store). False if it had ended.
     fn terminate_job(&self, py: Python<'_>, experiment: String, name: String) -> PyResult<bool> {
         self.with(py, |w| w.terminate_job(&experiment, &name))

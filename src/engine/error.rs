@@ -16,6 +16,8 @@ pub enum ResourceKind {
     Job,
     /// A compute node of a cluster (node exec names one).
     Node,
+    /// A sweep of an experiment.
+    Sweep,
 }
 
 impl ResourceKind {
@@ -27,6 +29,7 @@ impl ResourceKind {
             ResourceKind::Experiment => "experiment",
             ResourceKind::Job => "job",
             ResourceKind::Node => "node",
+            ResourceKind::Sweep => "sweep",
         }
     }
 }

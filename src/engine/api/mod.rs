@@ -15,6 +15,7 @@
 mod deletion;
 mod node_exec;
 mod resources;
+mod sweeps;
 #[cfg(test)]
 mod tests;
 mod wake;

@@ -15,6 +15,7 @@ pub mod mounts;
 pub mod node;
 pub mod parse;
 pub mod stored_job;
+pub mod sweep;
 pub mod toolkits;
 pub mod validate;
 pub mod workspace;

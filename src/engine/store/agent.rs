@@ -124,6 +124,8 @@ pub enum Change {
         reason: Option<String>,
         expected_start: Option<Timestamp>,
     },
+    /// What the agent decided about a sweep (see `store::sweeps`).
+    Sweep(super::SweepChange),
 }
 
 const ACTIVE_COLUMNS: &str = "j.id, j.uid, j.cluster_name, j.priority, j.execution_state, j.attempt, \
@@ -462,6 +464,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, change: &Change, at: i64) -> Result
         Change::LauncherInstance { instance } => tx
             .prepare_cached("INSERT INTO agent_state (key, value) VALUES ('launcher', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1")?
             .execute([instance])?,
+        Change::Sweep(change) => super::sweeps::apply(tx, change, at)?,
         Change::NoticesSeen { upto } => {
             tx.prepare_cached("DELETE FROM agent_notices WHERE seq <= ?1")?.execute([upto])?
         }

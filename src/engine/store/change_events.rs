@@ -82,7 +82,8 @@ pub(crate) fn before(tx: &Transaction<'_>, change: &Change) -> Result<Option<Bef
         Change::ClusterErrors { .. }
         | Change::JobWaitReason { .. }
         | Change::NoticesSeen { .. }
-        | Change::LauncherInstance { .. } => None,
+        | Change::LauncherInstance { .. }
+        | Change::Sweep(_) => None,
     })
 }
 
@@ -106,7 +107,8 @@ fn new_state(change: &Change, succeeded_name: &'static str) -> Option<String> {
             Change::ClusterErrors { .. }
             | Change::JobWaitReason { .. }
             | Change::NoticesSeen { .. }
-            | Change::LauncherInstance { .. } => return None,
+            | Change::LauncherInstance { .. }
+            | Change::Sweep(_) => return None,
         }
         .to_string(),
     )
@@ -187,7 +189,8 @@ fn reason(tx: &Transaction<'_>, change: &Change, before: &Before, to: &str) -> R
         Change::ClusterErrors { .. }
         | Change::JobWaitReason { .. }
         | Change::NoticesSeen { .. }
-        | Change::LauncherInstance { .. } => String::new(),
+        | Change::LauncherInstance { .. }
+        | Change::Sweep(_) => String::new(),
     })
 }
 

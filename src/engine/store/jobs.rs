@@ -295,7 +295,33 @@ impl Store {
         self.insert_jobs(experiment, &prepared, now)
     }
 
+    /// Create one job (already validated by its caller) and, in the same transaction, what
+    /// `after` writes with the job's row id.
+    pub(crate) fn create_job_with(
+        &mut self,
+        experiment: &str,
+        name: &str,
+        spec: &JobSpec,
+        now: Timestamp,
+        after: impl FnOnce(&Transaction<'_>, i64) -> Result<()>,
+    ) -> Result<()> {
+        let prepared = Prepared::new(&self.name, name, spec)?;
+        self.insert_jobs_with(experiment, &[prepared], now, after).map(|_| ())
+    }
+
     fn insert_jobs(&mut self, experiment: &str, jobs: &[Prepared], now: Timestamp) -> Result<usize> {
+        self.insert_jobs_with(experiment, jobs, now, |_, _| Ok(()))
+    }
+
+    /// Insert `jobs`, then run `after` with the first new row id in the same transaction (a
+    /// sweep records the trial a job belongs to with the job, so neither exists alone).
+    fn insert_jobs_with(
+        &mut self,
+        experiment: &str,
+        jobs: &[Prepared],
+        now: Timestamp,
+        after: impl FnOnce(&Transaction<'_>, i64) -> Result<()>,
+    ) -> Result<usize> {
         let mut seen = std::collections::HashSet::with_capacity(jobs.len());
         for job in jobs {
             if !seen.insert(job.name.as_str()) {
@@ -390,6 +416,7 @@ impl Store {
                      SELECT ?1, 'job', ?2 || '/' || name, uid, NULL, 'queued', 'submitted' FROM jobs WHERE id >= ?3",
                 )?
                 .execute(params![created, experiment, first])?;
+                after(tx, first)?;
             }
             Ok(jobs.len())
         })

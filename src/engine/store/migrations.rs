@@ -161,4 +161,52 @@ pub const MIGRATIONS: &[&str] = &[
         INSERT INTO agent_notices (job_id, kind) VALUES (OLD.id, 'deleted');
     END;
     "#,
+    // 5: sweeps. A sweep belongs to an experiment and goes with it. `cancel_requested_us` and
+    // `max_trials` are what clients write after creation (intents the agent acts on); the rest
+    // is the agent's. A trial is written with its job, in one transaction, and keeps the job's
+    // id and name after the job is deleted. `offsets` are the bytes of the job's metrics files
+    // already stored in `sweep_metrics` (committed together, so nothing is stored twice).
+    // `interval` counts a trial's values of one metric (Azure ML's early-termination interval);
+    // `value` NULL is NaN.
+    r#"
+    CREATE TABLE sweeps (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        max_trials INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,
+        created_us INTEGER NOT NULL,
+        ended_us INTEGER,
+        cancel_requested_us INTEGER,
+        UNIQUE (experiment_id, name)
+    );
+    CREATE TABLE sweep_trials (
+        sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+        trial INTEGER NOT NULL,
+        params TEXT NOT NULL,
+        job_id INTEGER NOT NULL,
+        job_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        offsets TEXT NOT NULL DEFAULT '{}',
+        created_us INTEGER NOT NULL,
+        ended_us INTEGER,
+        ingest_lag_us INTEGER,
+        decision_lag_us INTEGER,
+        PRIMARY KEY (sweep_id, trial)
+    );
+    CREATE INDEX sweep_trials_by_job ON sweep_trials (job_id);
+    CREATE TABLE sweep_metrics (
+        sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+        trial INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        step INTEGER,
+        interval INTEGER NOT NULL,
+        value REAL,
+        time REAL NOT NULL
+    );
+    CREATE INDEX sweep_metrics_by_trial ON sweep_metrics (sweep_id, trial);
+    "#,
 ];

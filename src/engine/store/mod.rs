@@ -24,6 +24,7 @@ pub mod migrations;
 mod nodes;
 pub mod permissions;
 mod secrets;
+mod sweeps;
 mod workspace;
 
 use std::path::Path;
@@ -40,6 +41,7 @@ pub use agent::{ActiveJob, Change, ClusterRow, JobDetail, Notice};
 pub use events::Event;
 pub use jobs::NewJob;
 pub use nodes::{Node, NodeState};
+pub use sweeps::{StoredPoint, SweepChange, SweepRow, TrialRow};
 
 /// How long a writer waits for another process's transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);

@@ -29,6 +29,7 @@ mod refresh;
 mod runs;
 mod scrub;
 mod start;
+mod sweeps;
 #[cfg(test)]
 mod tests;
 mod wait_reasons;
@@ -196,6 +197,8 @@ pub struct Core {
     wait_reasons: wait_reasons::WrittenReasons,
     /// The workspace's deletion, once a client asked for it (`deletion`).
     deletion: deletion::Deletion,
+    /// The sweeps this agent drives (`sweeps`).
+    sweeps: sweeps::Sweeps,
 }
 
 impl Core {
@@ -238,6 +241,7 @@ impl Core {
             node_errors: HashMap::new(),
             wait_reasons: Default::default(),
             deletion: deletion::Deletion::default(),
+            sweeps: sweeps::Sweeps::default(),
             store,
         };
         core.refresh(true)?;
@@ -271,6 +275,7 @@ impl Core {
             .chain(self.autoscale_check)
             .chain(self.retry_commit_at)
             .chain(self.scrub.due)
+            .chain(self.sweeps.next_deadline())
             .min()
     }
 
@@ -407,6 +412,7 @@ impl Core {
         for _ in 0..8 {
             self.reconcile_clusters();
             self.act_on_terminate_requests();
+            self.drive_sweeps()?;
             self.place_jobs();
             self.check_deadlines();
             if self.changes.is_empty() && self.actions.is_empty() {
@@ -516,6 +522,11 @@ impl Core {
 
     /// Record a job's end: its final state is in `changes`; watchers hear after the commit.
     fn job_ended(&mut self, id: i64, state: ExecutionState) {
+        let exit_code = self.changes.iter().rev().find_map(|c| match c {
+            Change::JobFinished { id: finished, exit_code, .. } if *finished == id => Some(*exit_code),
+            _ => None,
+        });
+        self.trial_job_ended(id, state, exit_code.flatten());
         self.dequeue(id);
         self.running.remove(&id);
         self.terminate_pending.remove(&id);

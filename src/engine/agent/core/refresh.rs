@@ -45,17 +45,8 @@ impl Core {
             self.load_nodes()?;
         }
 
-        loop {
-            let page = self.store.active_jobs_page(self.last_job_id, PAGE)?;
-            let full = page.len() as i64 == PAGE;
-            for job in page {
-                self.last_job_id = self.last_job_id.max(job.id);
-                self.load_job(job);
-            }
-            if !full {
-                break;
-            }
-        }
+        self.load_new_jobs()?;
+        self.refresh_sweeps(all)?;
         if !all {
             let (notices, last) = self.store.notices(self.last_notice)?;
             if last > self.last_notice {
@@ -75,6 +66,21 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// Jobs above the last id seen (also the trials a sweep just created).
+    pub(super) fn load_new_jobs(&mut self) -> Result<()> {
+        loop {
+            let page = self.store.active_jobs_page(self.last_job_id, PAGE)?;
+            let full = page.len() as i64 == PAGE;
+            for job in page {
+                self.last_job_id = self.last_job_id.max(job.id);
+                self.load_job(job);
+            }
+            if !full {
+                return Ok(());
+            }
+        }
     }
 
     fn load_nodes(&mut self) -> Result<()> {

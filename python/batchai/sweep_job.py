@@ -1,0 +1,378 @@
+"""Sweeps as jobs: a stored search over a job template that the workspace's agent drives.
+
+``exp.create_sweep(...)`` stores the sweep and returns at once; the agent asks the sampler,
+submits trial jobs up to ``max_concurrent_trials``, reads the metrics they log
+(:func:`batchai.log_metric`, MLflow, or ``metric_regex`` over their output), stops the trials the
+policy stops and ends the sweep, whether or not this process is still there. A :class:`Sweep`
+object is a view of the stored sweep: :meth:`Sweep.refresh` reads it again, :meth:`Sweep.wait`
+waits for its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import math
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from . import _core
+from ._convert import dumps, python_field_names
+from .exceptions import BatchAITimeoutError, ValidationError
+from .sweep import GridSampler, Policy, Sampler, Space, TPESampler
+from .sweep._space import Param
+
+if TYPE_CHECKING:
+    from .job import Job
+
+SweepState = Literal["running", "completed", "cancelled", "failed"]
+TrialStatus = Literal["queued", "running", "completed", "failed", "stopped", "cancelled"]
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+def _float(value: Any) -> float | None:
+    # The core writes NaN and infinities as text (JSON has no literal for them).
+    return None if value is None else float(value)
+
+
+def _seconds(field: str, value: dt.timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValidationError(
+            f"invalid {field}: {value!r} must be a positive number of seconds",
+            field,
+            repr(value),
+            "must be a positive number of seconds (or a timedelta), or None for no limit",
+        )
+    return seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepTrial:
+    """One trial of a sweep: its parameters, outcome and job.
+
+    ``status`` is ``queued`` or ``running`` until the outcome is known: ``completed``, ``failed``,
+    ``stopped`` (ended early by the policy; ``reason`` says why) or ``cancelled``. ``value`` is
+    the trial's best value of the sweep's metric (how Azure ML ranks trials)."""
+
+    id: int
+    params: dict[str, Any]
+    status: TrialStatus
+    reason: str | None
+    value: float | None
+    best_step: int | None
+    last_value: float | None
+    last_step: int | None
+    job_name: str
+    job_state: str | None
+    exit_code: int | None
+    created: dt.datetime
+    started: dt.datetime | None
+    ended: dt.datetime | None
+    overheads: dict[str, float]
+    _handle: _core.WorkspaceHandle = dataclasses.field(repr=False, compare=False)
+    _experiment: str = dataclasses.field(repr=False, compare=False)
+
+    @classmethod
+    def _from_record(cls, handle: _core.WorkspaceHandle, experiment: str, r: Mapping[str, Any]) -> SweepTrial:
+        return cls(
+            id=int(r["id"]),
+            params=dict(r["params"]),
+            status=r["status"],
+            reason=r["reason"],
+            value=_float(r["value"]),
+            best_step=r["best_step"],
+            last_value=_float(r["last_value"]),
+            last_step=r["last_step"],
+            job_name=r["job"],
+            job_state=r["job_state"],
+            exit_code=r["exit_code"],
+            created=_time(r["created"]) or dt.datetime.now(dt.UTC),
+            started=_time(r["started"]),
+            ended=_time(r["ended"]),
+            overheads={k: float(v) for k, v in r["overheads"].items()},
+            _handle=handle,
+            _experiment=experiment,
+        )
+
+    @property
+    def job(self) -> Job:
+        """The trial's job (raises :class:`batchai.NotFoundError` once it is deleted)."""
+        from .job import Job
+
+        return Job._from_json(self._handle, self._handle.get("job", self._experiment, self.job_name), self._experiment)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the job's start to the trial's end (or until now while it runs)."""
+        if self.started is None:
+            return None
+        end = self.ended or dt.datetime.now(dt.UTC)
+        return (end - self.started).total_seconds()
+
+
+def sweep_spec(
+    *,
+    search_space: Space | Mapping[str, Param],
+    metric: str,
+    trial: Mapping[str, Any],
+    sampler: Sampler | None = None,
+    mode: Literal["min", "max"] = "min",
+    max_trials: int | None = None,
+    max_concurrent_trials: int = 1,
+    timeout: dt.timedelta | float | None = None,
+    trial_timeout: dt.timedelta | float | None = None,
+    max_failed_trials: int | None = None,
+    policy: Policy | None = None,
+    metric_regex: str | None = None,
+) -> dict[str, Any]:
+    """The stored form of a sweep (camelCase, as the core validates it)."""
+    from .experiment import job_spec
+
+    space = search_space if isinstance(search_space, Space) else Space(search_space)
+    sampler = sampler if sampler is not None else TPESampler()
+    if max_trials is None:
+        if not isinstance(sampler, GridSampler):
+            raise ValidationError(
+                "invalid max_trials: None is only allowed with a GridSampler",
+                "max_trials",
+                "None",
+                "must be given (how many trials to run at most), e.g. max_trials=20; "
+                "a GridSampler defaults to the size of the grid",
+            )
+        max_trials = _core.sweep_grid_size(space.to_dict())
+    if mode not in ("min", "max"):
+        raise ValidationError(f"invalid mode: {mode!r}", "mode", repr(mode), "must be 'min' or 'max'")
+    spec: dict[str, Any] = {
+        "searchSpace": space.to_dict(),
+        "sampler": sampler.to_dict(),
+        "metric": metric,
+        "mode": mode,
+        "trial": job_spec(**trial),
+        "maxTrials": max_trials,
+        "maxConcurrentTrials": max_concurrent_trials,
+    }
+    optional = {
+        "policy": None if policy is None else policy.to_dict(),
+        "timeout": _seconds("timeout", timeout),
+        "trialTimeout": _seconds("trial_timeout", trial_timeout),
+        "maxFailedTrials": max_failed_trials,
+        "metricRegex": metric_regex,
+    }
+    spec.update({k: v for k, v in optional.items() if v is not None})
+    return spec
+
+
+class Sweep:
+    """A sweep stored in the workspace (see the module docs). Its attributes are as of the last
+    :meth:`refresh`; :meth:`trials` and :meth:`metrics` always read the store."""
+
+    __slots__ = ("_data", "_experiment", "_handle")
+
+    def __init__(self, handle: _core.WorkspaceHandle, experiment: str, record: dict[str, Any]) -> None:
+        self._handle = handle
+        self._experiment = experiment
+        self._data = record
+
+    @classmethod
+    def _create(cls, handle: _core.WorkspaceHandle, experiment: str, name: str, exist_ok: bool, **kwargs: Any) -> Sweep:
+        with python_field_names():
+            text = handle.create_sweep(experiment, name, dumps(sweep_spec(**kwargs)), exist_ok)
+        return cls(handle, experiment, json.loads(text))
+
+    @classmethod
+    def _get(cls, handle: _core.WorkspaceHandle, experiment: str, name: str) -> Sweep:
+        return cls(handle, experiment, json.loads(handle.sweep(experiment, name)))
+
+    @classmethod
+    def _list(cls, handle: _core.WorkspaceHandle, experiment: str) -> list[Sweep]:
+        return [cls(handle, experiment, r) for r in json.loads(handle.sweep(experiment, None))]
+
+    def refresh(self) -> Sweep:
+        self._data = json.loads(self._handle.sweep(self._experiment, self.name))
+        return self
+
+    @property
+    def name(self) -> str:
+        return str(self._data["name"])
+
+    @property
+    def experiment(self) -> str:
+        return self._experiment
+
+    @property
+    def state(self) -> SweepState:
+        state: SweepState = self._data["state"]
+        return state
+
+    @property
+    def reason(self) -> str | None:
+        """Why the sweep ended (``max_trials (16) reached``, ``cancelled by the user``...)."""
+        reason: str | None = self._data["reason"]
+        return reason
+
+    @property
+    def metric(self) -> str:
+        return str(self._data["metric"])
+
+    @property
+    def mode(self) -> Literal["min", "max"]:
+        mode: Literal["min", "max"] = self._data["mode"]
+        return mode
+
+    @property
+    def max_trials(self) -> int:
+        return int(self._data["max_trials"])
+
+    @property
+    def max_concurrent_trials(self) -> int:
+        return int(self._data["max_concurrent_trials"])
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Trials by status (``queued``, ``running``, ``completed``, ``failed``, ``stopped``, ``cancelled``)."""
+        return {k: int(v) for k, v in self._data["counts"].items()}
+
+    @property
+    def created(self) -> dt.datetime:
+        created = _time(self._data["created"])
+        assert created is not None
+        return created
+
+    @property
+    def ended(self) -> dt.datetime | None:
+        return _time(self._data["ended"])
+
+    @property
+    def done(self) -> bool:
+        return self.state != "running"
+
+    @property
+    def best_trial(self) -> SweepTrial | None:
+        """The completed trial with the best value of the metric (as of the last refresh)."""
+        best = self._data.get("best")
+        return None if best is None else SweepTrial._from_record(self._handle, self._experiment, best)
+
+    def trials(self) -> list[SweepTrial]:
+        """Every trial so far, by id (read from the store now)."""
+        records = json.loads(self._handle.sweep_trials(self._experiment, self.name))
+        return [SweepTrial._from_record(self._handle, self._experiment, r) for r in records]
+
+    def trial(self, trial_id: int) -> SweepTrial:
+        for t in self.trials():
+            if t.id == trial_id:
+                return t
+        raise ValidationError(
+            f"invalid trial: sweep '{self.name}' has no trial {trial_id}",
+            "trial",
+            str(trial_id),
+            "must be the id of one of the sweep's trials (see trials())",
+        )
+
+    def metrics(self, trial: int | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        """Stored metric points of the trials: ``{trial, name, step, interval, value, time}``."""
+        points = json.loads(self._handle.sweep_metrics(self._experiment, self.name, trial, name))
+        for p in points:
+            p["value"] = float(p["value"])
+        result: list[dict[str, Any]] = points
+        return result
+
+    def cancel(self) -> bool:
+        """Cancel the sweep: no trial starts any more and running ones are cancelled. False if
+        it had already ended."""
+        return self._handle.cancel_sweep(self._experiment, self.name)
+
+    def extend(self, max_trials: int) -> Sweep:
+        """Raise the trial limit; a sweep that completed by reaching it runs again."""
+        self._data = json.loads(self._handle.extend_sweep(self._experiment, self.name, max_trials))
+        return self
+
+    def overheads(self) -> dict[str, dict[str, float]]:
+        """Per-trial overhead breakdown in seconds: ``{phase: {"median": .., "p99": .., "mean": ..}}``
+        over the trials that have the phase (queued, run, ingest, decision, teardown)."""
+        phases: dict[str, list[float]] = {}
+        for t in self.trials():
+            for phase, seconds in t.overheads.items():
+                phases.setdefault(phase, []).append(seconds)
+        summary = {}
+        for phase, values in phases.items():
+            values.sort()
+            n = len(values)
+            summary[phase] = {
+                "median": values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2,
+                "p99": values[min(n - 1, math.ceil(0.99 * n) - 1)],
+                "mean": sum(values) / n,
+                "count": float(n),
+            }
+        return summary
+
+    def wait(self, timeout: float | None = None, *, progress: bool = False) -> Sweep:
+        """Wait until the sweep ends (its state is no longer ``running``); returns it refreshed.
+        ``progress=True`` shows a progress bar (``tqdm``, from ``batchai[notebook]``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = _progress_bar(self) if progress else None
+        delay = 0.02
+        try:
+            while not self.refresh().done:
+                if bar is not None:
+                    bar(self)
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise BatchAITimeoutError(self._timeout_message(timeout))
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.5)
+            if bar is not None:
+                bar(self)
+        finally:
+            if bar is not None:
+                bar(None)
+        return self
+
+    async def wait_async(self, timeout: float | None = None) -> Sweep:
+        """Like :meth:`wait`, without blocking the event loop (for notebooks and async code)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.02
+        while not (await asyncio.to_thread(self.refresh)).done:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise BatchAITimeoutError(self._timeout_message(timeout))
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+        return self
+
+    def _timeout_message(self, timeout: float | None) -> str:
+        counts = ", ".join(f"{n} {k}" for k, n in self.counts.items() if n)
+        return f"sweep '{self.name}' is still running after {timeout} s ({counts or 'no trials yet'})"
+
+    def __repr__(self) -> str:
+        best = self.best_trial
+        shown = "none yet" if best is None else f"{self.metric}={best.value} (trial {best.id})"
+        return f"Sweep({self.name!r}, {self.state}, {sum(self.counts.values())}/{self.max_trials} trials, best {shown})"
+
+
+def _progress_bar(sweep: Sweep) -> Any:
+    """A callable fed the sweep after each refresh (``None`` closes it)."""
+    from ._optional import require
+
+    tqdm = require("tqdm.auto").tqdm
+    bar = tqdm(total=sweep.max_trials, desc=sweep.name, unit="trial")
+
+    def update(current: Sweep | None) -> None:
+        if current is None:
+            bar.close()
+            return
+        counts = current.counts
+        finished = sum(counts[k] for k in ("completed", "failed", "stopped", "cancelled"))
+        bar.total = current.max_trials
+        bar.n = finished
+        best = current.best_trial
+        bar.set_postfix(running=counts["running"], best="-" if best is None else f"{best.value:.4g}", refresh=False)
+        bar.refresh()
+
+    return update

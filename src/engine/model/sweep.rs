@@ -1,0 +1,376 @@
+//! A sweep: an experiment's search over a job template, driven by the agent.
+//!
+//! Theory of operation: a [`SweepSpec`] is what the user asked for, stored once and never
+//! changed except for `maxTrials` (`extend`): the search space, sampler, optional early
+//! termination policy, the objective (metric and mode), the trial template (any job spec) and
+//! the limits, named as Azure ML's sweep job names them. Each trial is a job made from the
+//! template by [`SweepSpec::trial_job`]: `${{search_space.NAME}}` placeholders in any string of
+//! the spec take the trial's values, and the values also reach the job as environment
+//! variables and as a JSON file. Validation happens here, before anything is stored, so a sweep
+//! that can never run a trial fails at create.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::engine::error::ValidationError;
+use crate::engine::model::JobSpec;
+use crate::engine::model::common::EnvironmentVariable;
+use crate::engine::model::duration::WallClock;
+use crate::engine::model::validate;
+use crate::engine::sweep::{Direction, Policy, Sampler, Space};
+
+/// Trials a sweep may ask for at most: far beyond any useful search, a guard against typos.
+pub const MAX_TRIALS: u64 = 100_000;
+
+/// Sweep names leave room for `-<trial>` in the job names of their trials.
+const MAX_NAME: usize = 56;
+
+fn one() -> u32 {
+    1
+}
+
+fn minimize() -> Direction {
+    Direction::Minimize
+}
+
+fn tpe() -> Sampler {
+    Sampler::Tpe(Default::default())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SweepSpec {
+    /// `{name: parameter}` in the shapes of `engine::sweep::Param`.
+    pub search_space: Value,
+    #[serde(default = "tpe")]
+    pub sampler: Sampler,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+    /// The objective: the metric trials log (`batchai.log_metric`, MLflow or `metricRegex`).
+    pub metric: String,
+    #[serde(default = "minimize")]
+    pub mode: Direction,
+    pub trial: JobSpec,
+    pub max_trials: u64,
+    #[serde(default = "one")]
+    pub max_concurrent_trials: u32,
+    /// Seconds from creation after which no trial starts and running ones are cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
+    /// Seconds each trial may run (its job's `maxWallClockTime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_timeout: Option<f64>,
+    /// Failed trials after which the sweep fails (no limit when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failed_trials: Option<u64>,
+    /// For programs that only print: a pattern with a named group `value` (and optionally `step`)
+    /// matched against the trial's standard output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_regex: Option<String>,
+}
+
+/// A trial's job: its spec and the parameters as the job sees them.
+#[derive(Debug, Clone)]
+pub struct TrialJob {
+    pub spec: JobSpec,
+    pub params_json: String,
+}
+
+impl SweepSpec {
+    /// Check everything that can be checked before a trial exists.
+    pub fn validate(&self, name: &str) -> Result<Space, ValidationError> {
+        validate::name("name", name)?;
+        if name.chars().count() > MAX_NAME {
+            validate::fail(
+                "name",
+                &name,
+                &format!("must be at most {MAX_NAME} characters, so that trial job names ('<name>-<n>') fit in 64"),
+            )?;
+        }
+        let space = Space::from_value(self.search_space.clone())
+            .map_err(|e| ValidationError::new(format!("searchSpace.{}", e.field), e.value, e.rule))?;
+        self.sampler.check(&space).map_err(|e| prefixed("sampler", e))?;
+        if let Some(policy) = &self.policy {
+            policy.validate().map_err(|e| prefixed("policy", e))?;
+        }
+        if self.metric.trim().is_empty() {
+            validate::fail("metric", &self.metric, "must name the metric trials log (for example \"val_loss\")")?;
+        }
+        if !(1..=MAX_TRIALS).contains(&self.max_trials) {
+            validate::fail("maxTrials", &self.max_trials, &format!("must be between 1 and {MAX_TRIALS}"))?;
+        }
+        if self.max_concurrent_trials == 0 {
+            validate::fail("maxConcurrentTrials", &0, "must be at least 1")?;
+        }
+        for (field, value) in [("timeout", self.timeout), ("trialTimeout", self.trial_timeout)] {
+            if let Some(v) = value.filter(|v| !v.is_finite() || *v <= 0.0) {
+                validate::fail(
+                    field,
+                    &v.to_string(),
+                    "must be a positive number of seconds, or left out for no limit",
+                )?;
+            }
+        }
+        if self.max_failed_trials == Some(0) {
+            validate::fail("maxFailedTrials", &0, "must be at least 1, or left out for no limit")?;
+        }
+        if let Some(pattern) = &self.metric_regex
+            && !pattern.contains("(?P<value>")
+            && !pattern.contains("(?<value>")
+        {
+            validate::fail(
+                "metricRegex",
+                pattern,
+                "must have a named group 'value' matching the number, e.g. \"val_loss=(?P<value>\\\\S+)\"",
+            )?;
+        }
+        // The template must make a valid job with any values: try it with the first grid point
+        // or, for continuous spaces, with placeholders filled by the parameter names.
+        let names: Vec<&str> = space.params().iter().map(|(n, _)| n.as_str()).collect();
+        check_placeholders(&serde_json::to_value(&self.trial).unwrap_or(Value::Null), "trial", &names)?;
+        let probe: Map<String, Value> = names.iter().map(|n| (n.to_string(), Value::from(1))).collect();
+        self.substituted(&probe).validate().map_err(|e| prefixed("trial", e))?;
+        Ok(space)
+    }
+
+    /// The job of trial `id` with `params`; `params_file` is where the agent writes them.
+    pub fn trial_job(&self, sweep: &str, id: u64, params: &Map<String, Value>, params_file: &str) -> TrialJob {
+        let mut spec = self.substituted(params);
+        // Added by batchai itself: names a user may not take (see `validate::env_name`).
+        let mut env = vec![
+            EnvironmentVariable { name: "BATCHAI_SWEEP".into(), value: sweep.into() },
+            EnvironmentVariable { name: "BATCHAI_TRIAL_ID".into(), value: id.to_string() },
+            EnvironmentVariable { name: "BATCHAI_TRIAL_PARAMS".into(), value: params_file.into() },
+        ];
+        for (name, value) in params {
+            let text = placeholder_text(value);
+            env.push(EnvironmentVariable { name: format!("BATCHAI_PARAM_{}", env_suffix(name)), value: text.clone() });
+            // What Azure ML's sweep sets, for scripts written for it.
+            if validate::env_name("", name).is_ok() {
+                env.push(EnvironmentVariable { name: format!("AZUREML_SWEEP_{name}"), value: text });
+            }
+        }
+        env.retain(|v| !spec.environment_variables.iter().any(|u| u.name == v.name));
+        spec.environment_variables.extend(env);
+        TrialJob { spec, params_json: Value::Object(params.clone()).to_string() }
+    }
+}
+
+impl SweepSpec {
+    /// The template with the placeholders filled and the trial timeout applied.
+    fn substituted(&self, params: &Map<String, Value>) -> JobSpec {
+        let mut value = serde_json::to_value(&self.trial).unwrap_or(Value::Null);
+        substitute(&mut value, params);
+        let mut spec: JobSpec = serde_json::from_value(value).unwrap_or_else(|_| self.trial.clone());
+        if let Some(seconds) = self.trial_timeout {
+            spec.constraints.max_wall_clock_time = WallClock(std::time::Duration::from_secs_f64(seconds));
+        }
+        spec
+    }
+}
+
+fn prefixed(prefix: &str, e: ValidationError) -> ValidationError {
+    let field = if e.field.is_empty() { prefix.to_string() } else { format!("{prefix}.{}", e.field) };
+    ValidationError::new(field, e.value, e.rule)
+}
+
+/// `lr` → `LR`, `hidden-size` → `HIDDEN_SIZE`.
+fn env_suffix(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+}
+
+/// A value as it appears in a command line: strings bare, numbers as JSON writes them.
+fn placeholder_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The `${{ ... }}` placeholders of `s`: (byte range, trimmed inside), or the byte offset of
+/// one left open.
+fn placeholders(s: &str) -> Result<Vec<(std::ops::Range<usize>, &str)>, usize> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = s[from..].find("${{").map(|i| i + from) {
+        let Some(len) = s[at + 3..].find("}}") else { return Err(at) };
+        let end = at + 3 + len + 2;
+        found.push((at..end, s[at + 3..end - 2].trim()));
+        from = end;
+    }
+    Ok(found)
+}
+
+/// Every placeholder in the strings under `value` must be `${{search_space.NAME}}` of a parameter.
+fn check_placeholders(value: &Value, path: &str, names: &[&str]) -> Result<(), ValidationError> {
+    match value {
+        Value::String(s) => {
+            let Ok(found) = placeholders(s) else {
+                return validate::fail(path, s, "has a '${{' placeholder without its closing '}}'");
+            };
+            for (_, inside) in found {
+                let Some(name) = inside.strip_prefix("search_space.") else {
+                    let rule = format!(
+                        "has the placeholder '${{{{{inside}}}}}'; a sweep fills only ${{{{search_space.NAME}}}} (put other values in the command line itself)"
+                    );
+                    return validate::fail(path, s, &rule);
+                };
+                if !names.contains(&name.trim()) {
+                    let rule = format!(
+                        "names the parameter '{}', which the search space does not have (it has: {})",
+                        name.trim(),
+                        names.join(", ")
+                    );
+                    return validate::fail(path, s, &rule);
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, v)| check_placeholders(v, &format!("{path}[{i}]"), names))
+        }
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| check_placeholders(v, &format!("{path}.{k}"), names)),
+        _ => Ok(()),
+    }
+}
+
+fn substitute(value: &mut Value, params: &Map<String, Value>) {
+    match value {
+        Value::String(s) => {
+            let Ok(found) = placeholders(s) else { return };
+            if found.is_empty() {
+                return;
+            }
+            let mut out = String::with_capacity(s.len());
+            let mut last = 0;
+            for (range, inside) in found {
+                let param = inside.strip_prefix("search_space.").and_then(|n| params.get(n.trim()));
+                out.push_str(&s[last..range.start]);
+                match param {
+                    Some(v) => out.push_str(&placeholder_text(v)),
+                    None => out.push_str(&s[range.clone()]),
+                }
+                last = range.end;
+            }
+            out.push_str(&s[last..]);
+            *s = out;
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, params)),
+        Value::Object(map) => map.values_mut().for_each(|v| substitute(v, params)),
+        _ => {}
+    }
+}
+
+/// A sweep's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepState {
+    Running,
+    Completed,
+    Cancelled,
+    Failed,
+}
+
+impl SweepState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepState::Running => "running",
+            SweepState::Completed => "completed",
+            SweepState::Cancelled => "cancelled",
+            SweepState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SweepState> {
+        [SweepState::Running, SweepState::Completed, SweepState::Cancelled, SweepState::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// How a trial ended, as stored. A trial that has not ended is `active`; whether it is queued or
+/// running is its job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialStatus {
+    Active,
+    Completed,
+    Failed,
+    /// Ended early by the policy.
+    Stopped,
+    /// By the user, or because the sweep was cancelled or timed out.
+    Cancelled,
+}
+
+impl TrialStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrialStatus::Active => "active",
+            TrialStatus::Completed => "completed",
+            TrialStatus::Failed => "failed",
+            TrialStatus::Stopped => "stopped",
+            TrialStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TrialStatus> {
+        [TrialStatus::Active, TrialStatus::Completed, TrialStatus::Failed, TrialStatus::Stopped, TrialStatus::Cancelled]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(command: &str) -> SweepSpec {
+        serde_json::from_value(json!({
+            "searchSpace": {"lr": {"type": "uniform", "low": 1e-4, "high": 0.1, "log": true}, "opt": {"type": "choice", "values": ["adam", "sgd"]}},
+            "metric": "val_loss",
+            "trial": {"cluster": {"id": "c"}, "nodeCount": 1, "customToolkitSettings": {"commandLine": command}},
+            "maxTrials": 4,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn placeholders_take_the_trial_values_and_the_job_gets_them_as_variables() {
+        let s = spec("python t.py --lr ${{search_space.lr}} --opt ${{ search_space.opt }}");
+        s.validate("sw").unwrap();
+        let params = json!({"lr": 0.01, "opt": "sgd"}).as_object().unwrap().clone();
+        let job = s.trial_job("sw", 3, &params, "/p.json");
+        let line = job.spec.custom_toolkit_settings.as_ref().unwrap().command_line.clone().unwrap();
+        assert_eq!(line, "python t.py --lr 0.01 --opt sgd");
+        let env: Vec<(String, String)> =
+            job.spec.environment_variables.iter().map(|v| (v.name.clone(), v.value.clone())).collect();
+        assert!(env.contains(&("BATCHAI_PARAM_LR".into(), "0.01".into())), "{env:?}");
+        assert!(env.contains(&("AZUREML_SWEEP_opt".into(), "sgd".into())), "{env:?}");
+        assert!(env.contains(&("BATCHAI_TRIAL_PARAMS".into(), "/p.json".into())), "{env:?}");
+        assert_eq!(job.params_json, r#"{"lr":0.01,"opt":"sgd"}"#);
+    }
+
+    #[test]
+    fn bad_sweeps_fail_with_the_field() {
+        let err = spec("python t.py --lr ${{search_space.learning_rate}}").validate("sw").unwrap_err();
+        assert!(err.field.starts_with("trial.customToolkitSettings"), "{err}");
+        assert!(err.rule.contains("'learning_rate'") && err.rule.contains("lr, opt"), "{err}");
+        let err = spec("python t.py --data ${{inputs.data}}").validate("sw").unwrap_err();
+        assert!(err.rule.contains("${{inputs.data}}"), "{err}");
+        let err = spec("python t.py --lr ${{search_space.lr").validate("sw").unwrap_err();
+        assert!(err.rule.contains("without its closing"), "{err}");
+        let mut s = spec("python t.py");
+        s.max_trials = 0;
+        assert_eq!(s.validate("sw").unwrap_err().field, "maxTrials");
+        let mut s = spec("python t.py");
+        s.metric_regex = Some("loss=(\\S+)".into());
+        assert_eq!(s.validate("sw").unwrap_err().field, "metricRegex");
+        let mut s = spec("python t.py");
+        s.search_space = json!({"lr": {"type": "uniform", "low": 2, "high": 1}});
+        assert!(s.validate("sw").unwrap_err().field.starts_with("searchSpace.lr"));
+        let long = "x".repeat(57);
+        assert_eq!(spec("python t.py").validate(&long).unwrap_err().field, "name");
+        let mut s = spec("python t.py");
+        s.sampler = Sampler::Grid;
+        assert!(s.validate("sw").unwrap_err().field.starts_with("sampler"), "a grid over a continuous lr");
+    }
+}
