@@ -1,0 +1,74 @@
+"""A progress bar for waits (``Sweep.wait(progress=True)``): tqdm's, in a notebook or a terminal.
+
+Theory of operation: the waiting loop knows, each time it wakes, how many units are done, how
+many there are in all (a sweep can be extended while it runs) and a short status (the best value
+so far). :class:`Progress` turns those absolute numbers into tqdm's increments, so the loop never
+counts twice. ``tqdm.auto`` picks the widget bar in Jupyter and the text bar elsewhere; tqdm is
+imported only when a bar is asked for, and a missing tqdm raises
+:class:`~batchai.exceptions.MissingExtraError` at once (before the wait starts, not after it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import IO, Any, Self
+
+from ._optional import require
+
+
+class Progress:
+    """A bar from 0 to ``total``, fed with absolute counts.
+
+    ``enabled=False`` makes every method a no-op, so callers need no ``if progress:`` branches.
+    ``file`` is where the text bar goes (default: tqdm's, stderr)."""
+
+    def __init__(
+        self,
+        total: int | None,
+        *,
+        desc: str = "",
+        unit: str = "trial",
+        enabled: bool = True,
+        file: IO[str] | None = None,
+    ) -> None:
+        self._bar: Any = None
+        self._done = 0
+        if enabled:
+            tqdm = require("tqdm.auto", feature="progress bars").tqdm
+            self._bar = tqdm(total=total, desc=desc, unit=unit, file=file, dynamic_ncols=True)
+
+    @property
+    def done(self) -> int:
+        return self._done
+
+    def update(self, done: int, total: int | None = None, postfix: str | Mapping[str, Any] | None = None) -> None:
+        """Show ``done`` of ``total`` (unchanged when None) and ``postfix`` (``"best=0.31"`` or
+        ``{"best": 0.31}``). ``done`` may only grow; a smaller one is shown as it is."""
+        if self._bar is None:
+            self._done = done
+            return
+        if total is not None and total != self._bar.total:
+            self._bar.total = total
+        if postfix is not None:
+            if isinstance(postfix, str):
+                self._bar.set_postfix_str(postfix, refresh=False)
+            else:
+                self._bar.set_postfix(dict(postfix), refresh=False)
+        # Set and shown at once, not through tqdm's update(): that skips the display within
+        # ``mininterval`` of the last one, and a wait calls this only when something happened.
+        self._bar.n = self._done = done
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
