@@ -8,6 +8,7 @@ import subprocess
 import time
 from typing import Any, Self
 
+from . import _html
 from ._convert import dumps, from_dict, from_json_value, parse_time, python_field_names
 from ._resource import Resource
 from .exceptions import BatchAITimeoutError
@@ -115,6 +116,9 @@ class Cluster(Resource):
         BatchAITimeoutError after ``timeout`` seconds (the command is killed)."""
         code, out, err = self._handle.node_exec(self.name, node, command, timeout)
         return subprocess.CompletedProcess(["bash", "-c", command], code, out, err)
+
+    def _repr_html_(self) -> str:
+        return _html.cluster_html(self._data)
 
     def _repr_fields(self) -> dict[str, Any]:
         return {

@@ -6,13 +6,14 @@ import datetime as dt
 import gc
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import IO, Any, Self
 
-from . import _agent, _core
+from . import _agent, _core, _html
 from ._convert import from_dict, from_json_value, parse_duration, parse_time
 from ._resource import Resource
 from .exceptions import BatchAITimeoutError, NotFoundError, OutputGoneError, ValidationError
@@ -421,6 +422,45 @@ class Job(Resource):
                 raise BatchAITimeoutError(f"job '{self.name}' still running after {timeout} s of streaming")
             time.sleep(poll_interval)
 
+    def show_logs(
+        self,
+        follow: bool = True,
+        *,
+        tail: int | None = None,
+        file_name: str | None = None,
+        out: IO[str] | None = None,
+        poll_interval: float = 0.1,
+        timeout: float | None = None,
+    ) -> None:
+        """Print the job's log into the notebook cell (or terminal) as it is written: with
+        ``follow``, new text appears as the job writes it and the call returns when the job has
+        ended (Ctrl-C or the stop button stops watching, not the job). ``tail`` starts with only
+        the last lines written so far. ``file_name`` defaults to the primary process's stdout
+        (``stdout.txt``, or rank/worker 0's); ``out`` defaults to ``sys.stdout``, which Jupyter
+        shows in the cell."""
+        out = out if out is not None else sys.stdout
+        if file_name is None:
+            try:
+                file_name = self._primary_log("stdout").name
+            except NotFoundError:  # not started: the single-process name is the likely one
+                file_name = "stdout.txt"
+        if not follow:
+            try:
+                path = self._resolve("stdouterr", file_name)
+            except NotFoundError:
+                return
+            out.write(_last_lines(path.read_text(errors="replace") if path.exists() else "", tail))
+            out.flush()
+            return
+        first = True
+        for chunk in self.stream(file_name, poll_interval=poll_interval, timeout=timeout):
+            out.write(_last_lines(chunk, tail) if first else chunk)
+            out.flush()
+            first = False
+
+    def _repr_html_(self) -> str:
+        return _html.job_html(self._data, wait_reason=self.wait_reason)
+
     def _repr_fields(self) -> dict[str, Any]:
         return {
             "experiment": self._parent,
@@ -429,3 +469,13 @@ class Job(Resource):
             "execution_state": self.execution_state,
             "exit_code": self.exit_code,
         }
+
+
+def _last_lines(text: str, lines: int | None) -> str:
+    """The last ``lines`` lines of ``text`` (all for None), keeping a partial last line."""
+    if lines is None:
+        return text
+    if lines <= 0:
+        return ""
+    kept = text.splitlines(keepends=True)[-lines:]
+    return "".join(kept)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import _agent, _core
+from . import _agent, _core, _html
 from ._convert import dumps, parse_time, python_field_names
 from .cluster import Cluster
 from .exceptions import AlreadyExistsError, BatchAIWarning
@@ -131,6 +131,19 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, path={str(self.path)!r})"
+
+    def _repr_html_(self) -> str:
+        counts: dict[str, int] = {}
+        for j in self.jobs():  # states come with the listing: no job's JSON is parsed
+            counts[j.execution_state] = counts.get(j.execution_state, 0) + 1
+        return _html.workspace_html(
+            name=self.name,
+            path=str(self.path),
+            created=self._data["properties"].get("creationTime"),
+            clusters=[c.to_dict() for c in self.clusters()],
+            experiments=[e.name for e in self.experiments()],
+            job_counts=counts,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Workspace) and other.path == self.path
