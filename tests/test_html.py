@@ -5,10 +5,15 @@ streaming into a cell while the job runs."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import re
 import sys
 import time
 from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
 
 import batchai
 from batchai import _html
@@ -192,3 +197,37 @@ def test_show_logs_tail_without_following(cluster: batchai.Cluster, experiment: 
     out = Recorder()
     job.show_logs(follow=False, file_name="stderr.txt", out=out)
     assert out.text == ""
+
+
+# -- in a real Jupyter kernel ---------------------------------------------------------------
+
+
+def test_in_a_kernel_a_job_displays_as_html_its_log_streams_and_the_bar_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # jupyter_core's path migration warning
+    source = [
+        f"""import batchai
+ws = batchai.Workspace.create("k", path={str(tmp_path / "ws")!r})
+exp = ws.create_experiment("e")
+job = exp.create_job("hi", cluster=ws.create_cluster("c"), command_line="echo hello from the job")
+job.wait(60)""",
+        "job",
+        "job.show_logs()",
+        """from batchai._progress import Progress
+with Progress(4, desc="sweep") as bar:
+    bar.update(3, postfix="best=0.25")""",
+        "ws.delete()",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in source])
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    shown, logs, bar = (nb.cells[i].outputs for i in (1, 2, 3))
+    html = shown[0]["data"]["text/html"]
+    assert "<code>hi</code>" in html and ">succeeded</span>" in html
+    assert [(o["name"], o["text"]) for o in logs] == [("stdout", "hello from the job\n")]
+    if importlib.util.find_spec("ipywidgets"):
+        assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in bar)
+    else:  # tqdm's text bar, without the warning about ipywidgets
+        text = "".join(o.get("text", "") for o in bar)
+        assert "3/4" in text and "best=0.25" in text and "IProgress" not in text
+    assert all(o["output_type"] != "error" for c in nb.cells for o in c.outputs)

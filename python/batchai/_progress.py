@@ -2,14 +2,15 @@
 
 Theory of operation: the waiting loop knows, each time it wakes, how many units are done, how
 many there are in all (a sweep can be extended while it runs) and a short status (the best value
-so far). :class:`Progress` turns those absolute numbers into tqdm's increments, so the loop never
-counts twice. ``tqdm.auto`` picks the widget bar in Jupyter and the text bar elsewhere; tqdm is
-imported only when a bar is asked for, and a missing tqdm raises
+so far). :class:`Progress` shows those absolute numbers as they are, so the loop never counts
+twice. ``tqdm.auto`` picks the widget bar in Jupyter (the text bar if ipywidgets is missing) and
+the text bar elsewhere; tqdm is imported only when a bar is asked for, and a missing tqdm raises
 :class:`~batchai.exceptions.MissingExtraError` at once (before the wait starts, not after it).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from types import TracebackType
 from typing import IO, Any, Self
@@ -35,7 +36,11 @@ class Progress:
         self._bar: Any = None
         self._done = 0
         if enabled:
-            tqdm = require("tqdm.auto", feature="progress bars").tqdm
+            with warnings.catch_warnings():
+                # In Jupyter without ipywidgets tqdm.auto warns and falls back to its text bar,
+                # which Jupyter shows well: the warning would only clutter the cell.
+                warnings.filterwarnings("ignore", message="IProgress not found")
+                tqdm = require("tqdm.auto", feature="progress bars").tqdm
             self._bar = tqdm(total=total, desc=desc, unit=unit, file=file, dynamic_ncols=True)
 
     @property

@@ -8,7 +8,6 @@ import subprocess
 import time
 from typing import Any, Self
 
-from . import _html
 from ._convert import dumps, from_dict, from_json_value, parse_time, python_field_names
 from ._resource import Resource
 from .exceptions import BatchAITimeoutError
@@ -118,6 +117,8 @@ class Cluster(Resource):
         return subprocess.CompletedProcess(["bash", "-c", command], code, out, err)
 
     def _repr_html_(self) -> str:
+        from . import _html
+
         return _html.cluster_html(self._data)
 
     def _repr_fields(self) -> dict[str, Any]:

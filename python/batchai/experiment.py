@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import _agent, _core, _html, _results
+from . import _agent, _core
 from ._convert import dumps, python_field_names, to_json_value
 from ._resource import Resource
 from .exceptions import BatchAIWarning, ValidationError
@@ -230,9 +230,13 @@ class Experiment(Resource):
         ``state``, ``exit_code``, ``cluster``, ``node_count``, ``toolkit``, ``created``,
         ``started``, ``ended`` (UTC) and ``duration_s`` (so far, for running jobs). Needs pandas
         (``pip install 'batchai[notebook]'``)."""
+        from . import _results
+
         return _results.jobs_frame([j.to_dict() for j in self.jobs()])
 
     def _repr_html_(self) -> str:
+        from . import _html
+
         jobs = self.jobs()
         counts: dict[str, int] = {}
         for j in jobs:  # a listing's states are read without parsing each job's JSON

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self
 
-from . import _agent, _core, _html
+from . import _agent, _core
 from ._convert import from_dict, from_json_value, parse_duration, parse_time
 from ._resource import Resource
 from .exceptions import BatchAITimeoutError, NotFoundError, OutputGoneError, ValidationError
@@ -459,6 +459,8 @@ class Job(Resource):
             first = False
 
     def _repr_html_(self) -> str:
+        from . import _html  # on first display: ``import batchai`` stays light for jobs
+
         return _html.job_html(self._data, wait_reason=self.wait_reason)
 
     def _repr_fields(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import _agent, _core, _html
+from . import _agent, _core
 from ._convert import dumps, parse_time, python_field_names
 from .cluster import Cluster
 from .exceptions import AlreadyExistsError, BatchAIWarning
@@ -133,6 +133,8 @@ class Workspace:
         return f"Workspace(name={self.name!r}, path={str(self.path)!r})"
 
     def _repr_html_(self) -> str:
+        from . import _html
+
         counts: dict[str, int] = {}
         for j in self.jobs():  # states come with the listing: no job's JSON is parsed
             counts[j.execution_state] = counts.get(j.execution_state, 0) + 1
