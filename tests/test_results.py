@@ -18,10 +18,10 @@ import pytest
 
 import batchai
 from batchai import _plots, _results
-from batchai._progress import Progress
+from batchai._progress import Progress, sweep_status
 
 from .conftest import run_python
-from .sweep_data import T0, mixed_trials, points, trial
+from .sweep_data import T0, mixed_trials, points, sweep_record, trial
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after choosing the backend
@@ -354,7 +354,7 @@ def test_progress_shows_absolute_counts_growing_totals_and_the_postfix() -> None
 def test_disabled_progress_needs_no_tqdm_and_prints_nothing() -> None:
     out = bare_python(
         """
-from batchai._progress import Progress
+from batchai._progress import Progress, sweep_status
 p = Progress(3, enabled=False)
 p.update(2, postfix="x")
 p.close()
@@ -363,3 +363,29 @@ print(p.done)
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == "2\n" and out.stderr == ""
+
+
+def test_a_sweeps_bar_counts_ended_trials_and_shows_the_best_and_trouble() -> None:
+    trials = mixed_trials()
+    record = sweep_record(trials, best=trials[3])
+    assert sweep_status(record) == (4, 16, "best=-0.9, 1 running, 1 stopped early, 1 failed")
+    assert sweep_status(sweep_record([], counts={})) == (0, 16, "")
+    out = io.StringIO()
+    with Progress(None, file=out) as bar:
+        bar.update(*sweep_status(record))
+    assert "4/16" in out.getvalue() and "best=-0.9, 1 running" in out.getvalue()
+
+
+# -- overheads ----------------------------------------------------------------------------
+
+
+def test_overhead_summary_per_phase_in_the_order_they_happen() -> None:
+    trials = [trial(i, "completed", 1.0, overheads={"launch": float(i), "queued": 0.5}) for i in range(1, 101)]
+    trials.append(trial(101, "running", None, overheads={"queued": 0.5, "custom": float("nan")}))
+    summary = _results.overhead_summary(trials)
+    assert list(summary) == ["queued", "launch"]  # custom: NaN only, nothing measured
+    launch = summary["launch"]
+    assert launch["count"] == 100 and launch["mean"] == 50.5 and launch["median"] == 50.5
+    assert launch["p99"] == pytest.approx(99.01) and launch["max"] == 100 and launch["total"] == 5050
+    assert summary["queued"]["count"] == 101 and summary["queued"]["p99"] == 0.5
+    assert _results.overhead_summary([]) == {}

@@ -16,6 +16,23 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 from ._optional import require
+from ._results import number
+
+#: Trial statuses that are final: they count as done on a sweep's bar.
+ENDED = ("completed", "stopped", "failed", "cancelled")
+
+
+def sweep_status(record: Mapping[str, Any]) -> tuple[int, int | None, str]:
+    """What a sweep's bar shows, from the core's sweep record: ``(ended trials, max_trials,
+    postfix)``, the postfix like ``best=-0.9, 2 running, 1 stopped early, 1 failed``. Feed it to
+    :meth:`Progress.update` as ``bar.update(*sweep_status(record))`` on each wake-up."""
+    counts: Mapping[str, int] = record.get("counts") or {}
+    best = record.get("best")
+    value = None if best is None else number(best.get("value"))
+    parts = [] if value is None else [f"best={value:.4g}"]
+    words = {"stopped": "stopped early"}
+    parts += [f"{counts[s]} {words.get(s, s)}" for s in ("running", "stopped", "failed") if counts.get(s)]
+    return sum(counts.get(s, 0) for s in ENDED), record.get("max_trials"), ", ".join(parts)
 
 
 class Progress:

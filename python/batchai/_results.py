@@ -176,3 +176,30 @@ def jobs_frame(jobs: Sequence[Mapping[str, Any]], *, now: dt.datetime | None = N
 
 def _nan(value: float | None) -> float:
     return float("nan") if value is None else value
+
+
+def quantile(sorted_values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile by linear interpolation between closest ranks (numpy's default)."""
+    pos = (len(sorted_values) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def overhead_summary(trials: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each overhead phase over the trials that measured it: ``{"queued": {"count", "mean",
+    "median", "p99", "max", "total"}, ...}`` in seconds, phases in the order they happen. Plain
+    Python, no pandas: benchmarks and the CLI report it too."""
+    result: dict[str, dict[str, float]] = {}
+    for key in overhead_keys(trials):
+        values = sorted(v for t in trials if (v := number((t.get("overheads") or {}).get(key))) is not None)
+        if values:
+            result[key] = {
+                "count": float(len(values)),
+                "mean": sum(values) / len(values),
+                "median": quantile(values, 0.5),
+                "p99": quantile(values, 0.99),
+                "max": values[-1],
+                "total": sum(values),
+            }
+    return result
