@@ -231,3 +231,20 @@ with Progress(4, desc="sweep") as bar:
         text = "".join(o.get("text", "") for o in bar)
         assert "3/4" in text and "best=0.25" in text and "IProgress" not in text
     assert all(o["output_type"] != "error" for c in nb.cells for o in c.outputs)
+
+
+def test_show_logs_of_a_queued_multi_process_job_follows_rank_0(ws: batchai.Workspace) -> None:
+    one = ws.create_cluster("one", target_node_count=1)
+    exp = ws.create_experiment("mp")
+    exp.create_job("blocker", cluster=one, command_line="sleep 1")
+    script = Path(ws.path) / "rank.py"
+    script.write_text("import os, time\ntime.sleep(0.3)\nprint('rank', os.environ.get('RANK', '?'), flush=True)\n")
+    job = exp.create_job(
+        "ranks", cluster=one, toolkit=batchai.PyTorchSettings(str(script), process_count=2), node_count=1
+    )
+    assert job.refresh().execution_state == "queued"  # behind the blocker: no log name known yet
+    out = Recorder()
+    job.show_logs(out=out, timeout=60)
+    assert job.refresh().execution_state == "succeeded"
+    assert sorted(f.name for f in job.list_files() if f.name.startswith("stdout")) == ["stdout-0.txt", "stdout-1.txt"]
+    assert out.text == "rank 0\n"

@@ -335,10 +335,29 @@ class Job(Resource):
 
     def _primary_log(self, stream: str) -> Path:
         folder = self._existing_output_path()
-        for name in (f"{stream}.txt", f"{stream}-wk-0.txt", f"{stream}-0.txt"):
+        for name in _primary_names(stream):
             if (folder / name).exists():
                 return folder / name
         return folder / f"{stream}.txt"
+
+    def _await_primary_log(self, poll_interval: float, timeout: float | None) -> str:
+        """The name of the primary process's stdout, once the job has written it: which one it
+        is (``stdout.txt``, ``stdout-0.txt``...) depends on how many processes the job started.
+        ``stdout.txt`` if the job ends without writing any."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                folder = self.output_path()
+                found = [n for n in _primary_names("stdout") if (folder / n).exists()]
+                if found:
+                    return found[0]
+            except NotFoundError:  # not started yet
+                pass
+            if self.refresh().execution_state in TERMINAL:
+                return "stdout.txt"
+            if deadline is not None and time.monotonic() > deadline:
+                raise BatchAITimeoutError(f"job '{self.name}' wrote no output within {timeout} s")
+            time.sleep(poll_interval)
 
     def stdout(self) -> str:
         """The primary process's standard output so far (``stdout.txt``, or rank/worker 0's)."""
@@ -437,14 +456,16 @@ class Job(Resource):
         ended (Ctrl-C or the stop button stops watching, not the job). ``tail`` starts with only
         the last lines written so far. ``file_name`` defaults to the primary process's stdout
         (``stdout.txt``, or rank/worker 0's); ``out`` defaults to ``sys.stdout``, which Jupyter
-        shows in the cell."""
+        shows in the cell. Raises BatchAITimeoutError if the job is still running after
+        ``timeout`` seconds (what was written so far has been shown)."""
         out = out if out is not None else sys.stdout
-        if file_name is None:
-            try:
-                file_name = self._primary_log("stdout").name
-            except NotFoundError:  # not started: the single-process name is the likely one
-                file_name = "stdout.txt"
+        started = time.monotonic()
         if not follow:
+            if file_name is None:
+                try:
+                    file_name = self._primary_log("stdout").name
+                except NotFoundError:  # not started: nothing to show
+                    return
             try:
                 path = self._resolve("stdouterr", file_name)
             except NotFoundError:
@@ -452,8 +473,11 @@ class Job(Resource):
             out.write(_last_lines(path.read_text(errors="replace") if path.exists() else "", tail))
             out.flush()
             return
+        if file_name is None:
+            file_name = self._await_primary_log(poll_interval, timeout)
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
         first = True
-        for chunk in self.stream(file_name, poll_interval=poll_interval, timeout=timeout):
+        for chunk in self.stream(file_name, poll_interval=poll_interval, timeout=left):
             out.write(_last_lines(chunk, tail) if first else chunk)
             out.flush()
             first = False
@@ -471,6 +495,11 @@ class Job(Resource):
             "execution_state": self.execution_state,
             "exit_code": self.exit_code,
         }
+
+
+def _primary_names(stream: str) -> tuple[str, ...]:
+    """The primary process's log names: one process, TensorFlow's worker 0, rank 0 of many."""
+    return (f"{stream}.txt", f"{stream}-wk-0.txt", f"{stream}-0.txt")
 
 
 def _last_lines(text: str, lines: int | None) -> str:
