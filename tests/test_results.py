@@ -302,12 +302,19 @@ def test_importance_ranks_the_parameter_that_matters_first() -> None:
     noise = list(range(24))
     random.Random(0).shuffle(noise)
     trials = [
-        trial(i, "completed", (i / 23 - 0.5) ** 2, params={"lr": i / 23, "noise": noise[i], "opt": "ab"[i % 2]})
+        trial(
+            i,
+            "completed",
+            (i / 23 - 0.5) ** 2,
+            params={"lr": i / 23, "noise": noise[i], "opt": "ab"[i % 2], "tag": f"run-{i}"},
+        )
         for i in range(24)
     ]
     scores = _plots.importance(trials)
     assert scores["lr"] > 0.8
-    assert scores["noise"] < 0.4 and scores["opt"] < 0.1
+    assert scores["noise"] < 0.1 and scores["opt"] < 0.05
+    # One category per trial explains everything by construction: adjusted, it explains nothing.
+    assert scores["tag"] == 0.0
     ax = _plots.plot_importance(trials, "val_loss")
     bars = {t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches, strict=True)}
     assert bars == pytest.approx(scores)
@@ -319,6 +326,11 @@ def test_importance_of_a_categorical_that_decides_everything_is_one() -> None:
     trials.append(trial(6, "failed", None, params={"opt": "a", "x": 6}))  # left out
     scores = _plots.importance(trials)
     assert scores["opt"] == pytest.approx(1.0)
+
+
+def test_importance_of_a_parameter_some_trials_lack_still_bins_its_numbers() -> None:
+    trials = [trial(i, "completed", (i / 23 - 0.5) ** 2, params={"lr": i / 23 if i % 5 else None}) for i in range(24)]
+    assert _plots.importance(trials)["lr"] > 0.5
 
 
 def test_importance_needs_three_values() -> None:

@@ -259,14 +259,16 @@ def ranks(values: Sequence[float]) -> list[float]:
 def importance(trials: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """How much of the objective's variation each parameter explains, from 0 to 1.
 
-    Method (a cheap "fANOVA-lite", the correlation ratio η²): the objective values are replaced
-    by their ranks (so one diverged trial cannot dominate); each parameter's trials are grouped,
-    by category for categorical parameters and into up to ``round(sqrt(n))`` (at most 5) bins of
-    equal count for numeric ones; the importance is the share of the rank variance explained by
-    the group means. Unlike a correlation it sees U-shaped effects (a learning rate best in the
-    middle) and works for categories. Each parameter is measured alone (no interactions), and with
-    few trials every parameter looks somewhat important: compare them, do not read them as
-    absolute. Trials without a value are left out."""
+    Method (a cheap "fANOVA-lite": a one-way analysis of variance per parameter): the objective
+    values are replaced by their ranks (so one diverged trial cannot dominate); each parameter's
+    trials are grouped, by category for categorical parameters and into up to ``round(sqrt(n))``
+    (at most 5) bins of equal count for numeric ones; the importance is the share of the rank
+    variance the group means explain, adjusted for the number of groups (epsilon-squared,
+    ``(SS_between - (k - 1) * MS_within) / SS_total``, at least 0), so a parameter with many
+    categories does not look important by chance. Unlike a correlation it sees U-shaped effects
+    (a learning rate best in the middle) and works for categories. Each parameter is measured
+    alone (no interactions); with few trials the scores are rough: compare them, do not read them
+    as absolute. Trials without a value are left out."""
     rows = [(t.get("params") or {}, v) for t in trials if (v := number(t.get("value"))) is not None]
     names = list(dict.fromkeys(p for params, _ in rows for p in params))
     if len(rows) < 3:
@@ -281,30 +283,40 @@ def importance(trials: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         keys = group_keys([params.get(p) for params, _ in rows], bins)
         for key, r in zip(keys, y, strict=True):
             groups.setdefault(key, []).append(r)
-        explained = sum(len(g) * (sum(g) / len(g) - mean) ** 2 for g in groups.values())
-        result[p] = 0.0 if total == 0 else explained / total
+        between = sum(len(g) * (sum(g) / len(g) - mean) ** 2 for g in groups.values())
+        k = len(groups)
+        if total == 0 or k < 2 or k >= len(y):  # no variation, one group, or one trial per group
+            result[p] = 0.0
+            continue
+        within = (total - between) / (len(y) - k)
+        result[p] = min(1.0, max(0.0, (between - (k - 1) * within) / total))
     return result
 
 
 def group_keys(values: Sequence[Any], bins: int) -> list[Any]:
-    """Group labels: numeric values into ``bins`` equal-count bins of their distinct values (equal
-    values always share a bin); other values by themselves; missing ones in a group of their own."""
-    present = [v for v in values if number(v) is not None]
-    numeric = len(present) == len(values) and not any(isinstance(v, bool) for v in values)
+    """Group labels: numbers into ``bins`` equal-count bins of their distinct values (equal values
+    always share a bin); anything else (strings, booleans) by value; missing values (a trial
+    without this parameter) together in a group of their own."""
+
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    present = [v for v in values if not missing(v)]
+    numeric = bool(present) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present)
     distinct = sorted({float(v) for v in present}) if numeric else []
     if not numeric or len(distinct) <= bins:
-        return [str(v) for v in values]
+        return [("missing",) if missing(v) else str(v) for v in values]
     index = {v: i * bins // len(distinct) for i, v in enumerate(distinct)}
-    return [index[float(v)] for v in values]
+    return [("missing",) if missing(v) else index[float(v)] for v in values]
 
 
 def plot_importance(trials: Sequence[Mapping[str, Any]], metric: str | None = None, ax: Any = None) -> Any:
     """Parameter importance as horizontal bars, most important on top (see :func:`importance`
-    for the method: the correlation ratio η² of the objective's ranks, per parameter)."""
+    for the method: the share of the objective's rank variance each parameter explains, ε²)."""
     ax = axes(ax)
     name = metric or "objective"
     scores = importance(trials)
-    ax.set_xlabel(f"share of {name}'s rank variance explained (η²)")
+    ax.set_xlabel(f"share of {name}'s rank variance explained (ε²)")
     ax.set_title("parameter importance")
     with_value = sum(1 for t in trials if number(t.get("value")) is not None)
     if not scores or with_value < 3:
