@@ -114,9 +114,11 @@ def plot_history(
 
 
 def legend(ax: Any) -> None:
-    """A legend, when something is labelled (an empty one warns)."""
+    """A legend outside the axes, on the right (inside, it hides the points of a full sweep;
+    Jupyter's inline figures are cropped to what is drawn, so it stays visible); only when
+    something is labelled (an empty legend warns)."""
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best", fontsize="small")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", borderaxespad=0)
 
 
 def plot_curves(
