@@ -248,3 +248,11 @@ def test_show_logs_of_a_queued_multi_process_job_follows_rank_0(ws: batchai.Work
     assert job.refresh().execution_state == "succeeded"
     assert sorted(f.name for f in job.list_files() if f.name.startswith("stdout")) == ["stdout-0.txt", "stdout-1.txt"]
     assert out.text == "rank 0\n"
+
+
+def test_a_workspace_with_many_experiments_names_the_first_twenty(ws: batchai.Workspace) -> None:
+    for i in range(23):
+        ws.create_experiment(f"e{i:02d}")
+    rows = cells(ws._repr_html_())
+    assert rows["experiments"] == ", ".join(f"e{i:02d}" for i in range(20)) + " and 3 more"
+    assert rows["jobs"] == "none"

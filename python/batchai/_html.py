@@ -35,9 +35,10 @@ STATE_COLOURS = {
 TRIAL_STATUSES = ("completed", "stopped", "running", "queued", "failed", "cancelled")
 STATUS_WORDS = {"stopped": "stopped early"}
 
-#: How many jobs an experiment lists and how many trials a sweep lists.
+#: How many jobs an experiment lists, trials a sweep lists and experiments a workspace names.
 RECENT_JOBS = 10
 TOP_TRIALS = 5
+MAX_NAMES = 20
 
 
 class Raw(str):
@@ -112,6 +113,12 @@ def counts_text(counts: Mapping[str, int], order: Sequence[str] = ()) -> str:
     return ", ".join(f"{counts[k]} {STATUS_WORDS.get(k, k)}" for k in keys if counts[k]) or "none"
 
 
+def names_text(names: Sequence[str]) -> str:
+    """``a, b, c`` for up to :data:`MAX_NAMES` names, then how many more."""
+    shown = ", ".join(names[:MAX_NAMES]) or "none"
+    return shown if len(names) <= MAX_NAMES else f"{shown} and {len(names) - MAX_NAMES} more"
+
+
 def workspace_html(
     *,
     name: str,
@@ -126,7 +133,7 @@ def workspace_html(
     rows: list[tuple[str, Any]] = [
         ("path", path),
         ("created", when(created)),
-        ("experiments", ", ".join(experiments) or "none"),
+        ("experiments", names_text(experiments)),
         ("jobs", counts_text(job_counts, ("queued", "running", "terminating", "succeeded", "failed"))),
     ]
     table = ""
