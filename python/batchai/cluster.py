@@ -116,6 +116,11 @@ class Cluster(Resource):
         code, out, err = self._handle.node_exec(self.name, node, command, timeout)
         return subprocess.CompletedProcess(["bash", "-c", command], code, out, err)
 
+    def _repr_html_(self) -> str:
+        from . import _html
+
+        return _html.cluster_html(self._data)
+
     def _repr_fields(self) -> dict[str, Any]:
         return {
             "engine": self.engine,

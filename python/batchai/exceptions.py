@@ -126,6 +126,29 @@ class OutputGoneError(BatchAIError, FileNotFoundError):
         return str(self.args[0])
 
 
+class MissingExtraError(BatchAIError, ImportError):
+    """An optional package a feature needs is not installed (pandas for tables, matplotlib for
+    plots, tqdm for progress bars). ``package`` is the missing one, ``extra`` the batchai extra that
+    installs it; the message says what to run. Also an ``ImportError``, so code that guards an
+    optional import with ``except ImportError`` keeps working."""
+
+    def __init__(self, package: str, extra: str = "notebook", feature: str = "") -> None:
+        what = f" for {feature}" if feature else ""
+        super().__init__(
+            f"{package} is needed{what} but is not installed: run pip install 'batchai[{extra}]' "
+            f"(or pip install {package})",
+            name=package,
+        )
+        self.package = package
+        self.extra = extra
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.package, self.extra))
+
+
 class BatchAIWarning(UserWarning):
     """Something in the input was not carried over (for example an Azure-only field)."""
 
@@ -143,6 +166,7 @@ __all__ = [
     "BatchAIWarning",
     "ConflictError",
     "JobFailedError",
+    "MissingExtraError",
     "NotFoundError",
     "OutputGoneError",
     "StoreError",

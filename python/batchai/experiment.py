@@ -247,6 +247,25 @@ class Experiment(Resource):
     def jobs(self) -> list[Job]:
         return Job._listed(self._handle, self.name)
 
+    def to_pandas(self) -> Any:
+        """The experiment's jobs as a pandas DataFrame, oldest first: ``name``, ``experiment``,
+        ``state``, ``exit_code``, ``cluster``, ``node_count``, ``toolkit``, ``created``,
+        ``started``, ``ended`` (UTC) and ``duration_s`` (so far, for running jobs). Needs pandas
+        (``pip install 'batchai[notebook]'``)."""
+        from . import _results
+
+        return _results.jobs_frame([j.to_dict() for j in self.jobs()])
+
+    def _repr_html_(self) -> str:
+        from . import _html
+
+        jobs = self.jobs()
+        counts: dict[str, int] = {}
+        for j in jobs:  # a listing's states are read without parsing each job's JSON
+            counts[j.execution_state] = counts.get(j.execution_state, 0) + 1
+        recent = [j.to_dict() for j in jobs[-_html.RECENT_JOBS :]]
+        return _html.experiment_html(self.name, counts, recent, total=len(jobs))
+
 
 def _json_text(source: str | os.PathLike[str] | Mapping[str, Any]) -> str:
     if isinstance(source, Mapping):

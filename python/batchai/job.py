@@ -6,11 +6,12 @@ import datetime as dt
 import gc
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import IO, Any, Self
 
 from . import _agent, _core
 from ._convert import from_dict, from_json_value, parse_duration, parse_time
@@ -334,10 +335,29 @@ class Job(Resource):
 
     def _primary_log(self, stream: str) -> Path:
         folder = self._existing_output_path()
-        for name in (f"{stream}.txt", f"{stream}-wk-0.txt", f"{stream}-0.txt"):
+        for name in _primary_names(stream):
             if (folder / name).exists():
                 return folder / name
         return folder / f"{stream}.txt"
+
+    def _await_primary_log(self, poll_interval: float, timeout: float | None) -> str:
+        """The name of the primary process's stdout, once the job has written it: which one it
+        is (``stdout.txt``, ``stdout-0.txt``...) depends on how many processes the job started.
+        ``stdout.txt`` if the job ends without writing any."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                folder = self.output_path()
+                found = [n for n in _primary_names("stdout") if (folder / n).exists()]
+                if found:
+                    return found[0]
+            except NotFoundError:  # not started yet
+                pass
+            if self.refresh().execution_state in TERMINAL:
+                return "stdout.txt"
+            if deadline is not None and time.monotonic() > deadline:
+                raise BatchAITimeoutError(f"job '{self.name}' wrote no output within {timeout} s")
+            time.sleep(poll_interval)
 
     def stdout(self) -> str:
         """The primary process's standard output so far (``stdout.txt``, or rank/worker 0's)."""
@@ -421,6 +441,52 @@ class Job(Resource):
                 raise BatchAITimeoutError(f"job '{self.name}' still running after {timeout} s of streaming")
             time.sleep(poll_interval)
 
+    def show_logs(
+        self,
+        follow: bool = True,
+        *,
+        tail: int | None = None,
+        file_name: str | None = None,
+        out: IO[str] | None = None,
+        poll_interval: float = 0.1,
+        timeout: float | None = None,
+    ) -> None:
+        """Print the job's log into the notebook cell (or terminal) as it is written: with
+        ``follow``, new text appears as the job writes it and the call returns when the job has
+        ended (Ctrl-C or the stop button stops watching, not the job). ``tail`` starts with only
+        the last lines written so far. ``file_name`` defaults to the primary process's stdout
+        (``stdout.txt``, or rank/worker 0's); ``out`` defaults to ``sys.stdout``, which Jupyter
+        shows in the cell. Raises BatchAITimeoutError if the job is still running after
+        ``timeout`` seconds (what was written so far has been shown)."""
+        out = out if out is not None else sys.stdout
+        started = time.monotonic()
+        if not follow:
+            if file_name is None:
+                try:
+                    file_name = self._primary_log("stdout").name
+                except NotFoundError:  # not started: nothing to show
+                    return
+            try:
+                path = self._resolve("stdouterr", file_name)
+            except NotFoundError:
+                return
+            out.write(_last_lines(path.read_text(errors="replace") if path.exists() else "", tail))
+            out.flush()
+            return
+        if file_name is None:
+            file_name = self._await_primary_log(poll_interval, timeout)
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        first = True
+        for chunk in self.stream(file_name, poll_interval=poll_interval, timeout=left):
+            out.write(_last_lines(chunk, tail) if first else chunk)
+            out.flush()
+            first = False
+
+    def _repr_html_(self) -> str:
+        from . import _html  # on first display: ``import batchai`` stays light for jobs
+
+        return _html.job_html(self._data, wait_reason=self.wait_reason)
+
     def _repr_fields(self) -> dict[str, Any]:
         return {
             "experiment": self._parent,
@@ -429,3 +495,18 @@ class Job(Resource):
             "execution_state": self.execution_state,
             "exit_code": self.exit_code,
         }
+
+
+def _primary_names(stream: str) -> tuple[str, ...]:
+    """The primary process's log names: one process, TensorFlow's worker 0, rank 0 of many."""
+    return (f"{stream}.txt", f"{stream}-wk-0.txt", f"{stream}-0.txt")
+
+
+def _last_lines(text: str, lines: int | None) -> str:
+    """The last ``lines`` lines of ``text`` (all for None), keeping a partial last line."""
+    if lines is None:
+        return text
+    if lines <= 0:
+        return ""
+    kept = text.splitlines(keepends=True)[-lines:]
+    return "".join(kept)

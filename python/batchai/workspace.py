@@ -132,6 +132,21 @@ class Workspace:
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, path={str(self.path)!r})"
 
+    def _repr_html_(self) -> str:
+        from . import _html
+
+        counts: dict[str, int] = {}
+        for j in self.jobs():  # states come with the listing: no job's JSON is parsed
+            counts[j.execution_state] = counts.get(j.execution_state, 0) + 1
+        return _html.workspace_html(
+            name=self.name,
+            path=str(self.path),
+            created=self._data["properties"].get("creationTime"),
+            clusters=[c.to_dict() for c in self.clusters()],
+            experiments=[e.name for e in self.experiments()],
+            job_counts=counts,
+        )
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Workspace) and other.path == self.path
 
