@@ -169,7 +169,7 @@ def sampler(value: Any, seed: int, space: Mapping[str, _space.Param], warnings: 
     s = Section(path, value, SAMPLERS[kind])
     if kind == "grid":
         for name, param in space.items():
-            if not isinstance(param, _space.Choice):
+            if not isinstance(param, (_space.Choice, _space.Tied)):
                 dist = param.to_dict()["type"]
                 fail(join("search_space", name), dist, "cannot be searched on a grid", "use a choice of values")
         return _samplers.GridSampler()
