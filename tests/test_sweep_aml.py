@@ -447,6 +447,13 @@ def test_warnings_for_what_differs_in_meaning(tmp_path: Path) -> None:
             "${{search_space.sed}}",
             "names no parameter of search_space",
         ),
+        (
+            "mode: ro_mount",
+            "mode: readonly",
+            "inputs.train_dir.mode",
+            "readonly",
+            "is not one of ro_mount, rw_mount, download, direct, eval_mount, eval_download",
+        ),
         ("code: ./src", "code: ./source", "trial.code", "./source", "is not a folder (looked for"),
         ("type: sweep", "type: command", "type", "command", 'invalid type: "command" is not sweep'),
         (

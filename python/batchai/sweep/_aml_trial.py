@@ -40,6 +40,8 @@ DISTRIBUTIONS = {
     "tensorflow": ("type", "worker_count", "parameter_server_count"),
 }
 INPUT_KEYS = ("type", "path", "mode", "description", "optional", "default", "datastore")
+INPUT_MODES = ("ro_mount", "rw_mount", "download", "direct", "eval_mount", "eval_download")
+OUTPUT_MODES = ("rw_mount", "upload", "direct")
 FOLDER_TYPES = ("uri_folder", "uri_file", "mltable", "mlflow_model", "custom_model", "triton_model")
 LITERAL_TYPES = ("string", "integer", "number", "boolean")
 OUTPUT_KEYS = ("type", "path", "mode", "description", "name", "version")
@@ -101,6 +103,7 @@ def _inputs(doc: Section, folder: Path) -> dict[str, str]:
         if isinstance(value, Mapping):
             s = Section(path, value, INPUT_KEYS)
             kind = s.word("type", (*FOLDER_TYPES, *LITERAL_TYPES)) or "uri_folder"
+            s.word("mode", INPUT_MODES)  # any mode reads the folder in place
             if kind in LITERAL_TYPES:
                 out[str(name)] = _literal(s.at("default"), s.require("default", "give the value as `default:`"))
                 continue
@@ -152,6 +155,7 @@ def _outputs(doc: Section, folder: Path) -> dict[str, OutputDirectory]:
         if value is not None:
             s = Section(path, value, OUTPUT_KEYS)
             kind = s.word("type", FOLDER_TYPES)
+            s.word("mode", OUTPUT_MODES)  # any mode writes the folder in place
             if kind == "uri_file":
                 fail(s.at("type"), s.get("type"), "is not supported: an output is a folder", "use uri_folder")
             if s.has("path"):
