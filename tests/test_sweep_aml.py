@@ -310,7 +310,7 @@ def test_overrides_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     # Azure ML CLI's defaults: the file's stem is not a job name, the working directory is the
     # experiment; 1000 trials, all at once; random sampling.
     assert (d.name, d.experiment) == ("minimal", "work")
-    assert "experiment_name is not given: using 'work', the working directory's name" in d.warnings
+    assert "experiment_name is not given: using 'work', after the working directory" in d.warnings
     k = d.kwargs
     assert (k["max_trials"], k["max_concurrent_trials"], k["timeout"]) == (1000, 1000, None)
     assert isinstance(k["sampler"], sweep.RandomSampler)
@@ -473,6 +473,22 @@ def test_bad_files_name_the_yaml_path_the_value_the_rule_and_the_fix(
     assert message in str(e)
     assert e.field == field
     assert (json.loads(e.value) if e.value else "") == value
+
+
+def test_names_must_be_batchai_names_and_free_text_labels_become_one(tmp_path: Path) -> None:
+    e = error(tmp_path, A10_BOUNDED.replace("name: mlp-sweep-0001", "name: mlp sweep"))
+    assert (e.field, json.loads(e.value)) == ("name", "mlp sweep")
+    assert "must be 1 to 64 letters, digits, '_' or '-'" in str(e)
+    e = error(tmp_path, A10_BOUNDED.replace("experiment_name: mlp-tuning", "experiment_name: mlp/tuning"))
+    assert e.field == "experiment_name"
+    # Overridden, the file's experiment_name is not used, so not checked.
+    text = A10_BOUNDED.replace("experiment_name: mlp-tuning", "experiment_name: mlp/tuning")
+    assert load_sweep_yaml(write(tmp_path, text), experiment="ok").experiment == "ok"
+    # display_name is free text in Azure ML: it becomes a name, with a warning.
+    labelled = A11_LOCAL.replace("display_name: tabnet-bayes", "display_name: TabNet (Bayes)")
+    d = load_sweep_yaml(write(tmp_path, labelled))
+    assert d.name == "TabNet-Bayes"
+    assert "the sweep is named 'TabNet-Bayes' after \"TabNet (Bayes)\", which is not a valid name" in d.warnings
 
 
 def test_missing_compute_says_how_to_name_the_cluster(tmp_path: Path) -> None:

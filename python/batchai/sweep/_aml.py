@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..exceptions import ValidationError
 from . import _aml_search, _aml_trial
-from ._aml_fields import Section, fail, missing
+from ._aml_fields import Section, fail, missing, show
 
 TOP_KEYS = (
     "$schema",
@@ -56,6 +57,9 @@ TOP_KEYS = (
 DROPPED = ("$schema", "description", "tags", "properties", "identity", "services", "queue_settings")
 SERVICE_FILLED = ("id", "status", "creation_context", "log_files")
 LIMIT_KEYS = ("max_total_trials", "max_concurrent_trials", "timeout", "trial_timeout")
+# batchai's resource names (Batch AI's ^[-\w]{1,64}$).
+NAME = re.compile(r"^[-\w]{1,64}$")
+NAME_RULE = "must be 1 to 64 letters, digits, '_' or '-'"
 # Azure ML's default for max_total_trials (its YAML reference).
 DEFAULT_MAX_TRIALS = 1000
 
@@ -101,12 +105,15 @@ def convert(
     if kind != "sweep":
         fail("type", kind, "is not sweep", "this command reads sweep jobs: `type: sweep`")
     warnings: list[str] = [f"{key} is ignored" for key in DROPPED if doc.has(key)]
-    name = doc.string("name") or doc.string("display_name") or stem
-    experiment = experiment or doc.string("experiment_name")
+    name = _name(doc, stem, warnings)
+    if experiment is None:
+        experiment = doc.string("experiment_name")
+        if experiment is not None and not NAME.match(experiment):
+            fail("experiment_name", experiment, NAME_RULE, "use letters, digits, '_' and '-', or give -e")
     if experiment is None:
         # Azure ML's CLI names the experiment after the working directory.
-        experiment = Path.cwd().name
-        warnings.append(f"experiment_name is not given: using '{experiment}', the working directory's name")
+        experiment = _slug(Path.cwd().name)
+        warnings.append(f"experiment_name is not given: using '{experiment}', after the working directory")
     compute = cluster or _cluster(doc)
     space = _aml_search.search_space(doc.require("search_space", "give the parameters to sweep"), warnings)
     objective = doc.section("objective", ("goal", "primary_metric"))
@@ -125,6 +132,25 @@ def convert(
         "policy": _aml_search.policy(doc.get("early_termination")),
     }
     return SweepDefinition(name, experiment, kwargs, warnings)
+
+
+def _name(doc: Section, stem: str, warnings: list[str]) -> str:
+    """``name`` (a job name in Azure ML too), else ``display_name`` (free text there), else the
+    file's stem; the last two made into a valid name if they are not one."""
+    name = doc.string("name")
+    if name is not None:
+        if not NAME.match(name):
+            fail("name", name, NAME_RULE, "use letters, digits, '_' and '-' (display_name may be free text)")
+        return name
+    label = doc.string("display_name") or stem
+    slug = _slug(label)
+    if slug != label:
+        warnings.append(f"the sweep is named '{slug}' after {show(label)}, which is not a valid name")
+    return slug
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^\w-]+", "-", label).strip("-")[:64] or "sweep"
 
 
 def _cluster(doc: Section) -> str:
