@@ -193,7 +193,7 @@ def test_a10_converts_field_by_field(tmp_path: Path) -> None:
         "$schema is ignored",
         "description is ignored",
         "tags is ignored",
-        "trial.environment is ignored: trials run on this machine, in batchai's Python environment",
+        "trial.environment is ignored: trials run on this machine, with the programs on its PATH",
     ]
 
 

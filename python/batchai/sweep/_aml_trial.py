@@ -84,7 +84,7 @@ def trial(doc: Section, folder: Path, search_names: list[str], warnings: list[st
         kwargs["environment_variables"] = _environment(t, env.path)
     for key in ("environment", "queue_settings"):
         if t.has(key):
-            warnings.append(f"trial.{key} is ignored: trials run on this machine, in batchai's Python environment")
+            warnings.append(f"trial.{key} is ignored: trials run on this machine, with the programs on its PATH")
     nodes = _nodes(doc, t, warnings)
     kwargs["node_count"] = nodes
     code = _code(t, folder)
