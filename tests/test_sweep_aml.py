@@ -4,8 +4,10 @@ a converted trial run as a real job, and the errors a wrong file gets."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import sys
 import textwrap
 from pathlib import Path
 
@@ -277,6 +279,50 @@ def test_a_converted_trial_runs_in_its_code_folder_with_its_inputs_and_own_outpu
     # Each trial writes its own folder.
     assert jobs[0].output_path("MODEL_DIR") != jobs[1].output_path("MODEL_DIR")
     assert jobs[0].output_path("MODEL_DIR").name == "model_dir"
+
+
+def test_a_pytorch_trial_runs_its_processes_on_two_nodes(
+    tmp_path: Path, experiment: batchai.Experiment, cluster: batchai.Cluster
+) -> None:
+    """Azure ML's pytorch distribution as batchai's PyTorch toolkit: 2 processes on each of 2
+    nodes, with torchrun's variables, the interpreter the command names, one output folder."""
+    text = textwrap.dedent(f"""\
+    type: sweep
+    compute: azureml:local
+    inputs: {{python: {sys.executable}}}
+    outputs: {{ranks: {{type: uri_folder}}}}
+    trial:
+      code: ./src
+      command: ${{{{inputs.python}}}} rank.py --x ${{{{search_space.x}}}} --out ${{{{outputs.ranks}}}}
+      distribution: {{type: pytorch, process_count_per_instance: 2}}
+      resources: {{instance_count: 2}}
+    search_space: {{x: {{type: choice, values: [7]}}}}
+    objective: {{goal: minimize, primary_metric: loss}}
+    """)
+    path = write(tmp_path, text)
+    (path.parent / "src" / "rank.py").write_text(
+        textwrap.dedent("""\
+        import os, pathlib, sys
+        out = pathlib.Path(sys.argv[4])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / os.environ["RANK"]).write_text(f"{os.environ['WORLD_SIZE']} {sys.argv[2]} {sys.executable}")
+        """)
+    )
+    trial = load_sweep_yaml(path).kwargs["trial"]
+    toolkit = trial["toolkit"]
+    assert toolkit == batchai.PyTorchSettings(
+        str((path.parent / "src" / "rank.py").resolve()),
+        sys.executable,
+        "--x ${{search_space.x}} --out ${AZ_BATCHAI_OUTPUT_RANKS}",
+        4,
+    )
+    args = toolkit.command_line_args.replace("${{search_space.x}}", "7")
+    job = experiment.create_job("pt", **{**trial, "toolkit": dataclasses.replace(toolkit, command_line_args=args)})
+    job.wait(timeout=60)
+    assert job.execution_state == "succeeded", (job.output_path() / "stderr-0.txt").read_text()
+    ranks = job.output_path("RANKS")
+    assert sorted(p.name for p in ranks.iterdir()) == ["0", "1", "2", "3"]
+    assert {p.read_text() for p in ranks.iterdir()} == {f"4 7 {sys.executable}"}
 
 
 # -- choices the conversion makes ---------------------------------------------------------------

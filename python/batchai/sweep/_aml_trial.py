@@ -48,7 +48,10 @@ OUTPUT_KEYS = ("type", "path", "mode", "description", "name", "version")
 REFERENCE = re.compile(r"\$\{\{\s*(inputs|outputs|search_space)\.([\w.-]+)\s*\}\}")
 # The single-brace form Azure ML still accepts, with a deprecation warning.
 OLD_REFERENCE = re.compile(r"(?<!\$\{)\{(inputs|outputs|search_space)\.([\w.-]+)\}(?!\})")
-PYTHON_SCRIPT = re.compile(r"^\s*python(?:3(?:\.\d+)?)?\s+(?P<script>[\w./-]+\.py)(?:\s+(?P<args>.*?))?\s*$", re.S)
+# `python script.py args`; a path to the interpreter (`/venv/bin/python3`) is kept as the job's.
+PYTHON_SCRIPT = re.compile(
+    r"^\s*(?P<python>(?:[\w./-]*/)?python(?:3(?:\.\d+)?)?)\s+(?P<script>[\w./-]+\.py)(?:\s+(?P<args>.*?))?\s*$", re.S
+)
 
 
 def trial(doc: Section, folder: Path, search_names: list[str], warnings: list[str]) -> dict[str, Any]:
@@ -239,14 +242,16 @@ def _toolkit(t: Section, command: str, code: Path | None, nodes: int, warnings: 
             "the script is run by its absolute path, so its imports work but relative file paths differ"
         )
     args = match.group("args") or None
+    python = match.group("python") if "/" in match.group("python") else None
     if kind == "pytorch":
         per = d.integer("process_count_per_instance", minimum=1, default=1)
         assert per is not None
-        return PyTorchSettings(script, command_line_args=args, process_count=per * nodes)
+        return PyTorchSettings(script, python, args, per * nodes)
     workers = d.integer("worker_count", minimum=1, default=nodes)
     servers = d.integer("parameter_server_count", minimum=0, default=0)
     return TensorFlowSettings(
         script,
+        python,
         master_command_line_args=args,
         worker_command_line_args=args,
         parameter_server_command_line_args=args,
