@@ -325,6 +325,41 @@ def test_a_pytorch_trial_runs_its_processes_on_two_nodes(
     assert {p.read_text() for p in ranks.iterdir()} == {f"4 7 {sys.executable}"}
 
 
+@pytest.mark.parametrize(
+    ("distribution", "command", "expected", "warning"),
+    [
+        ("{type: mpi, process_count_per_instance: 2}", "python t.py --a 1", "mpi", None),
+        ("{type: tensorflow, parameter_server_count: 1}", "python3 t.py --a 1", "tf", None),
+        ("{type: pytorch}", "bash run.sh --a 1", "custom", "pytorch needs the command to be `python script.py args`"),
+        ("{type: pytorch}", "python t.py --a 1 && echo done", "custom", "pytorch needs the command"),
+    ],
+)
+def test_distributions_become_toolkits(
+    tmp_path: Path, distribution: str, command: str, expected: str, warning: str | None
+) -> None:
+    text = textwrap.dedent(f"""\
+    type: sweep
+    compute: c
+    trial: {{code: ./src, command: "{command}", distribution: {distribution}, resources: {{instance_count: 2}}}}
+    search_space: {{x: {{type: choice, values: [1]}}}}
+    objective: {{goal: minimize, primary_metric: loss}}
+    """)
+    d = load_sweep_yaml(write(tmp_path, text))
+    src = (tmp_path / "src").resolve()
+    toolkit = d.kwargs["trial"]["toolkit"]
+    if expected == "mpi":
+        # Every rank runs the command through bash, so it can start in the code folder.
+        assert toolkit == batchai.CustomMpiSettings(f"cd {src} && {command}", 4)
+    elif expected == "tf":
+        args = "--a 1"
+        assert toolkit == batchai.TensorFlowSettings(
+            str(src / "t.py"), None, args, args, args, worker_count=2, parameter_server_count=1
+        )
+    else:
+        assert toolkit == batchai.CustomToolkitSettings(f"cd {src} && {command}")
+    assert any(warning in w for w in d.warnings) if warning else not any("trial.distribution" in w for w in d.warnings)
+
+
 # -- choices the conversion makes ---------------------------------------------------------------
 
 
