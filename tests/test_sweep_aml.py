@@ -374,8 +374,8 @@ def test_loading_twice_gives_the_same_definition_so_exist_ok_reattaches(tmp_path
 
 
 def test_overrides_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    d = load_sweep_yaml(write(tmp_path, A10_BOUNDED), cluster="local", experiment="mine")
-    assert (d.kwargs["trial"]["cluster"], d.experiment) == ("local", "mine")
+    d = load_sweep_yaml(write(tmp_path, A10_BOUNDED), cluster="local", experiment="mine", name="n2")
+    assert (d.kwargs["trial"]["cluster"], d.experiment, d.name) == ("local", "mine", "n2")
 
     minimal = """\
     type: sweep

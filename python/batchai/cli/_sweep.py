@@ -117,13 +117,11 @@ def _sweep(args: argparse.Namespace) -> Any:
 
 
 def sweep_create(args: argparse.Namespace) -> Any:
-    definition = load_sweep_yaml(args.file, cluster=args.cluster, experiment=args.experiment)
+    definition = load_sweep_yaml(args.file, cluster=args.cluster, experiment=args.experiment, name=args.name)
     for note in definition.warnings:
         warnings.warn(note, BatchAIWarning, stacklevel=1)
     args.experiment = definition.experiment
-    s = _experiment(args, create=True).create_sweep(
-        args.name or definition.name, **definition.kwargs, exist_ok=args.exist_ok
-    )
+    s = _experiment(args, create=True).create_sweep(definition.name, **definition.kwargs, exist_ok=args.exist_ok)
     return sweep_dict(s), None
 
 

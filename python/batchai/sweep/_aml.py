@@ -76,10 +76,15 @@ class SweepDefinition:
 
 
 def load_sweep_yaml(
-    path: str | os.PathLike[str], *, cluster: str | None = None, experiment: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    cluster: str | None = None,
+    experiment: str | None = None,
+    name: str | None = None,
 ) -> SweepDefinition:
     """Read an Azure ML v2 sweep job YAML file. ``cluster`` replaces the file's ``compute``,
-    ``experiment`` its ``experiment_name``. Errors name the file and the YAML path."""
+    ``experiment`` its ``experiment_name``, ``name`` its ``name``. Errors name the file and the
+    YAML path."""
     file = Path(path)
     try:
         import yaml
@@ -91,13 +96,20 @@ def load_sweep_yaml(
     except yaml.YAMLError as e:
         raise ValidationError(f"{file}: not valid YAML: {e}", "(file)", "", "must be YAML") from None
     try:
-        return convert(data, file.resolve().parent, cluster=cluster, experiment=experiment, stem=file.stem)
+        folder = file.resolve().parent
+        return convert(data, folder, cluster=cluster, experiment=experiment, name=name, stem=file.stem)
     except ValidationError as e:
         raise ValidationError(f"{file}: {e}", e.field, e.value, e.rule) from None
 
 
 def convert(
-    data: Any, folder: Path, *, cluster: str | None = None, experiment: str | None = None, stem: str = "sweep"
+    data: Any,
+    folder: Path,
+    *,
+    cluster: str | None = None,
+    experiment: str | None = None,
+    name: str | None = None,
+    stem: str = "sweep",
 ) -> SweepDefinition:
     """The definition in ``data`` (the parsed YAML); relative paths are taken from ``folder``."""
     doc = Section("", data, TOP_KEYS)
@@ -105,7 +117,7 @@ def convert(
     if kind != "sweep":
         fail("type", kind, "is not sweep", "this command reads sweep jobs: `type: sweep`")
     warnings: list[str] = [f"{key} is ignored" for key in DROPPED if doc.has(key)]
-    name = _name(doc, stem, warnings)
+    name = name or _name(doc, stem, warnings)
     if experiment is None:
         experiment = doc.string("experiment_name")
         if experiment is not None and not NAME.match(experiment):
