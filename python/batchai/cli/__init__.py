@@ -7,6 +7,8 @@ batchai job create -w ws -e demo -n hello -f job.json
 batchai job list -w ws -o table
 batchai job wait -w ws -e demo -n hello
 batchai job logs -w ws -e demo -n hello -f
+batchai sweep create -w ws -f sweep.yml --cluster local
+batchai sweep trials -w ws -e demo -n lr-search -o table
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, TextIO
 from ..exceptions import BatchAIError, BatchAITimeoutError, BatchAIWarning
 from . import _commands as c
 from . import _run as r
+from . import _sweep as sw
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -65,9 +68,10 @@ exit status:
   0    success
   1    error (the message starts with 'batchai: error:')
   2    bad command line
-  124  a --timeout ran out (job wait, cluster node-exec)
+  124  a --timeout ran out (job wait, sweep wait, cluster node-exec)
   130  interrupted (Ctrl-C)
   job wait exits with the job's exit code, cluster node-exec with the command's;
+  sweep wait exits 1 when the sweep was cancelled or failed;
   agent status exits 3 when no agent runs."""
 
 WAIT_HELP = """\
@@ -178,7 +182,7 @@ def _run_verbs(cl: Any, jb: Any, groups: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchai",
-        description="Workspaces, clusters, experiments and jobs.",
+        description="Workspaces, clusters, experiments, jobs and sweeps.",
         epilog=EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -249,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     _job_args(_verb(jb, "events", c.job_events, "list a job's state changes, with the reason for each"))
 
     _run_verbs(cl, jb, groups)
+    sw.add_verbs(groups, _verb, _workspace_arg)
     return parser
 
 

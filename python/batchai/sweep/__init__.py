@@ -26,10 +26,12 @@ Spaces: :func:`choice`, :func:`uniform`, :func:`loguniform`, :func:`quniform`,
 :func:`tied` groups and :func:`files`. Samplers: :class:`GridSampler`, :class:`RandomSampler`,
 :class:`SobolSampler`, :class:`TPESampler`. Policies: :class:`BanditPolicy`,
 :class:`MedianStoppingPolicy`, :class:`TruncationSelectionPolicy`, :class:`ASHAPolicy`.
+:func:`load_sweep_yaml` reads an Azure ML v2 sweep job YAML file.
 """
 
 from __future__ import annotations
 
+from ._aml import SweepDefinition, load_sweep_yaml
 from ._policies import ASHAPolicy, BanditPolicy, MedianStoppingPolicy, Policy, TruncationSelectionPolicy
 from ._samplers import GridSampler, RandomSampler, Sampler, SobolSampler, TPESampler
 from ._search import Search
@@ -72,6 +74,7 @@ __all__ = [
     "Search",
     "SobolSampler",
     "Space",
+    "SweepDefinition",
     "TPESampler",
     "Tied",
     "Trial",
@@ -83,6 +86,7 @@ __all__ = [
     "files",
     "geomspace",
     "linspace",
+    "load_sweep_yaml",
     "loguniform",
     "qloguniform",
     "quniform",
