@@ -296,44 +296,31 @@ class Sweep:
         return self
 
     def overheads(self) -> dict[str, dict[str, float]]:
-        """Per-trial overhead breakdown in seconds: ``{phase: {"median": .., "p99": .., "mean": ..}}``
-        over the trials that have the phase (queued, run, ingest, decision, teardown)."""
-        phases: dict[str, list[float]] = {}
-        for t in self.trials():
-            for phase, seconds in t.overheads.items():
-                phases.setdefault(phase, []).append(seconds)
-        summary = {}
-        for phase, values in phases.items():
-            values.sort()
-            n = len(values)
-            summary[phase] = {
-                "median": values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2,
-                "p99": values[min(n - 1, math.ceil(0.99 * n) - 1)],
-                "mean": sum(values) / n,
-                "count": float(n),
-            }
-        return summary
+        """The per-trial overhead breakdown in seconds, by phase (``queued``: trial created to job
+        started; ``run``: the job's run; ``ingest``: logged to stored, worst per trial;
+        ``decision``: logged to the stop decision; ``teardown``: job ended to trial recorded):
+        ``{phase: {count, mean, median, p99, max, total}}``."""
+        from ._results import overhead_summary
+
+        return overhead_summary(self._records())
 
     def wait(self, timeout: float | None = None, *, progress: bool = False) -> Sweep:
         """Wait until the sweep ends (its state is no longer ``running``); returns it refreshed.
         ``progress=True`` shows a progress bar (``tqdm``, from ``batchai[notebook]``)."""
+        from ._progress import Progress, sweep_status
+
         deadline = None if timeout is None else time.monotonic() + timeout
-        bar = _progress_bar(self) if progress else None
         delay = 0.02
-        try:
-            while not self.refresh().done:
-                if bar is not None:
-                    bar(self)
+        with Progress(self.max_trials, desc=self.name, enabled=progress) as bar:
+            while True:
+                self.refresh()
+                bar.update(*sweep_status(self._data))
+                if self.done:
+                    return self
                 if deadline is not None and time.monotonic() >= deadline:
                     raise BatchAITimeoutError(self._timeout_message(timeout))
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
-            if bar is not None:
-                bar(self)
-        finally:
-            if bar is not None:
-                bar(None)
-        return self
 
     async def wait_async(self, timeout: float | None = None) -> Sweep:
         """Like :meth:`wait`, without blocking the event loop (for notebooks and async code)."""
@@ -346,6 +333,47 @@ class Sweep:
             delay = min(delay * 1.5, 0.5)
         return self
 
+    def _records(self) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = json.loads(self._handle.sweep_trials(self._experiment, self.name))
+        return records
+
+    def to_pandas(self) -> Any:
+        """The trials as a ``pandas.DataFrame`` (parameters, status, reason, value, best and last
+        step, start, duration, job, overheads); needs ``batchai[notebook]``."""
+        from ._results import trials_frame
+
+        return trials_frame(self._records(), self.metric)
+
+    def plot_history(self, ax: Any = None) -> Any:
+        """Each trial's value in order with the best so far; returns the matplotlib Axes."""
+        from ._plots import plot_history
+
+        return plot_history(self._records(), self.metric, self.mode, ax)
+
+    def plot_curves(self, ax: Any = None) -> Any:
+        """Learning curves of every trial (the metric against step); returns the Axes."""
+        from ._plots import plot_curves
+
+        return plot_curves(self.metrics(name=self.metric), self._records(), self.metric, ax)
+
+    def plot_parallel_coordinates(self, ax: Any = None) -> Any:
+        """One axis per parameter plus the objective, a line per trial; returns the Axes."""
+        from ._plots import plot_parallel_coordinates
+
+        return plot_parallel_coordinates(self._records(), self.metric, self.mode, ax)
+
+    def plot_importance(self, ax: Any = None) -> Any:
+        """How much each parameter explains the objective (rank ANOVA); returns the Axes."""
+        from ._plots import plot_importance
+
+        return plot_importance(self._records(), self.metric, ax)
+
+    def _repr_html_(self) -> str:
+        from ._html import sweep_html
+
+        self.refresh()
+        return sweep_html(self._data, self._records())
+
     def _timeout_message(self, timeout: float | None) -> str:
         counts = ", ".join(f"{n} {k}" for k, n in self.counts.items() if n)
         return f"sweep '{self.name}' is still running after {timeout} s ({counts or 'no trials yet'})"
@@ -354,25 +382,3 @@ class Sweep:
         best = self.best_trial
         shown = "none yet" if best is None else f"{self.metric}={best.value} (trial {best.id})"
         return f"Sweep({self.name!r}, {self.state}, {sum(self.counts.values())}/{self.max_trials} trials, best {shown})"
-
-
-def _progress_bar(sweep: Sweep) -> Any:
-    """A callable fed the sweep after each refresh (``None`` closes it)."""
-    from ._optional import require
-
-    tqdm = require("tqdm.auto").tqdm
-    bar = tqdm(total=sweep.max_trials, desc=sweep.name, unit="trial")
-
-    def update(current: Sweep | None) -> None:
-        if current is None:
-            bar.close()
-            return
-        counts = current.counts
-        finished = sum(counts[k] for k in ("completed", "failed", "stopped", "cancelled"))
-        bar.total = current.max_trials
-        bar.n = finished
-        best = current.best_trial
-        bar.set_postfix(running=counts["running"], best="-" if best is None else f"{best.value:.4g}", refresh=False)
-        bar.refresh()
-
-    return update
