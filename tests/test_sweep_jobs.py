@@ -192,7 +192,9 @@ def test_extend_runs_more_trials(experiment: batchai.Experiment, cluster: batcha
         max_trials=1,
     ).wait(timeout=60)
     assert len(s.trials()) == 1
-    s.extend(max_trials=3).wait(timeout=60)
+    import asyncio
+
+    asyncio.run(s.extend(max_trials=3).wait_async(timeout=60))
     assert [t.id for t in s.trials()] == [0, 1, 2]
     assert s.state == "completed"
     with pytest.raises(batchai.ValidationError, match="max_trials"):
@@ -214,3 +216,93 @@ def test_bad_sweeps_fail_at_create(experiment: batchai.Experiment, cluster: batc
         )
     assert experiment.sweeps() == []
     _ = json
+
+
+def test_a_two_node_trial_template_runs_every_rank_with_the_trials_values(
+    experiment: batchai.Experiment, cluster: batchai.Cluster, tmp_path: Path
+) -> None:
+    # Two nodes, two processes each: every rank sees its trial's value; rank 0 logs the metric.
+    script = tmp_path / "ranks.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, os, sys, time
+            rank = int(os.environ["RANK"])
+            width = int(sys.argv[1])
+            with open({str(tmp_path / "seen")!r}, "a") as f:
+                f.write(f"{{os.environ['BATCHAI_TRIAL_ID']}} {{rank}} {{width}} {{os.environ['BATCHAI_PARAM_WIDTH']}}\\n")
+            if rank == 0:
+                line = {{"name": "err", "value": abs(width - 48) / 10 - 2, "time": time.time()}}
+                with open(os.path.join(os.environ["BATCHAI_METRICS_DIR"], f"r{{os.getpid()}}.jsonl"), "a") as out:
+                    out.write(json.dumps(line) + "\\n")
+            """
+        )
+    )
+    s = experiment.create_sweep(
+        "ranks",
+        search_space={"width": sweep.choice([32, 56])},
+        sampler=sweep.GridSampler(),
+        metric="err",
+        trial=dict(
+            cluster=cluster,
+            node_count=2,
+            toolkit=batchai.PyTorchSettings(str(script), command_line_args="${{search_space.width}}", process_count=4),
+        ),
+    ).wait(timeout=60)
+    assert s.state == "completed", s.reason
+    seen = sorted(tuple(line.split()) for line in (tmp_path / "seen").read_text().splitlines())
+    by_trial = {t.id: t.params["width"] for t in s.trials()}
+    assert seen == sorted((str(t), str(r), str(w), str(w)) for t, w in by_trial.items() for r in range(4))
+    assert {t.status for t in s.trials()} == {"completed"}
+    assert {t.params["width"]: t.value for t in s.trials()} == {32: pytest.approx(-0.4), 56: pytest.approx(-1.2)}
+    assert s.best_trial is not None and s.best_trial.params == {"width": 56}
+    assert all(len(t.job.nodes()) == 2 for t in s.trials())
+
+
+def test_killing_the_agent_mid_sweep_loses_and_duplicates_nothing(
+    ws: batchai.Workspace, experiment: batchai.Experiment, cluster: batchai.Cluster, script: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import time
+
+    from tests.conftest import alive, until
+
+    runs = tmp_path / "runs"
+    trial = trial_template(cluster, script, EPOCHS="6", PAUSE="0.05")
+    trial["command_line"] = f"echo $BATCHAI_TRIAL_ID >> {runs}; " + str(trial["command_line"])
+    s = experiment.create_sweep(
+        "crash",
+        search_space={"lr": sweep.uniform(0.0, 1.0)},
+        sampler=sweep.TPESampler(seed=3),
+        metric="loss",
+        trial=trial,
+        max_trials=12,
+        max_concurrent_trials=2,
+        policy=sweep.MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=3),
+    )
+    killed = 0
+    # More kills than the launcher restarts in a minute: waiting starts the agent again.
+    while s.refresh().state == "running" and killed < 6:
+        time.sleep(0.25)
+        status = ws.agent.status()
+        if status is None:
+            continue
+        os.kill(status["pid"], signal.SIGKILL)
+        until(lambda: not alive(status["pid"]), what="the agent to die")
+        killed += 1
+    assert killed >= 3, "the sweep ended before the agent was killed a few times"
+    s.wait(timeout=90)  # no client call needed: the launcher restarts the agent; wait only reads
+    assert (s.state, s.reason) == ("completed", "max_trials (12) reached")
+    trials = s.trials()
+    assert [t.id for t in trials] == list(range(12))
+    assert sorted(int(x) for x in runs.read_text().split()) == list(range(12)), "a trial lost or run twice"
+    assert len(experiment.jobs()) == 12
+    for t in trials:
+        assert t.status in ("completed", "stopped"), t
+        points = s.metrics(trial=t.id, name="loss")
+        steps = [p["step"] for p in points]
+        assert steps == list(range(1, len(steps) + 1)), f"trial {t.id}: points stored twice or lost: {steps}"
+        if t.status == "completed":
+            assert steps == [1, 2, 3, 4, 5, 6]
+            assert t.value == pytest.approx((t.params["lr"] - 0.3) ** 2 + 1 / 6)

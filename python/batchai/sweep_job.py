@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import _core
+from . import _agent, _core
 from ._convert import dumps, python_field_names
 from .exceptions import BatchAITimeoutError, ValidationError
 from .sweep import GridSampler, Policy, Sampler, Space, TPESampler
@@ -311,8 +311,12 @@ class Sweep:
 
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.02
+        next_check = 0.0
         with Progress(self.max_trials, desc=self.name, enabled=progress) as bar:
             while True:
+                if time.monotonic() >= next_check:
+                    self._ensure_agent()
+                    next_check = time.monotonic() + 2.0
                 self.refresh()
                 bar.update(*sweep_status(self._data))
                 if self.done:
@@ -326,12 +330,24 @@ class Sweep:
         """Like :meth:`wait`, without blocking the event loop (for notebooks and async code)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.02
-        while not (await asyncio.to_thread(self.refresh)).done:
+        next_check = 0.0
+        while True:
+            if time.monotonic() >= next_check:
+                await asyncio.to_thread(self._ensure_agent)
+                next_check = time.monotonic() + 2.0
+            if (await asyncio.to_thread(self.refresh)).done:
+                break
             if deadline is not None and time.monotonic() >= deadline:
                 raise BatchAITimeoutError(self._timeout_message(timeout))
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.5)
         return self
+
+    def _ensure_agent(self) -> None:
+        # The agent drives the sweep; one that died more often than its launcher restarts it
+        # (or a machine that rebooted) is started again by whoever waits.
+        if self.state == "running":
+            _core.agent_start(self._handle.path, _agent.command())
 
     def _records(self) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = json.loads(self._handle.sweep_trials(self._experiment, self.name))
