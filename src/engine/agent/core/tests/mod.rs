@@ -6,6 +6,7 @@
 mod failures;
 mod lifecycle;
 mod secrets;
+mod sweeps;
 
 use std::cell::RefCell;
 use std::rc::Rc;
