@@ -470,6 +470,7 @@ impl Core {
     }
 
     pub(super) fn job_deleted(&mut self, id: i64) {
+        self.sweeps.job_deleted(id);
         self.stop_run(id, StopReason::Deleted);
     }
 }

@@ -42,9 +42,18 @@ pub(super) struct Sweeps {
     /// Trial jobs: job row id → (sweep id, trial id).
     by_job: HashMap<i64, (i64, u64)>,
     next_poll: Option<Instant>,
+    /// Trial jobs deleted by a client (their trials are cancelled, not failed).
+    deleted: std::collections::HashSet<i64>,
 }
 
 impl Sweeps {
+    /// A client deleted job `id` (called before the job ends).
+    pub(super) fn job_deleted(&mut self, id: i64) {
+        if self.by_job.contains_key(&id) {
+            self.deleted.insert(id);
+        }
+    }
+
     /// When metrics must be read again without an event.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         if self.driven.values().any(|d| !d.live.is_empty()) { self.next_poll } else { None }
@@ -510,7 +519,9 @@ impl Core {
             _ => "",
         });
         let terminated = self.jobs.get(&job_id).is_some_and(|e| e.job.terminate_requested);
-        let stop = stop.filter(|s| !s.is_empty()).or(terminated.then_some("its job was terminated"));
+        let deleted = self.sweeps.deleted.remove(&job_id);
+        let stop = if deleted { Some("its job was deleted") } else { stop.filter(|s| !s.is_empty()) };
+        let stop = stop.or(terminated.then_some("its job was terminated"));
         self.end_trial(sweep, trial, job_id, Some(state), exit_code, stop);
     }
 

@@ -155,3 +155,22 @@ fn cancelling_a_sweep_cancels_queued_and_running_trials() {
     let sweep = h.client.sweep("e", "s").unwrap();
     assert_eq!((sweep.state, sweep.reason.as_deref()), (SweepState::Cancelled, Some("cancelled by the user")));
 }
+
+#[test]
+fn a_trial_whose_job_is_deleted_or_terminated_is_cancelled_and_the_sweep_goes_on() {
+    let mut spec = sweep_spec(None, &[1.0, 2.0, 3.0, 4.0], 3);
+    spec.max_trials = 4;
+    let mut h = sweeping(spec);
+    assert_eq!(h.state("s-2"), ExecutionState::Queued, "two nodes: the third trial waits");
+    h.client.delete_job("e", "s-2").unwrap();
+    h.turn();
+    h.client.request_terminate("e", "s-0", h.now().wall).unwrap();
+    h.turn();
+    let k0 = key(&mut h, "s-0");
+    h.exit(&k0, 143);
+    let found = trials(&mut h);
+    assert_eq!(found[0], (0, TrialStatus::Cancelled, Some("its job was terminated".into())));
+    assert_eq!(found[2], (2, TrialStatus::Cancelled, Some("its job was deleted".into())));
+    assert_eq!(found.len(), 4, "the freed slots went to the last trial");
+    assert_eq!(h.client.sweep("e", "s").unwrap().state, SweepState::Running);
+}
