@@ -42,6 +42,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as metrics:
         # As the agent sets it for a job: the logger writes its file there.
         env = {**os.environ, "BATCHAI_METRICS_DIR": metrics}
+        # As installed packages run: from bytecode (pip compiles it; an editable install writes
+        # it on first import), not compiled from source at every start.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         for code in CASES.values():  # warm the page cache and __pycache__
             once(code, env)
         samples: dict[str, list[float]] = {label: [] for label in CASES}
