@@ -90,14 +90,20 @@ impl MetricsTail {
     }
 
     /// The complete lines of `path` past its offset under `key`, which moves past them; `None`
-    /// when there are none (yet). A file that vanished meanwhile has none.
+    /// when there are none (yet). A file that vanished meanwhile has none. A file shorter than
+    /// its offset was started anew (a requeued job's stdout is truncated when it runs again):
+    /// it is read from its start.
     fn take_lines(&mut self, key: String, path: &Path) -> io::Result<Option<String>> {
-        let consumed = self.offsets.0.get(&key).copied().unwrap_or(0);
+        let mut consumed = self.offsets.0.get(&key).copied().unwrap_or(0);
         let len = match std::fs::metadata(path) {
             Ok(meta) => meta.len(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
+        if len < consumed {
+            consumed = 0;
+            self.offsets.0.insert(key.clone(), 0);
+        }
         if len <= consumed {
             return Ok(None);
         }
@@ -206,6 +212,11 @@ mod tests {
         append(&stdouterr.join("stdout.txt"), "5\n");
         let got = new(tail.offsets.clone()).read_new().unwrap();
         assert_eq!((got.len(), got[0].step, got[0].value), (1, Some(1), -0.5));
+        // The job runs again (requeued): its stdout starts over, shorter than the offset.
+        std::fs::write(stdouterr.join("stdout.txt"), "epoch 0 val_loss=0.8\n").unwrap();
+        let got = tail.read_new().unwrap();
+        assert_eq!((got.len(), got[0].step, got[0].value), (1, Some(0), 0.8));
+        assert_eq!(tail.offsets.0.get("stdout:stdout.txt"), Some(&21));
         let e = MetricsTail::with_stdout_regex(&metrics, Offsets::default(), &stdouterr, "(", "m").unwrap_err();
         assert_eq!(e.field, "metric_regex");
     }
