@@ -230,7 +230,8 @@ def test_a_two_node_trial_template_runs_every_rank_with_the_trials_values(
             rank = int(os.environ["RANK"])
             width = int(sys.argv[1])
             with open({str(tmp_path / "seen")!r}, "a") as f:
-                f.write(f"{{os.environ['BATCHAI_TRIAL_ID']}} {{rank}} {{width}} {{os.environ['BATCHAI_PARAM_WIDTH']}}\\n")
+                trial, value = os.environ["BATCHAI_TRIAL_ID"], os.environ["BATCHAI_PARAM_WIDTH"]
+                f.write(f"{{trial}} {{rank}} {{width}} {{value}}\\n")
             if rank == 0:
                 line = {{"name": "err", "value": abs(width - 48) / 10 - 2, "time": time.time()}}
                 with open(os.path.join(os.environ["BATCHAI_METRICS_DIR"], f"r{{os.getpid()}}.jsonl"), "a") as out:
@@ -288,8 +289,9 @@ def test_killing_the_agent_mid_sweep_loses_and_duplicates_nothing(
         status = ws.agent.status()
         if status is None:
             continue
-        os.kill(status["pid"], signal.SIGKILL)
-        until(lambda: not alive(status["pid"]), what="the agent to die")
+        pid = status["pid"]
+        os.kill(pid, signal.SIGKILL)
+        until(lambda: not alive(pid), what="the agent to die")  # noqa: B023 (used at once)
         killed += 1
     assert killed >= 3, "the sweep ended before the agent was killed a few times"
     s.wait(timeout=90)  # no client call needed: the launcher restarts the agent; wait only reads

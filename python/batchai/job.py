@@ -368,6 +368,20 @@ class Job(Resource):
         path = self._primary_log("stderr")
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def metrics(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The metric points the job logged so far, oldest first (only those called ``name`` if
+        given): ``{"name": "val_loss", "step": 5 | None, "value": 0.41, "time": 1764630000.1}``
+        dicts, ``time`` in Unix seconds. They come from every process of the job, logged with
+        :func:`batchai.log_metric` or ``mlflow.log_metric``, and are readable while it runs (each
+        call reads the job's metrics folder anew). A job that has not started has none."""
+        try:
+            folder = self._existing_output_path()
+        except NotFoundError as e:
+            if e.kind != "output directory":
+                raise
+            return []  # not started: no output folders yet
+        return _core.read_metrics(str(folder), name)
+
     def _resolve(self, output_directory_id: str, path: str) -> Path:
         base = self._existing_output_path(output_directory_id).resolve()
         target = (base / path).resolve()

@@ -7,6 +7,7 @@
 
 mod agent;
 mod errors;
+mod metrics;
 mod submitter;
 mod sweep;
 mod sweep_types;
@@ -31,6 +32,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(agent::agent_stop, m)?)?;
     m.add_function(wrap_pyfunction!(agent::wait_jobs, m)?)?;
     m.add_function(wrap_pyfunction!(agent::wait_jobs_async, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::read_metrics, m)?)?;
     sweep::register(m)?;
     Ok(())
 }

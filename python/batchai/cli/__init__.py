@@ -9,6 +9,7 @@ batchai job wait -w ws -e demo -n hello
 batchai job logs -w ws -e demo -n hello -f
 batchai sweep create -w ws -f sweep.yml --cluster local
 batchai sweep trials -w ws -e demo -n lr-search -o table
+batchai job metrics -w ws -e demo -n hello -o table
 """
 
 from __future__ import annotations
@@ -101,6 +102,13 @@ no agent runs. 'stop' stops it (running jobs keep running and are picked up when
 again) and prints whether one was running. 'start' starts it if needed and prints its status."""
 
 
+METRICS_HELP = """\
+List the metric points a job logged so far, oldest first: with batchai.log_metric, with
+mlflow.log_metric (the job's MLFLOW_TRACKING_URI points into its metrics folder), from every
+process of the job. Works while the job runs; a job that has not started has none. -o json gives
+name, step, value (NaN and infinities as "nan", "inf", "-inf"), time (Unix seconds) and loggedAt."""
+
+
 def _job_args(parser: argparse.ArgumentParser) -> None:
     _workspace_arg(parser)
     parser.add_argument("-e", "--experiment", required=True)
@@ -127,6 +135,11 @@ def _run_verbs(cl: Any, jb: Any, groups: Any) -> None:
         "-d", "--output-directory-id", default="stdouterr", help="output directory of --file (default: stdouterr)"
     )
     p.add_argument("--poll-interval", type=float, default=0.2, help="-f: how often to read (s, default 0.2)")
+
+    p = _verb(jb, "metrics", r.job_metrics, "list the metric points a job logged (also while it runs)")
+    p.description, p.formatter_class = METRICS_HELP, fmt
+    _job_args(p)
+    p.add_argument("--metric", help="only the points of this metric (-n names the job)")
 
     p = _verb(jb, "files", r.job_files, "list the files of a job's output directory")
     _job_args(p)

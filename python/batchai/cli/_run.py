@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import sys
 import time
@@ -157,6 +158,31 @@ def job_logs(args: argparse.Namespace) -> Any:
             sys.stdout.write(chunk)
             sys.stdout.flush()
     return None, None
+
+
+# -- job metrics ----------------------------------------------------------------------------
+
+
+def _metric_dict(point: dict[str, Any]) -> dict[str, Any]:
+    """A point for JSON: NaN and infinities as the strings the metrics files use (JSON has no
+    literal for them), and the time as ISO text beside its Unix seconds."""
+    value = point["value"]
+    if not math.isfinite(value):
+        value = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    when = dt.datetime.fromtimestamp(point["time"], dt.UTC)
+    return {**point, "value": value, "loggedAt": _iso(when)}
+
+
+METRIC_COLUMNS: list[Column] = [
+    ("Name", lambda p: p["name"]),
+    ("Step", lambda p: p["step"]),
+    ("Value", lambda p: p["value"]),
+    ("Logged", lambda p: p["loggedAt"]),
+]
+
+
+def job_metrics(args: argparse.Namespace) -> Any:
+    return [_metric_dict(p) for p in _job(args).metrics(args.metric)], METRIC_COLUMNS
 
 
 # -- job files, terminate -------------------------------------------------------------------

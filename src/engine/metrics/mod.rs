@@ -10,14 +10,21 @@
 //!   ([`Offsets`], plain serde data so the agent commits them with the points it stored) and
 //!   reads only complete lines past them, so a crash between reading and committing reads the
 //!   same lines again and nothing is stored twice or lost.
+//! - Two more sources are read the same way, by offsets in the same map: MLflow's file store
+//!   under the folder (`mlruns/`, see [`mlflow`]: every job's `MLFLOW_TRACKING_URI` points
+//!   there) and, for a sweep with a `metric_regex`, the job's primary standard output (see
+//!   [`stdout_regex`]).
 //! - A point's `step` is what the script gave (if anything). Policies count intervals instead
 //!   (each logged value of the objective is one, as in Azure ML), so steps may repeat or be
 //!   missing without breaking early termination.
 
 mod jsonl;
+pub mod mlflow;
+pub mod stdout_regex;
 mod tail;
 
 pub use jsonl::parse_line;
+pub use stdout_regex::{StdoutRegex, check_metric_regex};
 pub use tail::{MetricsTail, Offsets, read_all};
 
 /// The environment variable naming a job's metrics folder.

@@ -116,12 +116,43 @@ pub fn node_env(req: &LaunchRequest<'_>, node: &PlacedNode) -> Env {
     // Where `batchai.log_metric` writes (see `engine::metrics`).
     let metrics = crate::engine::metrics::metrics_dir(std::path::Path::new(&req.paths.stdouterr));
     env.set(crate::engine::metrics::METRICS_DIR_ENV, metrics.display().to_string());
+    mlflow_env(&mut env, req, &metrics);
     env.set("BATCHAI_NODE_ID", &node.id);
     // GPU ids are `nvidia-smi`'s (PCI bus order); CUDA's default order (fastest first) differs.
     env.set("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
     // Empty when the node has no GPU, which hides every GPU from CUDA rather than exposing all.
     env.set("CUDA_VISIBLE_DEVICES", node.gpus.join(","));
     env
+}
+
+/// Routes `mlflow.log_metric` of a script written for Azure ML into the job's metrics folder,
+/// where the agent tails MLflow's file store (`engine::metrics::mlflow`): MLflow ≥ 3.13 refuses
+/// the file store without `MLFLOW_ALLOW_FILE_STORE`, and its default otherwise is a SQLite file
+/// in the working directory that `mlflow-skinny` cannot even open. The MLflow experiment is the
+/// batchai experiment, as Azure ML names it, unless the job picks one itself: `MLFLOW_EXPERIMENT_ID`
+/// and a different `MLFLOW_EXPERIMENT_NAME` would contradict each other. The job's own values of
+/// any of these win anyway, being applied last ([`apply_user`]).
+fn mlflow_env(env: &mut Env, req: &LaunchRequest<'_>, metrics: &std::path::Path) {
+    let mlruns = metrics.join(crate::engine::metrics::mlflow::MLRUNS);
+    env.set("MLFLOW_TRACKING_URI", file_uri(&mlruns.display().to_string()));
+    env.set("MLFLOW_ALLOW_FILE_STORE", "true");
+    let user = &req.spec.environment_variables;
+    if !user.iter().any(|v| v.name == "MLFLOW_EXPERIMENT_ID" || v.name == "MLFLOW_EXPERIMENT_NAME") {
+        env.set("MLFLOW_EXPERIMENT_NAME", &req.identity.experiment);
+    }
+}
+
+/// `file://` and the absolute `path`, percent-encoded where a URI needs it (a workspace under a
+/// folder with a space or `#` in its name).
+fn file_uri(path: &str) -> String {
+    let mut uri = String::from("file://");
+    for byte in path.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => uri.push(byte as char),
+            _ => uri.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    uri
 }
 
 /// Applies the job's `environmentVariables` on top of `env`, expanding references to variables
@@ -214,6 +245,12 @@ mod tests {
         assert_eq!(e.get("V8"), Some("first-8+again"), "a later entry wins and sees the earlier value");
         assert_eq!(e.get("V99999"), Some("first-99999"));
         assert_eq!(e.iter().nth(2), Some(("V0", "first-0+again")));
+    }
+
+    #[test]
+    fn file_uris_encode_what_a_uri_cannot_hold() {
+        assert_eq!(file_uri("/ws/exp/job-1/metrics/mlruns"), "file:///ws/exp/job-1/metrics/mlruns");
+        assert_eq!(file_uri("/my runs/#1/é"), "file:///my%20runs/%231/%C3%A9");
     }
 
     #[test]

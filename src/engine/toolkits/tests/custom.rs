@@ -84,6 +84,24 @@ fn every_batch_ai_variable_is_set_under_both_names() {
 }
 
 #[test]
+fn mlflow_logs_into_the_metrics_folder_unless_the_job_says_otherwise() {
+    let plan = custom("true").plan();
+    let p = plan.primary();
+    assert_eq!(get(p, "BATCHAI_METRICS_DIR"), "/ws/outputs/seg/metrics");
+    assert_eq!(get(p, "MLFLOW_TRACKING_URI"), "file:///ws/outputs/seg/metrics/mlruns");
+    assert_eq!(get(p, "MLFLOW_ALLOW_FILE_STORE"), "true");
+    assert_eq!(get(p, "MLFLOW_EXPERIMENT_NAME"), "exp");
+    let fx = Fixture::new(json!({"nodeCount": 1, "customToolkitSettings": {"commandLine": "true"},
+        "environmentVariables": [{"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow:5000"},
+                                 {"name": "MLFLOW_EXPERIMENT_ID", "value": "7"}]}));
+    let plan = fx.plan();
+    let p = plan.primary();
+    assert_eq!(get(p, "MLFLOW_TRACKING_URI"), "http://mlflow:5000", "the job's own value wins");
+    assert_eq!(get(p, "MLFLOW_EXPERIMENT_ID"), "7");
+    assert_eq!(p.env.get("MLFLOW_EXPERIMENT_NAME"), None, "a name would contradict the job's experiment id");
+}
+
+#[test]
 fn a_node_without_gpus_says_zero_and_hides_them() {
     let mut fx = custom("nvidia-smi");
     fx.nodes[0].gpus.clear();
