@@ -134,7 +134,7 @@ def test_create_wait_and_read_a_sweep_from_yaml(
     done = json.loads(out)
     assert done["state"] == "completed"
     assert done["counts"] == {"queued": 0, "running": 0, "completed": 3, "failed": 0, "stopped": 0, "cancelled": 0}
-    assert "Sweep cli-exp/s1: completed; trials: 3 completed" in err
+    assert "Sweep cli-exp/s1: completed (max_trials (3) reached); trials: 3 completed" in err
 
     code, out, _ = cli(capsys, "sweep", "trials", *S1, "-o", "table")
     assert code == 0
@@ -175,7 +175,7 @@ def test_create_again_needs_exist_ok_and_the_same_definition(
 
     code, out, err = cli(capsys, "sweep", "create", "-w", "ws", "-f", str(path))
     assert (code, out) == (1, "")
-    assert err.startswith("batchai: error:") and "s1" in err
+    assert "batchai: error: sweep 's1' already exists" in err
 
     # The same file again re-attaches: no seed in it, yet the same definition.
     code, out, err = cli(capsys, "sweep", "create", "-w", "ws", "-f", str(path), "--exist-ok")
@@ -185,7 +185,7 @@ def test_create_again_needs_exist_ok_and_the_same_definition(
     changed = sweep_yaml(tmp_path, limits="{max_total_trials: 4, max_concurrent_trials: 1}")
     code, out, err = cli(capsys, "sweep", "create", "-w", "ws", "-f", str(changed), "--exist-ok")
     assert (code, out) == (1, "")
-    assert err.startswith("batchai: error:")
+    assert "batchai: error: sweep 's1' already exists with another max_trials" in err
 
     # -n and -e override the file's name and experiment.
     code, out, err = cli(capsys, "sweep", "create", "-w", "ws", "-f", str(path), "-n", "s2", "-e", "other")

@@ -174,11 +174,11 @@ def test_cancel_cancels_running_trials(experiment: batchai.Experiment, cluster: 
     from tests.conftest import until
 
     until(lambda: s.refresh().counts["running"] == 2, what="two trials running")
-    assert s.cancel()
+    assert s.cancel(wait=False).state == "running", "cancelling waits for the trials to stop"
     s.wait(timeout=60)
     assert (s.state, s.reason) == ("cancelled", "cancelled by the user")
     assert [t.status for t in s.trials()] == ["cancelled", "cancelled"]
-    assert not s.cancel(), "an ended sweep cannot be cancelled again"
+    assert s.cancel().state == "cancelled", "cancelling an ended sweep changes nothing"
     with pytest.raises(batchai.ConflictError, match="cancelled"):
         s.extend(20)
 
@@ -308,3 +308,67 @@ def test_killing_the_agent_mid_sweep_loses_and_duplicates_nothing(
         if t.status == "completed":
             assert steps == [1, 2, 3, 4, 5, 6]
             assert t.value == pytest.approx((t.params["lr"] - 0.3) ** 2 + 1 / 6)
+
+
+def test_metric_regex_reads_programs_that_only_print(experiment: batchai.Experiment, cluster: batchai.Cluster) -> None:
+    # A program that prints (no logger, no flush): the sweep reads its output with the pattern.
+    code = "import sys; x = float(sys.argv[1]); [print(f'epoch {e} val_loss={(x - 2) ** 2 - e}') for e in (1, 2, 3)]"
+    s = experiment.create_sweep(
+        "printed",
+        search_space={"x": sweep.choice([1, 2])},
+        sampler=sweep.GridSampler(),
+        metric="val_loss",
+        metric_regex=r"epoch (?P<step>\d+) val_loss=(?P<value>\S+)",
+        trial=dict(cluster=cluster, command_line=f'{sys.executable} -c "{code}" ${{{{search_space.x}}}}'),
+    ).wait(timeout=60)
+    assert {t.params["x"]: (t.status, t.value, t.last_step) for t in s.trials()} == {
+        1: ("completed", -2.0, 3),
+        2: ("completed", -3.0, 3),
+    }
+    with pytest.raises(batchai.ValidationError, match="named group"):
+        experiment.create_sweep(
+            "bad-regex",
+            search_space={"x": sweep.choice([1, 2])},
+            sampler=sweep.GridSampler(),
+            metric="val_loss",
+            metric_regex=r"val_loss=(\S+)",
+            trial=dict(cluster=cluster, command_line="true"),
+        )
+
+
+def test_trials_logging_with_batchai_log_metric_and_mlflow(
+    experiment: batchai.Experiment, cluster: batchai.Cluster, tmp_path: Path
+) -> None:
+    pytest.importorskip("mlflow")
+    script = tmp_path / "both.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            x = float(sys.argv[2])
+            if sys.argv[1] == "mlflow":
+                import mlflow  # an Azure ML script, unchanged
+                for step in range(3):
+                    mlflow.log_metric("score", x - step, step=step)
+            else:
+                import batchai
+                batchai.log_metrics({"score": x - 10, "other": 1.0})
+            """
+        )
+    )
+    s = experiment.create_sweep(
+        "loggers",
+        search_space={"how": sweep.choice(["mlflow", "batchai"]), "x": sweep.choice([5.0])},
+        sampler=sweep.GridSampler(),
+        metric="score",
+        mode="max",
+        trial=dict(
+            cluster=cluster,
+            command_line=f"{sys.executable} {script} ${{{{search_space.how}}}} ${{{{search_space.x}}}}",
+        ),
+    ).wait(timeout=120)
+    by_how = {t.params["how"]: t for t in s.trials()}
+    assert (by_how["mlflow"].status, by_how["mlflow"].value, by_how["mlflow"].last_value) == ("completed", 5.0, 3.0)
+    assert (by_how["batchai"].status, by_how["batchai"].value) == ("completed", -5.0)
+    assert s.best_trial is not None and s.best_trial.params["how"] == "mlflow"
+    assert [p["value"] for p in by_how["batchai"].job.metrics(name="other")] == [1.0]

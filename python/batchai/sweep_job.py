@@ -285,10 +285,12 @@ class Sweep:
         result: list[dict[str, Any]] = points
         return result
 
-    def cancel(self) -> bool:
-        """Cancel the sweep: no trial starts any more and running ones are cancelled. False if
-        it had already ended."""
-        return self._handle.cancel_sweep(self._experiment, self.name)
+    def cancel(self, wait: bool = True, timeout: float | None = None) -> Sweep:
+        """Cancel the sweep: no trial starts any more, running ones are stopped (SIGTERM, then
+        SIGKILL after the grace period) and end ``cancelled``. With ``wait``, returns once the
+        sweep has ended. Cancelling an ended sweep changes nothing."""
+        self._handle.cancel_sweep(self._experiment, self.name)
+        return self.wait(timeout) if wait else self.refresh()
 
     def extend(self, max_trials: int) -> Sweep:
         """Raise the trial limit; a sweep that completed by reaching it runs again."""

@@ -54,7 +54,9 @@ def _plain(value: Any) -> Any:
 
 def trial_dict(trial: Any) -> dict[str, Any]:
     """A ``SweepTrial`` (a frozen dataclass) as the trial dict of the sweep API."""
-    return {f.name: _plain(getattr(trial, f.name)) for f in dataclasses.fields(trial)}
+    fields = {f.name: _plain(getattr(trial, f.name)) for f in dataclasses.fields(trial) if not f.name.startswith("_")}
+    fields["job"] = fields.pop("job_name")  # the contract's name for it
+    return fields
 
 
 def sweep_dict(s: Any) -> dict[str, Any]:
@@ -151,9 +153,7 @@ def sweep_best(args: argparse.Namespace) -> Any:
 
 
 def sweep_cancel(args: argparse.Namespace) -> Any:
-    s = _sweep(args)
-    s.cancel()
-    s.refresh()
+    s = _sweep(args).cancel(wait=not args.no_wait)
     return sweep_dict(s), None
 
 
@@ -214,7 +214,8 @@ def add_verbs(
     named("show", sweep_show, "a sweep: state, limits, trial counts, best trial")
     named("trials", sweep_trials, "a sweep's trials: id, status, value, parameters, job, reason")
     named("best", sweep_best, "the trial with the best value of the metric")
-    named("cancel", sweep_cancel, "cancel a sweep and its running trials")
+    p = named("cancel", sweep_cancel, "cancel a sweep and its running trials")
+    p.add_argument("--no-wait", action="store_true", help="return at once, without waiting for the sweep to end")
     p = named("extend", sweep_extend, "raise a sweep's trial budget")
     p.add_argument("--max-trials", type=int, required=True, help="new total number of trials")
     p = named("wait", sweep_wait, "wait for a sweep to end; exits 0 if it completed")

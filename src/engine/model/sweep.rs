@@ -114,15 +114,9 @@ impl SweepSpec {
         if self.max_failed_trials == Some(0) {
             validate::fail("maxFailedTrials", &0, "must be at least 1, or left out for no limit")?;
         }
-        if let Some(pattern) = &self.metric_regex
-            && !pattern.contains("(?P<value>")
-            && !pattern.contains("(?<value>")
-        {
-            validate::fail(
-                "metricRegex",
-                pattern,
-                "must have a named group 'value' matching the number, e.g. \"val_loss=(?P<value>\\\\S+)\"",
-            )?;
+        if let Some(pattern) = &self.metric_regex {
+            crate::engine::metrics::check_metric_regex(pattern)
+                .map_err(|e| ValidationError::new("metricRegex", e.value, e.rule))?;
         }
         // The template must make a valid job with any values: try it with the first grid point
         // or, for continuous spaces, with placeholders filled by the parameter names.
@@ -149,6 +143,11 @@ impl SweepSpec {
             if validate::env_name("", name).is_ok() {
                 env.push(EnvironmentVariable { name: format!("AZUREML_SWEEP_{name}"), value: text });
             }
+        }
+        if self.metric_regex.is_some() {
+            // Printed metrics are read from the output file: Python must not hold them in an
+            // 8 KiB buffer until it exits.
+            env.push(EnvironmentVariable { name: "PYTHONUNBUFFERED".into(), value: "1".into() });
         }
         env.retain(|v| !spec.environment_variables.iter().any(|u| u.name == v.name));
         spec.environment_variables.extend(env);

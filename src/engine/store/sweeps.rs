@@ -162,7 +162,21 @@ fn differences(a: &SweepSpec, b: &SweepSpec) -> Vec<String> {
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
-    keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()
+    keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).map(|k| snake_case(k)).collect()
+}
+
+/// `maxTrials` → `max_trials`: the names Python and YAML users wrote.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Store {

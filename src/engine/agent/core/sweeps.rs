@@ -253,8 +253,8 @@ impl Core {
         }
     }
 
-    /// The metrics folder of a trial's job, once it has started.
-    fn trial_metrics_dir(&mut self, job_id: i64) -> Option<PathBuf> {
+    /// The `stdouterr` folder of a trial's job, once it has started.
+    fn trial_stdouterr(&mut self, job_id: i64) -> Option<PathBuf> {
         let from_run = self
             .jobs
             .get(&job_id)
@@ -265,7 +265,7 @@ impl Core {
             Some(path) => Some(path),
             None => self.store.job_stdouterr(job_id).ok().flatten(),
         };
-        stdouterr.map(|s| metrics_dir(std::path::Path::new(&s)))
+        stdouterr.map(PathBuf::from)
     }
 
     /// Read what a trial logged since the last read; store it and report the objective.
@@ -277,9 +277,20 @@ impl Core {
             if !running && !last {
                 return;
             }
-            let Some(dir) = self.trial_metrics_dir(job_id) else { return };
-            if let Some(live) = self.sweeps.driven.get_mut(&id).and_then(|d| d.live.get_mut(&trial)) {
-                live.tail = Some(MetricsTail::new(dir, offsets));
+            let Some(stdouterr) = self.trial_stdouterr(job_id) else { return };
+            let Some(driven) = self.sweeps.driven.get_mut(&id) else { return };
+            let dir = metrics_dir(&stdouterr);
+            let spec = &driven.row.spec;
+            let tail = match &spec.metric_regex {
+                // Checked at create: a pattern that no longer compiles reads the files only.
+                Some(pattern) => {
+                    MetricsTail::with_stdout_regex(&dir, offsets.clone(), &stdouterr, pattern, &spec.metric)
+                        .unwrap_or_else(|_| MetricsTail::new(&dir, offsets))
+                }
+                None => MetricsTail::new(dir, offsets),
+            };
+            if let Some(live) = driven.live.get_mut(&trial) {
+                live.tail = Some(tail);
             }
         }
         let now = self.now.wall;
