@@ -23,4 +23,6 @@ def test_the_demo_runs_end_to_end(home: Path) -> None:
     assert any(line.startswith("no MPI job: mpirun is not on PATH") for line in lines) != mpi
     assert any(line.startswith("search: best x = ") for line in lines)
     jobs = batchai.Workspace.open("demo").jobs()
-    assert len(jobs) == 13 + mpi and {j.execution_state for j in jobs} == {"succeeded"}
+    # 12 trials: the ones the policy stopped early end like terminated jobs.
+    assert len(jobs) == 13 + mpi
+    assert {j.execution_state for j in jobs if not j.name.startswith("search-")} == {"succeeded"}

@@ -16,8 +16,11 @@ import time
 import batchai
 from batchai import sweep
 
-# A trial's "training": the value of a function of its parameters, printed for the demo to read.
-TRAIN = "{python} -c 'import os; x = float(os.environ[\"X\"]); print((x - 1.5) ** 2)'"
+# A trial's "training": five "epochs" of a loss that falls towards (x - 1.5)^2, logged per epoch.
+TRAIN = (
+    "PYTHON -c 'import sys, batchai; x = float(sys.argv[1]); "
+    "[batchai.log_metric(\"loss\", (x - 1.5) ** 2 + 1 / e, step=e) for e in range(1, 6)]' ${{search_space.x}}"
+)
 
 
 def main() -> None:
@@ -49,24 +52,22 @@ def main() -> None:
         print(f"job {job.name!r}: {job.execution_state}, exit code {job.exit_code}, nodes {job.node_ids}")
     print(hello.stdout().strip())
 
-    search = sweep.Search({"x": sweep.uniform(-5.0, 5.0)}, sweep.TPESampler(seed=0), metric="loss", mode="min")
-    for _ in range(6):
-        trials = [search.ask(), search.ask()]  # two at a time: one per node
-        jobs = exp.create_jobs(
-            {
-                f"trial-{t.id}": {
-                    "cluster": cluster,
-                    "command_line": TRAIN.format(python=sys.executable),
-                    "environment_variables": {"X": str(t.params["x"])},
-                }
-                for t in trials
-            }
-        )
-        for trial, job in zip(trials, jobs, strict=True):
-            search.tell(trial, float(job.wait(timeout=60).stdout()))
-    best = search.best
+    # The sweep runs as jobs, driven by the agent: it would carry on if this process exited.
+    search = exp.create_sweep(
+        "search",
+        search_space={"x": sweep.uniform(-5.0, 5.0)},
+        sampler=sweep.TPESampler(seed=0),
+        metric="loss",
+        mode="min",
+        trial=dict(cluster=cluster, command_line=TRAIN.replace("PYTHON", sys.executable)),
+        max_trials=12,
+        max_concurrent_trials=2,
+        policy=sweep.MedianStoppingPolicy(delay_evaluation=2),
+    ).wait(timeout=120)
+    best = search.best_trial
     assert best is not None
-    print(f"search: best x = {best.params['x']:.3f} (loss {best.value:.4f}) after {len(search.trials)} trials")
+    counts = ", ".join(f"{n} {status}" for status, n in search.counts.items() if n)
+    print(f"search: best x = {best.params['x']:.3f} (loss {best.value:.4f}) after {len(search.trials())} trials ({counts})")
 
     print(f"\n{'job':<12} {'state':<10} {'exit':>4}  nodes")
     for job in exp.jobs():
