@@ -2,9 +2,9 @@
 
 It uses the workspace ``demo`` under ``$BATCHAI_HOME`` (default ``~/.batchai``): a local cluster of
 two nodes (slices of this machine), an experiment, a job, a two-node MPI job (when Open MPI's
-``mpirun`` is on PATH; MPI jobs need it), and a small hyperparameter search whose trials run as
-jobs. The agent starts by itself and keeps running
-after the demo exits (``batchai agent stop -w demo`` stops it).
+``mpirun`` is on PATH; MPI jobs need it), and a sweep: a small hyperparameter search whose trials
+run as jobs, driven by the agent. The agent starts by itself and keeps running after the demo
+exits (``batchai agent stop -w demo`` stops it).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from batchai import sweep
 # A trial's "training": five "epochs" of a loss that falls towards (x - 1.5)^2, logged per epoch.
 TRAIN = (
     "PYTHON -c 'import sys, batchai; x = float(sys.argv[1]); "
-    "[batchai.log_metric(\"loss\", (x - 1.5) ** 2 + 1 / e, step=e) for e in range(1, 6)]' ${{search_space.x}}"
+    '[batchai.log_metric("loss", (x - 1.5) ** 2 + 1 / e, step=e) for e in range(1, 6)]\' ${{search_space.x}}'
 )
 
 
@@ -67,7 +67,8 @@ def main() -> None:
     best = search.best_trial
     assert best is not None
     counts = ", ".join(f"{n} {status}" for status, n in search.counts.items() if n)
-    print(f"search: best x = {best.params['x']:.3f} (loss {best.value:.4f}) after {len(search.trials())} trials ({counts})")
+    shown = f"best x = {best.params['x']:.3f} (loss {best.value:.4f})"
+    print(f"search: {shown} after {len(search.trials())} trials ({counts})")
 
     print(f"\n{'job':<12} {'state':<10} {'exit':>4}  nodes")
     for job in exp.jobs():
