@@ -15,13 +15,14 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import _core
-from ._convert import dumps, python_field_names
-from .exceptions import BatchAITimeoutError, ValidationError
+from ._convert import dumps, python_field_names, snake
+from .exceptions import BatchAITimeoutError, ConflictError, ValidationError
 from .sweep import GridSampler, Policy, Sampler, Space, TPESampler
 from .sweep._space import Param
 
@@ -39,6 +40,18 @@ def _time(text: str | None) -> dt.datetime | None:
 def _float(value: Any) -> float | None:
     # The core writes NaN and infinities as text (JSON has no literal for them).
     return None if value is None else float(value)
+
+
+# The core names the parts of the stored definition that differ in its JSON spelling
+# ("another maxTrials, searchSpace; ..."); the caller passed them as create_sweep's arguments.
+_CONFLICTING_FIELDS = re.compile(r"(with another )([A-Za-z, ]+)(;)")
+
+
+def _argument_names(error: ConflictError) -> ConflictError:
+    message = _CONFLICTING_FIELDS.sub(
+        lambda m: m[1] + ", ".join(snake(f.strip()) for f in m[2].split(",")) + m[3], str(error), count=1
+    )
+    return ConflictError(message)
 
 
 def _seconds(field: str, value: dt.timedelta | float | None) -> float | None:
@@ -184,8 +197,11 @@ class Sweep:
 
     @classmethod
     def _create(cls, handle: _core.WorkspaceHandle, experiment: str, name: str, exist_ok: bool, **kwargs: Any) -> Sweep:
-        with python_field_names():
-            text = handle.create_sweep(experiment, name, dumps(sweep_spec(**kwargs)), exist_ok)
+        try:
+            with python_field_names():
+                text = handle.create_sweep(experiment, name, dumps(sweep_spec(**kwargs)), exist_ok)
+        except ConflictError as e:
+            raise _argument_names(e) from None
         return cls(handle, experiment, json.loads(text))
 
     @classmethod
