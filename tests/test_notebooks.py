@@ -188,6 +188,7 @@ def test_after_a_kernel_restart_the_same_cells_reattach_to_the_sweep_that_finish
     with client.setup_kernel():
         run_tagged(client, nb, "setup", "define")
         first_kernel = int(run_code(client, nb, "import os; print(os.getpid())"))
+        agent = int(run_code(client, nb, "print(ws.agent.status()['pid'])"))
         s = sweep_of(scratch)
         created = s.created
         assert s.state == "running", "the sweep is still running when its kernel goes"
@@ -197,9 +198,12 @@ def test_after_a_kernel_restart_the_same_cells_reattach_to_the_sweep_that_finish
         run_sync(client.kc.wait_for_ready)(timeout=60)
         assert not alive(first_kernel)
 
-        # The sweep goes on without any kernel; wait for it from here.
+        # The sweep goes on without any kernel, driven by the same agent; wait for it from here.
+        assert alive(agent), "the agent went with the kernel"
         s = sweep_of(scratch).wait(timeout=120)
         assert s.state == "completed"
+        status = batchai.Workspace.open(path=scratch / SWEEP_FOLDER).agent.status()
+        assert status is not None and status["pid"] == agent
         before = snapshot(s)
         jobs = sorted(j.name for j in batchai.Workspace.open(path=scratch / SWEEP_FOLDER).experiment("digits").jobs())
         assert len(before) == len(jobs) == TRIALS
