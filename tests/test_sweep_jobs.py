@@ -97,8 +97,9 @@ def test_rerunning_the_cell_reattaches_and_another_definition_conflicts(
     assert again.name == first.name and first.max_trials == 2, "a grid defaults to its size"
     with pytest.raises(batchai.AlreadyExistsError):
         experiment.create_sweep("grid", **kwargs)
-    with pytest.raises(batchai.ConflictError, match="metric"):
-        experiment.create_sweep("grid", exist_ok=True, **{**kwargs, "metric": "acc"})
+    # The differences are named as create_sweep's arguments, not as the stored JSON's fields.
+    with pytest.raises(batchai.ConflictError, match=r"already exists with another max_concurrent_trials, metric;"):
+        experiment.create_sweep("grid", exist_ok=True, **{**kwargs, "metric": "acc", "max_concurrent_trials": 2})
     done = again.wait(timeout=60)
     assert done.reason == "max_trials (2) reached"
     assert sorted(t.params["lr"] for t in done.trials()) == [0.1, 0.2], "each grid point once"
