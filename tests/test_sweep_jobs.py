@@ -164,14 +164,14 @@ def test_the_policy_stops_trials_and_they_are_stopped_not_failed(
 
 
 def test_cancel_cancels_running_trials(experiment: batchai.Experiment, cluster: batchai.Cluster, script: Path) -> None:
-    s = experiment.create_sweep(
-        "cancel",
+    kwargs: dict[str, object] = dict(
         search_space={"lr": sweep.uniform(0.0, 1.0)},
         metric="loss",
         trial=trial_template(cluster, script, EPOCHS="1000", PAUSE="0.05"),
         max_trials=10,
         max_concurrent_trials=2,
     )
+    s = experiment.create_sweep("cancel", **kwargs)
     from tests.conftest import until
 
     until(lambda: s.refresh().counts["running"] == 2, what="two trials running")
@@ -182,6 +182,12 @@ def test_cancel_cancels_running_trials(experiment: batchai.Experiment, cluster: 
     assert s.cancel().state == "cancelled", "cancelling an ended sweep changes nothing"
     with pytest.raises(batchai.ConflictError, match="cancelled"):
         s.extend(20)
+    s.delete()
+    assert experiment.sweeps() == [] and experiment.jobs() == [], "its trial jobs went with it"
+    again = experiment.create_sweep("cancel", **kwargs)  # the name is free again
+    with pytest.raises(batchai.ConflictError, match="cancel it first"):
+        again.delete()
+    again.cancel()
 
 
 def test_extend_runs_more_trials(experiment: batchai.Experiment, cluster: batchai.Cluster, script: Path) -> None:

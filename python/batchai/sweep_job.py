@@ -292,6 +292,11 @@ class Sweep:
         self._handle.cancel_sweep(self._experiment, self.name)
         return self.wait(timeout) if wait else self.refresh()
 
+    def delete(self) -> None:
+        """Delete the sweep with its trials, their stored metrics and their jobs (the name is free
+        again). A running sweep must be cancelled first."""
+        self._handle.delete_sweep(self._experiment, self.name)
+
     def extend(self, max_trials: int) -> Sweep:
         """Raise the trial limit; a sweep that completed by reaching it runs again."""
         self._data = json.loads(self._handle.extend_sweep(self._experiment, self.name, max_trials))

@@ -300,6 +300,11 @@ impl WorkspaceHandle {
         self.with(py, |w| w.cancel_sweep(&experiment, &name))
     }
 
+    /// Delete an ended sweep with its trials and their jobs.
+    fn delete_sweep(&self, py: Python<'_>, experiment: String, name: String) -> PyResult<()> {
+        self.with(py, |w| w.delete_sweep(&experiment, &name))
+    }
+
     /// Raise a sweep's trial limit; returns its record as JSON.
     fn extend_sweep(&self, py: Python<'_>, experiment: String, name: String, max_trials: u64) -> PyResult<String> {
         self.with(py, |w| w.extend_sweep(&experiment, &name, max_trials)).map(to_text)

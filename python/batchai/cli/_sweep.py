@@ -157,6 +157,11 @@ def sweep_cancel(args: argparse.Namespace) -> Any:
     return sweep_dict(s), None
 
 
+def sweep_delete(args: argparse.Namespace) -> Any:
+    _sweep(args).delete()
+    return None, None
+
+
 def sweep_extend(args: argparse.Namespace) -> Any:
     s = _sweep(args)
     s.extend(max_trials=args.max_trials)
@@ -216,6 +221,7 @@ def add_verbs(
     named("best", sweep_best, "the trial with the best value of the metric")
     p = named("cancel", sweep_cancel, "cancel a sweep and its running trials")
     p.add_argument("--no-wait", action="store_true", help="return at once, without waiting for the sweep to end")
+    named("delete", sweep_delete, "delete an ended sweep with its trials and their jobs")
     p = named("extend", sweep_extend, "raise a sweep's trial budget")
     p.add_argument("--max-trials", type=int, required=True, help="new total number of trials")
     p = named("wait", sweep_wait, "wait for a sweep to end; exits 0 if it completed")

@@ -203,6 +203,19 @@ impl Workspace {
         Ok(requested)
     }
 
+    /// Delete an ended sweep with its trials and their jobs, and the trials' parameter files.
+    pub fn delete_sweep(&self, experiment: &str, name: &str) -> Result<()> {
+        self.with(|s| s.delete_sweep(experiment, name))?;
+        let _ = self.wake(); // the agent removes what the deleted jobs left behind
+        let params = self.layout().root.join("sweeps").join(experiment).join(name);
+        if let Err(e) = std::fs::remove_dir_all(&params)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("removing {}: {e}", params.display());
+        }
+        Ok(())
+    }
+
     /// Raise a sweep's trial limit (a completed sweep runs again).
     pub fn extend_sweep(&self, experiment: &str, name: &str, max_trials: u64) -> Result<Value> {
         self.with(|s| s.extend_sweep(experiment, name, max_trials))?;

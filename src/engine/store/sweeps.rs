@@ -330,6 +330,31 @@ impl Store {
         self.sweep(experiment, name)
     }
 
+    /// Delete an ended sweep with its trials, their stored metrics and their jobs (so that a
+    /// sweep of the same name can be created again: trial jobs are named after it). A running
+    /// sweep must be cancelled first.
+    pub fn delete_sweep(&mut self, experiment: &str, name: &str) -> Result<()> {
+        let sweep = self.sweep(experiment, name)?;
+        if sweep.state == SweepState::Running {
+            return Err(Error::Conflict(format!(
+                "sweep '{name}' is running; cancel it first (sweep.cancel() or `batchai sweep cancel`), then delete it"
+            )));
+        }
+        let erased = self.write(|tx| {
+            let jobs = "id IN (SELECT job_id FROM sweep_trials WHERE sweep_id = ?1)";
+            let erased = super::secrets::erase_secrets_of_jobs(tx, jobs, params![sweep.id])?;
+            let mut uids = tx.prepare(&format!("DELETE FROM jobs WHERE {jobs} RETURNING uid"))?;
+            let uids = uids.query_map([sweep.id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            for uid in uids {
+                super::events::delete_events(tx, &uid)?;
+            }
+            tx.execute("DELETE FROM sweeps WHERE id = ?1 AND state != 'running'", [sweep.id])?;
+            Ok(erased)
+        })?;
+        self.scrub_after(erased);
+        Ok(())
+    }
+
     /// Create trial `trial`'s job and its row in one transaction; returns the job's row id.
     pub fn create_trial(
         &mut self,
