@@ -80,7 +80,7 @@ def test_a_sweep_runs_its_trials_and_finds_the_best(
     assert best is not None and best.value == min(t.value for t in trials if t.value is not None)
     points = s.metrics(trial=best.id)
     assert [p["step"] for p in points] == [1, 2, 3, 4]
-    assert {"queued", "run", "teardown"} <= set(trials[0].overheads)
+    assert {"queued", "launch", "run", "ingest", "teardown"} <= set(trials[0].overheads)
 
 
 def test_rerunning_the_cell_reattaches_and_another_definition_conflicts(

@@ -304,9 +304,10 @@ class Sweep:
 
     def overheads(self) -> dict[str, dict[str, float]]:
         """The per-trial overhead breakdown in seconds, by phase (``queued``: trial created to job
-        started; ``run``: the job's run; ``ingest``: logged to stored, worst per trial;
+        placed on nodes; ``run``: the job's run; ``ingest``: logged to stored, worst per trial;
         ``decision``: logged to the stop decision; ``teardown``: job ended to trial recorded):
-        ``{phase: {count, mean, median, p99, max, total}}``."""
+        ``{phase: {count, mean, median, p99, max, total}}``. ``launch`` is placed to handed to the
+        launcher; ``run`` lasts from there until the job ended."""
         from ._results import overhead_summary
 
         return overhead_summary(self._records())

@@ -51,7 +51,8 @@ fn trial_record(row: &SweepRow, t: &TrialRow, points: &[&StoredPoint]) -> Value 
         }
     };
     put("queued", seconds(Some(t.created), t.job_started));
-    put("run", seconds(t.job_started, t.job_ended));
+    put("launch", seconds(t.job_started, t.launched));
+    put("run", seconds(t.launched.or(t.job_started), t.job_ended));
     put("ingest", t.ingest_lag_us.map(|us| us as f64 / 1e6));
     put("decision", t.decision_lag_us.map(|us| us as f64 / 1e6));
     put("teardown", seconds(t.job_ended, t.ended));

@@ -192,6 +192,7 @@ pub const MIGRATIONS: &[&str] = &[
         reason TEXT,
         offsets TEXT NOT NULL DEFAULT '{}',
         created_us INTEGER NOT NULL,
+        launched_us INTEGER,
         ended_us INTEGER,
         ingest_lag_us INTEGER,
         decision_lag_us INTEGER,

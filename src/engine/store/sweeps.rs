@@ -42,6 +42,8 @@ pub struct TrialRow {
     pub reason: Option<String>,
     pub offsets: Offsets,
     pub created: Timestamp,
+    /// When the trial job was handed to its engine to start.
+    pub launched: Option<Timestamp>,
     pub ended: Option<Timestamp>,
     pub ingest_lag_us: Option<i64>,
     pub decision_lag_us: Option<i64>,
@@ -88,6 +90,11 @@ pub enum SweepChange {
         state: SweepState,
         reason: String,
     },
+    /// The trial job was handed to its engine to start (for the launch overhead).
+    TrialLaunched {
+        sweep_id: i64,
+        trial: u64,
+    },
 }
 
 const SWEEP_COLUMNS: &str = "s.id, e.name, s.name, s.spec, s.max_trials, s.state, s.reason, s.created_us, s.ended_us, \
@@ -111,7 +118,7 @@ fn row_to_sweep(r: &rusqlite::Row<'_>) -> rusqlite::Result<SweepRow> {
 
 const TRIAL_COLUMNS: &str = "t.sweep_id, t.trial, t.params, t.job_id, t.job_name, t.status, t.reason, t.offsets, \
                              t.created_us, t.ended_us, t.ingest_lag_us, t.decision_lag_us, j.execution_state, \
-                             j.start_us, j.end_us, j.exit_code";
+                             j.start_us, j.end_us, j.exit_code, t.launched_us";
 
 fn row_to_trial(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrialRow> {
     let c = Cells::new(r, "sweep_trials", 4);
@@ -133,6 +140,7 @@ fn row_to_trial(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrialRow> {
         job_started: c.optional_time(13)?,
         job_ended: c.optional_time(14)?,
         exit_code: c.get(15)?,
+        launched: c.optional_time(16)?,
     })
 }
 
@@ -418,6 +426,11 @@ pub(super) fn apply(tx: &Transaction<'_>, change: &SweepChange, at: i64) -> Resu
                  WHERE sweep_id = ?1 AND trial = ?2",
             )?
             .execute(params![sweep_id, *trial as i64, status.as_str(), reason, decision_lag_us, at, ended])?,
+        SweepChange::TrialLaunched { sweep_id, trial } => tx
+            .prepare_cached(
+                "UPDATE sweep_trials SET launched_us = coalesce(launched_us, ?3) WHERE sweep_id = ?1 AND trial = ?2",
+            )?
+            .execute(params![sweep_id, *trial as i64, at])?,
         SweepChange::SweepEnded { sweep_id, state, reason } => tx
             .prepare_cached(
                 "UPDATE sweeps SET state = ?2, reason = ?3, ended_us = ?4 WHERE id = ?1 AND state = 'running'",

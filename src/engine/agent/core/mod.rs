@@ -457,7 +457,10 @@ impl Core {
 
     fn act(&mut self, action: Action) {
         match action {
-            Action::StartJob { id, fresh } => self.start_job(id, fresh),
+            Action::StartJob { id, fresh } => {
+                self.start_job(id, fresh);
+                self.trial_launched(id);
+            }
             Action::PrepareNode(name) => self.prepare_node(&name),
             Action::ReleaseNode { engine, name } => {
                 self.procs.remove(&format!("setup:{name}"));

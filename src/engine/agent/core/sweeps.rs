@@ -44,6 +44,8 @@ pub(super) struct Sweeps {
     next_poll: Option<Instant>,
     /// Trial jobs deleted by a client (their trials are cancelled, not failed).
     deleted: std::collections::HashSet<i64>,
+    /// Trial jobs whose launch is recorded (the first process start only).
+    launched: std::collections::HashSet<i64>,
 }
 
 impl Sweeps {
@@ -519,10 +521,20 @@ impl Core {
         }
     }
 
+    /// A trial's job was handed to its engine to start (the launcher reports no success: the
+    /// process runs from here on unless a failure is reported).
+    pub(super) fn trial_launched(&mut self, job_id: i64) {
+        let Some(&(sweep_id, trial)) = self.sweeps.by_job.get(&job_id) else { return };
+        if self.sweeps.launched.insert(job_id) {
+            self.changes.push(Change::Sweep(SweepChange::TrialLaunched { sweep_id, trial }));
+        }
+    }
+
     /// A job ended: if it is a trial's, read what it logged last and decide the trial's outcome
     /// (called before the job's entry is dropped).
     pub(super) fn trial_job_ended(&mut self, job_id: i64, state: ExecutionState, exit_code: Option<i32>) {
         let Some(&(sweep, trial)) = self.sweeps.by_job.get(&job_id) else { return };
+        self.sweeps.launched.remove(&job_id);
         let stop = self.jobs.get(&job_id).and_then(|e| e.run.as_ref()).and_then(|r| r.stop.as_ref()).map(|s| match s {
             StopReason::WallClock => "its trial_timeout was reached",
             StopReason::Deleted => "its job was deleted",
