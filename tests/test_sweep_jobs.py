@@ -100,10 +100,19 @@ def test_rerunning_the_cell_reattaches_and_another_definition_conflicts(
     # The differences are named as create_sweep's arguments, not as the stored JSON's fields.
     with pytest.raises(batchai.ConflictError, match=r"already exists with another max_concurrent_trials, metric;"):
         experiment.create_sweep("grid", exist_ok=True, **{**kwargs, "metric": "acc", "max_concurrent_trials": 2})
+    # A sampler without a seed gets one derived from the sweep's name: the cell re-attaches.
+    unseeded: dict[str, object] = dict(kwargs, search_space={"lr": sweep.uniform(0.0, 1.0)}, max_trials=1)
+    unseeded.pop("sampler")
+    for sampler in (None, sweep.TPESampler(), sweep.RandomSampler()):
+        name = f"unseeded-{type(sampler).__name__}"
+        a = experiment.create_sweep(name, exist_ok=True, sampler=sampler, **unseeded)
+        b = experiment.create_sweep(name, exist_ok=True, sampler=type(sampler)() if sampler else None, **unseeded)
+        assert a.created == b.created
+        a.wait(timeout=60)
     done = again.wait(timeout=60)
     assert done.reason == "max_trials (2) reached"
     assert sorted(t.params["lr"] for t in done.trials()) == [0.1, 0.2], "each grid point once"
-    assert len(experiment.jobs()) == 2, "re-attaching submitted nothing twice"
+    assert len(experiment.jobs()) == 2 + 3, "re-attaching submitted nothing twice"
 
 
 def test_failed_trials_count_and_end_the_sweep(

@@ -121,6 +121,7 @@ class SweepTrial:
 
 def sweep_spec(
     *,
+    seed_source: tuple[str, str] = ("", ""),
     search_space: Space | Mapping[str, Param],
     metric: str,
     trial: Mapping[str, Any],
@@ -136,9 +137,16 @@ def sweep_spec(
 ) -> dict[str, Any]:
     """The stored form of a sweep (camelCase, as the core validates it)."""
     from .experiment import job_spec
+    from .sweep._aml import default_seed
 
     space = search_space if isinstance(search_space, Space) else Space(search_space)
-    sampler = sampler if sampler is not None else TPESampler()
+    # A seed the caller did not choose is derived from the sweep's experiment and name, so that
+    # running the defining cell again gives the same definition and re-attaches.
+    seed = default_seed(*seed_source)
+    if sampler is None:
+        sampler = TPESampler(seed=seed)
+    elif getattr(sampler, "_seed_drawn", False):
+        sampler = dataclasses.replace(sampler, seed=seed)  # type: ignore[type-var]
     if max_trials is None:
         if not isinstance(sampler, GridSampler):
             raise ValidationError(
@@ -185,7 +193,8 @@ class Sweep:
     @classmethod
     def _create(cls, handle: _core.WorkspaceHandle, experiment: str, name: str, exist_ok: bool, **kwargs: Any) -> Sweep:
         with python_field_names():
-            text = handle.create_sweep(experiment, name, dumps(sweep_spec(**kwargs)), exist_ok)
+            spec = sweep_spec(seed_source=(experiment, name), **kwargs)
+            text = handle.create_sweep(experiment, name, dumps(spec), exist_ok)
         return cls(handle, experiment, json.loads(text))
 
     @classmethod

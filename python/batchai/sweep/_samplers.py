@@ -28,6 +28,9 @@ class Sampler(Settings):
     def __post_init__(self) -> None:
         if getattr(self, "seed", 0) is None:
             object.__setattr__(self, "seed", secrets.randbits(63))
+            # Remembered (not a field: equality and repr ignore it) so that a stored sweep can
+            # replace a drawn seed with one derived from its name (see `sweep_job.sweep_spec`).
+            object.__setattr__(self, "_seed_drawn", True)
         super().__post_init__()
 
     def suggest(

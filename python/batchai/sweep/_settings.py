@@ -44,7 +44,7 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         """The settings in the core's shape, as saved by :meth:`batchai.sweep.Search.to_json`."""
-        return {"type": self._kind, **vars(self)}
+        return {"type": self._kind, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
 
 
 def from_settings(base: type[S], data: Mapping[str, Any]) -> S:
