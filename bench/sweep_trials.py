@@ -45,6 +45,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,10 +90,10 @@ def quantile(values: Sequence[float], q: float) -> float:
 # --- 1. throughput ---------------------------------------------------------------------------
 
 
-def subprocess_floor(n: int) -> float:
+def subprocess_floor(n: int, seed: int) -> float:
     import random
 
-    rng = random.Random(0)
+    rng = random.Random(seed)
     xs = [rng.random() for _ in range(n)]
     start = time.perf_counter()
     with ThreadPoolExecutor(CONCURRENCY) as pool:
@@ -107,18 +108,24 @@ def logger() -> str:
     return "batchai" if hasattr(batchai, "log_metric") else "jsonl"
 
 
-def batchai_sweep(root: Path, n: int) -> tuple[float, float, dict[str, dict[str, float]]]:
-    """End-to-end seconds (create → stored end; and → ``wait()`` returned) and the overheads."""
+def batchai_setup(root: Path) -> tuple[batchai.Workspace, batchai.Cluster, batchai.Experiment]:
     ws = batchai.Workspace.create("trials", path=root / "trials")
     cluster = ws.create_cluster("local", target_node_count=CONCURRENCY).wait_for_steady()
     exp = ws.create_experiment("bench")
     # A warm agent, as for the peers' warm interpreters: one job first.
     exp.create_job("warmup", cluster=cluster, command_line=f"{PYTHON} {TRIVIAL} 0.5").wait(timeout=60)
+    return ws, cluster, exp
+
+
+def batchai_sweep(
+    cluster: batchai.Cluster, exp: batchai.Experiment, run: int, n: int
+) -> tuple[float, float, dict[str, dict[str, float]]]:
+    """End-to-end seconds (create → stored end; and → ``wait()`` returned) and the overheads."""
     start = time.time()
     s = exp.create_sweep(
-        "throughput",
+        f"throughput-{run}",
         search_space={"x": sweep.uniform(0.0, 1.0)},
-        sampler=sweep.RandomSampler(seed=0),
+        sampler=sweep.RandomSampler(seed=run),
         metric="loss",
         mode="min",
         trial=dict(
@@ -138,12 +145,31 @@ def batchai_sweep(root: Path, n: int) -> tuple[float, float, dict[str, dict[str,
     for t in trials:
         assert t.status == "completed" and t.value is not None, t
         assert abs(t.value - (t.params["x"] - 0.3) ** 2) < 1e-9, t
-    overheads = s.overheads()
-    ws.agent.stop()
-    return stored, waited, overheads
+    # The agent stamps a trial in the pass that creates it. A trial stamped before its sweep
+    # existed was stamped with a stale clock (a pass woken by a client's connection reuses the
+    # previous event's time: the idle time before the sweep lands in its first trials' "run").
+    stale = [t for t in trials if t.created < s.created]
+    clean = summary([t.overheads for t in trials if t not in stale])
+    return stored, waited, {"sweep": s.overheads(), "stale": len(stale), "fresh_clock": clean}
 
 
-def optuna_study(n: int) -> float:
+def summary(overheads: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """``Sweep.overheads()``'s summary over some trials (median, p99, max, mean)."""
+    phases = list(dict.fromkeys(k for o in overheads for k in o))
+    result = {}
+    for phase in phases:
+        values = [o[phase] for o in overheads if phase in o]
+        result[phase] = {
+            "count": float(len(values)),
+            "median": quantile(values, 0.5),
+            "p99": quantile(values, 0.99),
+            "max": max(values),
+            "mean": sum(values) / len(values),
+        }
+    return result
+
+
+def optuna_study(n: int, seed: int) -> float:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -152,7 +178,7 @@ def optuna_study(n: int) -> float:
         return run_trial(trial.suggest_float("x", 0.0, 1.0))
 
     start = time.perf_counter()
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=seed))
     study.optimize(objective, n_trials=n, n_jobs=CONCURRENCY)
     wall = time.perf_counter() - start
     assert len(study.trials) == n and all(t.state.name == "COMPLETE" for t in study.trials)
@@ -278,10 +304,10 @@ def versions() -> dict[str, str]:
     return found
 
 
-def timed(what: str, fn: Callable[[], Any]) -> Any:
+def timed(what: str, fn: Callable[..., Any], *args: Any) -> Any:
     print(f"{what}...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    result = fn()
+    result = fn(*args)
     print(f"{what}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     return result
 
@@ -289,6 +315,7 @@ def timed(what: str, fn: Callable[[], Any]) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3, help="runs of the floor, batchai and Optuna (medians)")
     parser.add_argument("--ray-trials", type=int, help="trials for Ray Tune (default: --trials)")
     parser.add_argument("--latency-trials", type=int, default=100)
     parser.add_argument("--latency-seconds", type=float, default=3.0)
@@ -304,15 +331,23 @@ def main() -> None:
         "versions": versions(),
         "logger": logger(),
         "trials": n,
+        "runs": args.runs,
         "ray_trials": ray_n,
         "load_before": load(),
     }
     try:
-        result["floor"] = timed("subprocess floor", lambda: subprocess_floor(n))
-        stored, waited, overheads = timed("batchai sweep", lambda: batchai_sweep(root, n))
-        result.update(batchai=stored, batchai_waited=waited, overheads=overheads)
-        if "optuna" not in args.skip:
-            result["optuna"] = timed("optuna", lambda: optuna_study(n))
+        ws, cluster, exp = batchai_setup(root)
+        for key in ("floor", "batchai", "batchai_waited", "optuna", "overheads"):
+            result[key] = []
+        for run in range(args.runs):
+            result["floor"].append(timed(f"run {run + 1}: subprocess floor", subprocess_floor, n, run))
+            stored, waited, overheads = timed(f"run {run + 1}: batchai", batchai_sweep, cluster, exp, run, n)
+            result["batchai"].append(stored)
+            result["batchai_waited"].append(waited)
+            result["overheads"].append(overheads)
+            if "optuna" not in args.skip:
+                result["optuna"].append(timed(f"run {run + 1}: optuna", optuna_study, n, run))
+        ws.agent.stop()
         reuse = [r for r, k in ((False, "ray"), (True, "ray-reuse")) if k not in args.skip]
         if reuse:
             init, walls = timed("ray tune", lambda: ray_tune(root, ray_n, reuse))
@@ -336,31 +371,42 @@ def report(r: dict[str, Any]) -> None:
     n = r["trials"]
     print(f"Machine: {r['machine']}; {r['date']}; load average before {r['load_before']}, after {r['load_after']}")
     print(f"Versions: {r['versions']}; batchai trials log through: {r['logger']}\n")
-    rate = {"batchai": n / r["batchai"]}
+    med = {k: statistics.median(r[k]) for k in ("floor", "batchai", "batchai_waited", "optuna") if r.get(k)}
+    # Ratios use what a user sees (the sweep ended and wait() returned), not the stored end.
+    rate = n / med["batchai_waited"]
+    runs = f"median of {r['runs']}"
     rows = [
-        ("subprocess floor: 2 threads x subprocess.run, no framework", n, r["floor"]),
-        ("batchai: create_sweep → sweep ended (stored)", n, r["batchai"]),
-        ("batchai: create_sweep → wait() returned", n, r["batchai_waited"]),
+        ("subprocess floor: 2 threads x subprocess.run, no framework", n, med["floor"], r["floor"]),
+        ("batchai: create_sweep → sweep ended (stored)", n, med["batchai"], r["batchai"]),
+        ("batchai: create_sweep → wait() returned", n, med["batchai_waited"], r["batchai_waited"]),
     ]
-    if "optuna" in r:
-        rows.append(("Optuna: study.optimize(n_jobs=2), RandomSampler", n, r["optuna"]))
-        rate["optuna"] = n / r["optuna"]
-    for key, label in (("false", "reuse_actors=False"), ("true", "reuse_actors=True")):
+    if "optuna" in med:
+        rows.append(("Optuna: study.optimize(n_jobs=2), RandomSampler", n, med["optuna"], r["optuna"]))
+    for key, label in (("false", "reuse_actors=False (default)"), ("true", "reuse_actors=True")):
         if key in r.get("ray", {}):
-            rows.append((f"Ray Tune: Tuner.fit(), {label}", r["ray_trials"], r["ray"][key]))
-            rate[f"ray-{key}"] = r["ray_trials"] / r["ray"][key]
-    print("| what | trials | wall | trials/s | s per trial per slot | batchai ÷ this |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for label, count, wall in rows:
+            rows.append((f"Ray Tune: Tuner.fit(), {label}", r["ray_trials"], r["ray"][key], [r["ray"][key]]))
+    print(f"| what | trials | wall ({runs}) | trials/s | wall per trial per slot | batchai ÷ this | samples |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for label, count, wall, samples in rows:
         slot = ms(wall * CONCURRENCY / count)
-        ratio = rate["batchai"] / (count / wall)
-        print(f"| {label} | {count} | {wall:.2f} s | {count / wall:.1f} | {slot} | {ratio:.2f}x |")
+        shown = ", ".join(f"{v:.2f}" for v in samples)
+        ratio = rate / (count / wall)
+        print(f"| {label} | {count} | {wall:.2f} s | {count / wall:.2f} | {slot} | {ratio:.2f}x | {shown} |")
+    print("\n(batchai ÷ this: batchai's trials/s until wait() returned, over this row's.)")
     if "ray_init" in r:
-        print(f"\n(ray.init: {r['ray_init']:.2f} s, not counted)")
-    print("\n| phase | trials | median | p99 | max |")
-    print("|---|---:|---:|---:|---:|")
-    for phase, v in r["overheads"].items():
-        print(f"| {phase} | {v['count']:.0f} | {ms(v['median'])} | {ms(v['p99'])} | {ms(v['max'])} |")
+        print(f"(ray.init: {r['ray_init']:.2f} s, not counted)")
+    # The overheads of the run with the median wall.
+    order = sorted(range(len(r["batchai"])), key=lambda i: r["batchai"][i])
+    middle = order[len(order) // 2]
+    chosen = r["overheads"][middle]
+    print(f"\nOverheads of run {middle + 1}, as Sweep.overheads() reports them:")
+    overhead_table(chosen["sweep"])
+    if chosen["stale"]:
+        print(
+            f"\n{chosen['stale']} trial(s) of that run were stamped before the sweep was created (the agent's"
+            " clock was stale in the pass that created them); the same without them:"
+        )
+        overhead_table(chosen["fresh_clock"])
     if "latency" in r:
         lat = r["latency"]
         fallback = f", {lat['fallback']} without a step in the reason" if lat["fallback"] else ""
@@ -376,6 +422,13 @@ def report(r: dict[str, Any]) -> None:
             values = lat[key]
             if values:
                 print(f"| {label} | {ms(quantile(values, 0.5))} | {ms(quantile(values, 0.99))} | {ms(max(values))} |")
+
+
+def overhead_table(phases: dict[str, dict[str, float]]) -> None:
+    print("\n| phase | trials | median | p99 | max | mean |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for phase, v in phases.items():
+        print(f"| {phase} | {v['count']:.0f} | {ms(v['median'])} | {ms(v['p99'])} | {ms(v['max'])} | {ms(v['mean'])} |")
 
 
 def ms(seconds: float) -> str:
