@@ -1,11 +1,13 @@
 """Sweep benchmark (issue 9): trivial trials end to end beside Ray Tune and Optuna, the per-trial
 overhead breakdown the sweep reports, and metric-to-decision latency.
 
-    python bench/sweep_trials.py [--trials 200] [--ray-trials N] [--latency-trials 100] [--json out.json]
+    python bench/sweep_trials.py [--trials 200] [--runs 3] [--ray-trials 40] [--latency-trials 100] [--json out.json]
 
 1. **Throughput.** The same trial, `bench/sweep/trivial_trial.py` (log one value of ``loss`` for
    a parameter ``x`` and exit), run ``--trials`` times, 2 at a time, each time as a new Python
-   subprocess, with ``x`` drawn by a random sampler from uniform(0, 1):
+   subprocess, with ``x`` drawn by a random sampler from uniform(0, 1). Each of ``--runs`` runs
+   measures every framework in turn (the load of a shared machine drifts over minutes, so each
+   ratio is also given run by run); the tables give medians:
 
    * *subprocess floor*: a pool of 2 threads running the script with ``subprocess.run``, no
      framework (what any framework must at least pay);
@@ -16,8 +18,11 @@ overhead breakdown the sweep reports, and metric-to-decision latency.
      storage, each objective call runs the script and parses its output;
    * *Ray Tune*: ``Tuner(...).fit()`` of a function trainable that runs the script and reports
      the value, ``max_concurrent_trials=2`` (2 CPUs, 1 per trial), BasicVariantGenerator (random
-     draws), with ``reuse_actors=False`` (``TuneConfig``'s default: a new actor per trial) and
-     ``True``. ``ray.init`` is timed apart and not counted; its dashboard and the workers' log
+     draws), with ``reuse_actors=True`` (``--trials`` trials) and ``False`` (``TuneConfig``'s
+     default: a new actor per trial, 2-6 s each here, hence ``--ray-trials`` of them; its rate
+     does not depend on the count). Ray is started and shut down in each run, so that its idle
+     processes do not share the cores with the other measurements; ``ray.init`` is timed apart
+     and not counted; its dashboard and the workers' log
      forwarding are off, and the console output of Ray (``verbose=0``) and Optuna (WARNING) is
      turned down: all of which only helps them.
 
@@ -185,8 +190,10 @@ def optuna_study(n: int, seed: int) -> float:
     return wall
 
 
-def ray_tune(root: Path, n: int, reuse_values: Sequence[bool]) -> tuple[float, dict[bool, float]]:
-    """``ray.init`` seconds, then ``Tuner.fit()`` seconds for each ``reuse_actors`` value."""
+def ray_tune(root: Path, run: int, counts: dict[bool, int]) -> tuple[float, dict[bool, float]]:
+    """``ray.init`` seconds, then ``Tuner.fit()`` seconds of ``counts[reuse]`` trials for each
+    ``reuse_actors`` value. Ray is started and shut down within a run: its idle processes would
+    otherwise share the 2 cores with the other measurements."""
     import ray
     from ray import tune
 
@@ -199,7 +206,7 @@ def ray_tune(root: Path, n: int, reuse_values: Sequence[bool]) -> tuple[float, d
 
     walls = {}
     try:
-        for reuse in reuse_values:
+        for reuse, n in counts.items():
             tuner = tune.Tuner(
                 trainable,
                 param_space={"x": tune.uniform(0.0, 1.0)},
@@ -211,7 +218,7 @@ def ray_tune(root: Path, n: int, reuse_values: Sequence[bool]) -> tuple[float, d
                     reuse_actors=reuse,
                 ),
                 run_config=tune.RunConfig(
-                    name=f"reuse-{reuse}", storage_path=str(root / "ray"), verbose=0, log_to_file=False
+                    name=f"run-{run}-reuse-{reuse}", storage_path=str(root / "ray"), verbose=0, log_to_file=False
                 ),
             )
             start = time.perf_counter()
@@ -316,13 +323,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3, help="runs of the floor, batchai and Optuna (medians)")
-    parser.add_argument("--ray-trials", type=int, help="trials for Ray Tune (default: --trials)")
+    parser.add_argument("--ray-trials", type=int, default=40, help="trials for Ray Tune's default (~2-3 s each)")
     parser.add_argument("--latency-trials", type=int, default=100)
     parser.add_argument("--latency-seconds", type=float, default=3.0)
     parser.add_argument("--skip", nargs="*", default=[], choices=["ray", "ray-reuse", "optuna", "latency"])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    n, ray_n = args.trials, args.ray_trials or args.trials
+    n, ray_n = args.trials, args.ray_trials
     root = Path(tempfile.mkdtemp(prefix="batchai-bench-sweep-"))
     os.environ["BATCHAI_HOME"] = str(root / "home")
     result: dict[str, Any] = {
@@ -337,8 +344,13 @@ def main() -> None:
     }
     try:
         ws, cluster, exp = batchai_setup(root)
-        for key in ("floor", "batchai", "batchai_waited", "optuna", "overheads"):
+        for key in ("floor", "batchai", "batchai_waited", "optuna", "overheads", "ray_init"):
             result[key] = []
+        result["ray"] = {"true": [], "false": []}
+        # Each run measures every framework, so each ratio compares figures taken minutes apart
+        # at most (the load of a shared machine drifts): Ray with reuse_actors first (fast),
+        # then its default (slow, hence --ray-trials).
+        ray_runs = ((True, n, "ray-reuse"), (False, ray_n, "ray"))
         for run in range(args.runs):
             result["floor"].append(timed(f"run {run + 1}: subprocess floor", subprocess_floor, n, run))
             stored, waited, overheads = timed(f"run {run + 1}: batchai", batchai_sweep, cluster, exp, run, n)
@@ -347,12 +359,13 @@ def main() -> None:
             result["overheads"].append(overheads)
             if "optuna" not in args.skip:
                 result["optuna"].append(timed(f"run {run + 1}: optuna", optuna_study, n, run))
+            counts = {reuse: count for reuse, count, key in ray_runs if key not in args.skip}
+            if counts:
+                init, walls = timed(f"run {run + 1}: ray tune", ray_tune, root, run, counts)
+                result["ray_init"].append(init)
+                for reuse, wall in walls.items():
+                    result["ray"][str(reuse).lower()].append(wall)
         ws.agent.stop()
-        reuse = [r for r, k in ((False, "ray"), (True, "ray-reuse")) if k not in args.skip]
-        if reuse:
-            init, walls = timed("ray tune", lambda: ray_tune(root, ray_n, reuse))
-            result["ray_init"] = init
-            result["ray"] = {str(k).lower(): v for k, v in walls.items()}
         if "latency" not in args.skip:
             result["latency"] = timed(
                 "latency sweep", lambda: latency_sweep(root, args.latency_trials, args.latency_seconds)
@@ -382,19 +395,25 @@ def report(r: dict[str, Any]) -> None:
     ]
     if "optuna" in med:
         rows.append(("Optuna: study.optimize(n_jobs=2), RandomSampler", n, med["optuna"], r["optuna"]))
+    ray = {k: v for k, v in r["ray"].items() if v}
+    ray_n = {"false": r["ray_trials"], "true": n}
     for key, label in (("false", "reuse_actors=False (default)"), ("true", "reuse_actors=True")):
-        if key in r.get("ray", {}):
-            rows.append((f"Ray Tune: Tuner.fit(), {label}", r["ray_trials"], r["ray"][key], [r["ray"][key]]))
-    print(f"| what | trials | wall ({runs}) | trials/s | wall per trial per slot | batchai ÷ this | samples |")
+        if key in ray:
+            rows.append((f"Ray Tune: Tuner.fit(), {label}", ray_n[key], statistics.median(ray[key]), ray[key]))
+    print(f"| what | trials | wall ({runs}) | trials/s | wall per trial per slot | batchai ÷ this | samples (s) |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for label, count, wall, samples in rows:
         slot = ms(wall * CONCURRENCY / count)
         shown = ", ".join(f"{v:.2f}" for v in samples)
         ratio = rate / (count / wall)
         print(f"| {label} | {count} | {wall:.2f} s | {count / wall:.2f} | {slot} | {ratio:.2f}x | {shown} |")
-    print("\n(batchai ÷ this: batchai's trials/s until wait() returned, over this row's.)")
-    if "ray_init" in r:
-        print(f"(ray.init: {r['ray_init']:.2f} s, not counted)")
+    print("\n(batchai ÷ this: batchai's trials/s until wait() returned, over this row's; medians.)")
+    for key, label in (("false", "Ray Tune's default"), ("true", "Ray Tune with reuse_actors")):
+        if len(ray.get(key, [])) == len(r["batchai_waited"]):
+            each = [(n / b) / (ray_n[key] / w) for b, w in zip(r["batchai_waited"], ray[key], strict=True)]
+            print(f"(batchai ÷ {label}, run by run: {', '.join(f'{v:.1f}x' for v in each)})")
+    if r["ray_init"]:
+        print(f"(ray.init: {', '.join(f'{v:.2f}' for v in r['ray_init'])} s, not counted)")
     # The overheads of the run with the median wall.
     order = sorted(range(len(r["batchai"])), key=lambda i: r["batchai"][i])
     middle = order[len(order) // 2]
