@@ -11,9 +11,10 @@ overhead breakdown the sweep reports, and metric-to-decision latency.
 
    * *subprocess floor*: a pool of 2 threads running the script with ``subprocess.run``, no
      framework (what any framework must at least pay);
-   * *batchai*: ``exp.create_sweep(...)`` on a warm 2-node local cluster, from the call until the
-     sweep's stored end (``Sweep.ended``); the trial logs through ``batchai.log_metric`` if this
-     batchai has it, else by writing the metrics line format itself;
+   * *batchai*: ``exp.create_sweep(...)`` on a warm 2-node local cluster, from the call until
+     ``wait()`` returns (what the ratios use) and until the sweep's stored end (``Sweep.ended``);
+     the trial logs through ``batchai.log_metric`` if this batchai has it, else by writing the
+     metrics line format itself;
    * *Optuna*: ``study.optimize(objective, n_trials, n_jobs=2)``, RandomSampler, in-memory
      storage, each objective call runs the script and parses its output;
    * *Ray Tune*: ``Tuner(...).fit()`` of a function trainable that runs the script and reports
@@ -22,11 +23,13 @@ overhead breakdown the sweep reports, and metric-to-decision latency.
      default: a new actor per trial, 2-6 s each here, hence ``--ray-trials`` of them; its rate
      does not depend on the count). Ray is started and shut down in each run, so that its idle
      processes do not share the cores with the other measurements; ``ray.init`` is timed apart
-     and not counted; its dashboard and the workers' log
-     forwarding are off, and the console output of Ray (``verbose=0``) and Optuna (WARNING) is
-     turned down: all of which only helps them.
+     and not counted; its dashboard and the workers' log forwarding are off, and the console
+     output of Ray (``verbose=0``) and Optuna (WARNING) is turned down: all of which only helps
+     them.
 
-2. **Overheads**: ``Sweep.overheads()`` of the batchai run: median and p99 per phase.
+2. **Overheads**: ``Sweep.overheads()`` of the median batchai run: median and p99 per phase;
+   trials the agent stamped before their sweep existed (a stale clock) are counted, and the
+   breakdown is also given without them.
 
 3. **Metric-to-decision latency.** A grid sweep of ``--latency-trials`` trials
    (`bench/sweep/stopped_trial.py`) logging ``loss`` = x every 20 ms for 3 s: the first trial
@@ -37,7 +40,7 @@ overhead breakdown the sweep reports, and metric-to-decision latency.
    point is the interval the policy's reason names ("... by step N"), so logged → signal received.
 
 Build the extension in release mode first (`maturin develop --release`). Needs
-`bench/requirements-peers.txt` for the peers (`--skip ray optuna` runs without them). Prints
+`bench/requirements-peers.txt` for the peers (`--skip ray ray-reuse optuna` runs without them). Prints
 Markdown tables.
 """
 
@@ -48,6 +51,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import shutil
 import statistics
@@ -96,8 +100,6 @@ def quantile(values: Sequence[float], q: float) -> float:
 
 
 def subprocess_floor(n: int, seed: int) -> float:
-    import random
-
     rng = random.Random(seed)
     xs = [rng.random() for _ in range(n)]
     start = time.perf_counter()
@@ -124,7 +126,7 @@ def batchai_setup(root: Path) -> tuple[batchai.Workspace, batchai.Cluster, batch
 
 def batchai_sweep(
     cluster: batchai.Cluster, exp: batchai.Experiment, run: int, n: int
-) -> tuple[float, float, dict[str, dict[str, float]]]:
+) -> tuple[float, float, dict[str, Any]]:
     """End-to-end seconds (create → stored end; and → ``wait()`` returned) and the overheads."""
     start = time.time()
     s = exp.create_sweep(
