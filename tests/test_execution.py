@@ -245,3 +245,16 @@ def test_missing_program_fails_with_its_error(experiment: batchai.Experiment, cl
     job = run(experiment, "nope", cluster=cluster, command_line="/nonexistent/train --epochs 1")
     assert job.execution_state == "failed"
     assert job.exit_code == 127  # bash's "command not found", as Batch AI ran command lines through bash
+
+
+def test_times_are_taken_when_the_agent_acts_not_at_its_last_event(
+    experiment: batchai.Experiment, cluster: batchai.Cluster
+) -> None:
+    # The agent idles; the next client wake-up must not stamp the job with the idle start's time.
+    import time
+
+    run(experiment, "first", cluster=cluster, command_line="true")
+    time.sleep(1.5)
+    job = run(experiment, "later", cluster=cluster, command_line="true")
+    start = job.execution_info.start_time
+    assert start is not None and start >= job.creation_time, (start, job.creation_time)

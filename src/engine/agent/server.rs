@@ -164,6 +164,9 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
             }
             continue;
         }
+        // Every branch, the accept of a client connection too, ends here: a turn reads what
+        // others committed until now, so it must not be stamped with an earlier event's time.
+        core.advance(Now::system());
         core.turn();
     }
 }
