@@ -341,7 +341,7 @@ class Sweep:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise BatchAITimeoutError(self._timeout_message(timeout))
                 time.sleep(delay)
-                delay = min(delay * 1.5, 0.5)
+                delay = min(delay * 1.5, 0.1)
 
     async def wait_async(self, timeout: float | None = None) -> Sweep:
         """Like :meth:`wait`, without blocking the event loop (for notebooks and async code)."""
@@ -357,7 +357,7 @@ class Sweep:
             if deadline is not None and time.monotonic() >= deadline:
                 raise BatchAITimeoutError(self._timeout_message(timeout))
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.5, 0.1)
         return self
 
     def _ensure_agent(self) -> None:
