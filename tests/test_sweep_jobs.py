@@ -184,7 +184,7 @@ def test_cancel_cancels_running_trials(experiment: batchai.Experiment, cluster: 
     from tests.conftest import until
 
     until(lambda: s.refresh().counts["running"] == 2, what="two trials running")
-    assert s.cancel(wait=False).state == "running", "cancelling waits for the trials to stop"
+    assert s.cancel(wait=False).name == "cancel"  # returns at once (the trials may still be stopping)
     s.wait(timeout=60)
     assert (s.state, s.reason) == ("cancelled", "cancelled by the user")
     assert [t.status for t in s.trials()] == ["cancelled", "cancelled"]
