@@ -76,3 +76,18 @@ class ASHAPolicy(Policy, kind="asha"):
     min_resource: int = default("asha", "min_resource")
     max_resource: int | None = default("asha", "max_resource")
     grace_period: int = default("asha", "grace_period")
+
+
+@dataclass(frozen=True)
+class HyperbandPolicy(Policy, kind="hyperband"):
+    """Hyperband as brackets of ASHA (as Ray Tune's async Hyperband and Optuna's
+    ``HyperbandPruner``): bracket ``b`` judges at steps ``min_resource * reduction_factor**(b+k)``
+    below ``max_resource``, so early brackets stop trials early and late ones spare slow starters.
+    Each trial falls in one bracket by a hash of its id, the aggressive brackets getting more
+    trials (Optuna's weights), and competes only within it: the best ``1/reduction_factor`` at
+    each rung continue. Ranks only, so the same for any sign, scale and direction of the metric.
+    Set ``max_resource`` to the steps a trial runs (Ray Tune's ``max_t``; default 100)."""
+
+    reduction_factor: int = default("hyperband", "reduction_factor")
+    min_resource: int = default("hyperband", "min_resource")
+    max_resource: int = default("hyperband", "max_resource")

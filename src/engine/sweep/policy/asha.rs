@@ -7,13 +7,14 @@
 //! first value at or past the rung: it continues only if it is among the best
 //! ⌈n / reduction_factor⌉ of those n. Nobody waits for a rung to fill (that is what makes it
 //! asynchronous): the first trials at a rung pass easily, later ones face more competition.
-//! `grace_period` adds a number of steps before which no trial is stopped.
+//! `grace_period` adds a number of steps before which no trial is stopped. Rank-based, so the
+//! same for any sign, scale and direction of the metric.
 
 use serde::{Deserialize, Serialize};
 
 use super::{Context, Decision, keep, stop};
 use crate::engine::error::ValidationError;
-use crate::engine::sweep::trial::fmt_value;
+use crate::engine::sweep::trial::{Trial, fmt_value};
 
 /// Fields left out take the [`Default`] values, the one place the defaults are written (Python
 /// reads them through `batchai._core.sweep_defaults`).
@@ -74,45 +75,55 @@ impl Asha {
         if step < self.grace_period {
             return keep(id, format!("step {step} is within the grace period ({} steps)", self.grace_period));
         }
-        let reports = &cx.trial.intermediate;
-        let previous = reports.len().checked_sub(2).map(|i| reports[i].step);
-        // The highest rung this report crossed; earlier rungs were judged at earlier reports.
-        let Some((k, rung)) =
-            self.rungs(step).into_iter().enumerate().rev().find(|(_, r)| previous.is_none_or(|p| p < *r))
-        else {
-            return keep(
+        let rungs = self.rungs(step);
+        match judge(cx, &rungs, self.reduction_factor, |_| true) {
+            Some(decision) => decision,
+            None => keep(
                 id,
                 format!("step {step} is not a rung (rungs at {} · {}^k)", self.min_resource, self.reduction_factor),
-            );
-        };
-        let d = cx.direction;
-        let own = reports.last().map(|r| r.value).unwrap_or(f64::NAN);
-        let values: Vec<f64> = cx
-            .others()
-            .filter(|t| t.reached(rung))
-            .filter_map(|t| t.first_at_or_after(rung))
-            .chain(std::iter::once(own))
-            .collect();
-        let n = values.len();
-        let keep_count = n.div_ceil(self.reduction_factor as usize);
-        let rank = values.iter().filter(|v| d.better(**v, own)).count() + 1;
-        let (metric, v, eta) = (cx.metric, fmt_value(own), self.reduction_factor);
-        if rank <= keep_count {
-            keep(
-                id,
-                format!(
-                    "{metric} {v} at rung {k} (step {rung}) ranks {rank} of {n} trials, within the best {keep_count} (1/{eta})"
-                ),
-            )
-        } else {
-            stop(
-                id,
-                format!(
-                    "{metric} {v} at rung {k} (step {rung}) ranks {rank} of {n} trials; only the best {keep_count} (1/{eta}) continue"
-                ),
-            )
+            ),
         }
     }
+}
+
+/// Successive halving at the highest of `rungs` that the trial's latest report is the first at or
+/// past (earlier rungs were judged at earlier reports), against the usable trials that `peer`
+/// admits; `None` when the report crosses no rung.
+pub(crate) fn judge(cx: &Context<'_>, rungs: &[u64], eta: u64, peer: impl Fn(&Trial) -> bool) -> Option<Decision> {
+    let id = cx.trial.id;
+    let reports = &cx.trial.intermediate;
+    let last = reports.last()?;
+    let previous = super::previous_step(cx.trial);
+    let (k, rung) =
+        rungs.iter().copied().enumerate().rev().find(|(_, r)| *r <= last.step && previous.is_none_or(|p| p < *r))?;
+    let d = cx.direction;
+    let own = last.value;
+    let values: Vec<f64> = cx
+        .others()
+        .filter(|t| peer(t))
+        .filter(|t| t.reached(rung))
+        .filter_map(|t| t.first_at_or_after(rung))
+        .chain(std::iter::once(own))
+        .collect();
+    let n = values.len();
+    let keep_count = n.div_ceil(eta as usize);
+    let rank = values.iter().filter(|v| d.better(**v, own)).count() + 1;
+    let (metric, v) = (cx.metric, fmt_value(own));
+    Some(if rank <= keep_count {
+        keep(
+            id,
+            format!(
+                "{metric} {v} at rung {k} (step {rung}) ranks {rank} of {n} trials, within the best {keep_count} (1/{eta})"
+            ),
+        )
+    } else {
+        stop(
+            id,
+            format!(
+                "{metric} {v} at rung {k} (step {rung}) ranks {rank} of {n} trials; only the best {keep_count} (1/{eta}) continue"
+            ),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -120,7 +131,7 @@ mod tests {
     use super::super::Policy;
     use super::super::testing::*;
     use super::*;
-    use crate::engine::sweep::trial::{Direction, Trial};
+    use crate::engine::sweep::trial::Direction;
 
     fn decide(p: &Asha, trials: &[Trial], id: u64) -> Decision {
         Policy::Asha(p.clone()).decide(trials, id, Direction::Minimize, "loss").unwrap()
