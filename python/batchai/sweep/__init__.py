@@ -68,11 +68,11 @@ from ._trial import Decision, Mode, Trial, TrialState
 __all__ = [
     "ASHAPolicy",
     "BanditPolicy",
-    "HyperbandPolicy",
     "Choice",
     "Decision",
     "Files",
     "GridSampler",
+    "HyperbandPolicy",
     "IntRange",
     "MedianStoppingPolicy",
     "Mode",
