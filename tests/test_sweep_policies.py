@@ -150,7 +150,7 @@ def test_median_stopping_waits_for_enough_peers() -> None:
 
 
 def test_hyperband_brackets_compete_separately_and_round_trip() -> None:
-    policy = sweep.HyperbandPolicy(max_resource=81)
+    policy = sweep.HyperbandPolicy(min_resource=1, max_resource=81)
     assert (policy.reduction_factor, policy.min_resource, policy.max_resource) == (3, 1, 81)
     # Trials 0..39 all report one value; only those in bracket 0 are judged at step 1.
     history = [curve(i, [float(i)]) for i in range(40)]
@@ -167,3 +167,15 @@ def test_hyperband_brackets_compete_separately_and_round_trip() -> None:
     with pytest.raises(ValidationError) as caught:
         sweep.HyperbandPolicy(min_resource=5, max_resource=5)
     assert caught.value.field == "max_resource"
+
+
+def test_hyperband_defaults_are_the_cores() -> None:
+    from batchai import _core
+
+    assert sweep.HyperbandPolicy().to_dict() == _core.sweep_policy({"type": "hyperband"})
+    assert sweep.HyperbandPolicy().to_dict() == {
+        "type": "hyperband",
+        "reduction_factor": 3,
+        "min_resource": 30,
+        "max_resource": 100,
+    }

@@ -244,7 +244,7 @@ mod tests {
         assert!(bare.validate().is_err(), "no slack is not a policy until normalized");
         assert_eq!(bare.normalized(), Policy::Bandit(Bandit::default()));
         let amount = parse(r#"{"type": "bandit", "slack_amount": 0.1}"#).normalized();
-        assert!(matches!(&amount, Policy::Bandit(b) if b.slack_factor.is_none() && b.delay_evaluation == 20));
+        assert!(matches!(&amount, Policy::Bandit(b) if b.slack_factor.is_none() && b.delay_evaluation == 30));
         let both = Bandit { slack_amount: Some(0.1), ..Bandit::default() };
         let err = both.validate().unwrap_err();
         assert_eq!(err.value, "0.3 and slack_amount 0.1", "no Rust debug text in messages");
