@@ -276,7 +276,7 @@ mod tests {
                 let words: Vec<&str> = decision.reason.split(' ').collect();
                 let number = |after: &str| -> f64 {
                     let i = words.iter().position(|w| *w == after).unwrap();
-                    words[i + 1].trim_end_matches(|c| c == ')' || c == ',').parse().unwrap()
+                    words[i + 1].trim_end_matches([')', ',']).parse().unwrap()
                 };
                 let (v, th) = (number("acc"), number(if decision.stop { "threshold" } else { "(threshold" }));
                 assert_eq!(decision.stop, d.better(th, v), "case {case}: the reason contradicts itself: {decision:?}");
