@@ -176,6 +176,12 @@ def _optuna_settings() -> dict[str, Callable[[], Any]]:
         "MedianPruner()": pruner("MedianPruner"),
         "SuccessiveHalvingPruner()": pruner("SuccessiveHalvingPruner"),
         "HyperbandPruner()": pruner("HyperbandPruner"),
+        # Optuna's pruners with their first judgement where batchai's defaults put it.
+        "MedianPruner(n_warmup_steps=30)": pruner("MedianPruner", n_warmup_steps=30),
+        "SuccessiveHalvingPruner(min_resource=30)": pruner("SuccessiveHalvingPruner", min_resource=30),
+        "HyperbandPruner(min_resource=30, max_resource=100)": pruner(
+            "HyperbandPruner", min_resource=30, max_resource=100
+        ),
     }
 
 
