@@ -32,6 +32,7 @@ Needs batchai; the Optuna rows need optuna (``pip install -r bench/requirements-
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -116,6 +117,9 @@ def simulate(
     rng = random.Random(seed)
     kind, name = setting
     made = SETTINGS[name]() if kind == "batchai" else OPTUNA[name]()
+    if isinstance(made, sweep.HyperbandPolicy):
+        # Which trial ids share a bracket varies from sweep to sweep, as in Optuna (study name).
+        made = dataclasses.replace(made, seed=seed)
     ask, report, tell = (_batchai_runner if kind == "batchai" else _optuna_runner)(made, mode, seed)
     running: list[tuple[Any, int, int]] = []
     used = 0

@@ -178,4 +178,5 @@ def test_hyperband_defaults_are_the_cores() -> None:
         "reduction_factor": 3,
         "min_resource": 30,
         "max_resource": 100,
+        "seed": 0,
     }

@@ -114,8 +114,10 @@ class HyperbandPolicy(Policy, kind="hyperband"):
     Each trial falls in one bracket by a hash of its id, the aggressive brackets getting more
     trials (Optuna's weights), and competes only within it: the best ``1/reduction_factor`` at
     each rung continue. Ranks only, so the same for any sign, scale and direction of the metric.
-    Set ``max_resource`` to the steps a trial runs (Ray Tune's ``max_t``; default 100)."""
+    Set ``max_resource`` to the steps a trial runs (Ray Tune's ``max_t``; default 100);
+    ``seed`` salts the assignment of trial ids to brackets."""
 
     reduction_factor: int = default("hyperband", "reduction_factor")
     min_resource: int = default("hyperband", "min_resource")
     max_resource: int = default("hyperband", "max_resource")
+    seed: int = default("hyperband", "seed")

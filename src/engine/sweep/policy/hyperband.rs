@@ -30,6 +30,9 @@ pub struct Hyperband {
     pub min_resource: u64,
     /// The steps a trial runs when not stopped (Ray Tune's `max_t`, with its default).
     pub max_resource: u64,
+    /// Salts the hash that assigns trials to brackets, so that sweeps can differ in which trial
+    /// ids share a bracket (Optuna salts with the study's name).
+    pub seed: u64,
 }
 
 impl Default for Hyperband {
@@ -38,7 +41,7 @@ impl Default for Hyperband {
     /// bracket, which holds most trials, lost the best configuration in most sweeps where good
     /// configurations learn slowly.
     fn default() -> Self {
-        Hyperband { reduction_factor: 3, min_resource: 30, max_resource: 100 }
+        Hyperband { reduction_factor: 3, min_resource: 30, max_resource: 100, seed: 0 }
     }
 }
 
@@ -88,16 +91,17 @@ impl Hyperband {
         out
     }
 
-    /// The bracket of trial `id`: a hash of the id, spread over the brackets by their weights.
+    /// The bracket of trial `id`: a hash of the id, spread over the brackets by their weights
+    /// (in floating point, so that huge `max_resource` values cannot overflow).
     pub fn bracket(&self, id: u64) -> u32 {
         let n = self.brackets();
         let weight = |b: u32| {
             let s = n - 1 - b;
-            let top = (n as f64) * (self.reduction_factor as f64).powi(s as i32);
-            (top / (s + 1) as f64).ceil() as u64
+            let top = f64::from(n) * (self.reduction_factor as f64).powi(s as i32);
+            (top / f64::from(s + 1)).ceil()
         };
-        let total: u64 = (0..n).map(weight).sum();
-        let mut x = splitmix64(id) % total.max(1);
+        let total: f64 = (0..n).map(weight).sum();
+        let mut x = (splitmix64(splitmix64(self.seed) ^ id) >> 11) as f64 / (1u64 << 53) as f64 * total;
         for b in 0..n {
             if x < weight(b) {
                 return b;
@@ -153,20 +157,20 @@ mod tests {
 
     #[test]
     fn brackets_and_their_rungs() {
-        let p = Hyperband { reduction_factor: 3, min_resource: 1, max_resource: 81 };
+        let p = Hyperband { reduction_factor: 3, min_resource: 1, max_resource: 81, seed: 0 };
         assert_eq!(p.brackets(), 5);
         assert_eq!(p.rungs(0), vec![1, 3, 9, 27]);
         assert_eq!(p.rungs(2), vec![9, 27]);
         assert_eq!(p.rungs(4), Vec::<u64>::new(), "the last bracket runs its trials to the end");
         assert_eq!(Hyperband::default().brackets(), 2, "30, 90 <= 100");
-        let p = Hyperband { reduction_factor: 2, min_resource: 10, max_resource: 50 };
+        let p = Hyperband { reduction_factor: 2, min_resource: 10, max_resource: 50, seed: 0 };
         assert_eq!((p.brackets(), p.rungs(0), p.rungs(1)), (3, vec![10, 20, 40], vec![20, 40]));
     }
 
     #[test]
     fn aggressive_brackets_get_more_trials_as_in_optuna() {
         // Optuna's weights for eta 3 and 5 brackets: ceil(5 * 3^s / (s + 1)) = 81, 34, 15, 8, 5.
-        let p = Hyperband { reduction_factor: 3, min_resource: 1, max_resource: 81 };
+        let p = Hyperband { reduction_factor: 3, min_resource: 1, max_resource: 81, seed: 0 };
         let mut counts = [0usize; 5];
         for id in 0..14_300 {
             counts[p.bracket(id) as usize] += 1;
@@ -179,7 +183,7 @@ mod tests {
 
     #[test]
     fn trials_compete_only_within_their_bracket() {
-        let p = Hyperband { reduction_factor: 3, min_resource: 1, max_resource: 81 };
+        let p = Hyperband { reduction_factor: 3, min_resource: 1, max_resource: 81, seed: 0 };
         let zero = ids_in(&p, 0, 4);
         let one = ids_in(&p, 1, 3);
         // Bracket 0 judges at step 1: three trials there with losses 0.1, 0.2, 0.3; a fourth
@@ -204,7 +208,7 @@ mod tests {
 
     #[test]
     fn a_late_bracket_spares_slow_starters_and_reports_off_the_rungs_are_judged() {
-        let p = Hyperband { reduction_factor: 3, min_resource: 1, max_resource: 81 };
+        let p = Hyperband { reduction_factor: 3, min_resource: 1, max_resource: 81, seed: 0 };
         let two = ids_in(&p, 2, 4);
         // Bracket 2's first rung is step 9: a trial far behind at step 5 is not judged...
         let mut trials: Vec<Trial> = two[..3].iter().map(|id| curve(*id, &[0.1; 10])).collect();
@@ -220,13 +224,36 @@ mod tests {
     }
 
     #[test]
+    fn huge_resources_neither_overflow_nor_panic() {
+        let p = Hyperband { reduction_factor: 2, min_resource: 1, max_resource: u64::MAX, seed: 0 };
+        assert_eq!(p.brackets(), 64);
+        assert!((0..1000).all(|id| p.bracket(id) < 64));
+        assert_eq!(p.rungs(63), vec![1u64 << 63]);
+        let trials = [curve(0, &[0.5; 3])];
+        assert!(!decide(&p, &trials, 0, Direction::Minimize).stop);
+    }
+
+    #[test]
+    fn the_seed_changes_which_ids_share_a_bracket() {
+        let p = Hyperband { reduction_factor: 3, min_resource: 1, max_resource: 81, seed: 0 };
+        let q = Hyperband { seed: 1, ..p.clone() };
+        let a: Vec<u32> = (0..50).map(|id| p.bracket(id)).collect();
+        let b: Vec<u32> = (0..50).map(|id| q.bracket(id)).collect();
+        assert_ne!(a, b);
+        assert_eq!(a, (0..50).map(|id| p.bracket(id)).collect::<Vec<_>>(), "the same history, the same brackets");
+    }
+
+    #[test]
     fn settings_are_checked() {
         let bad = Hyperband { max_resource: 1, ..Hyperband::default() };
         assert_eq!(bad.validate().unwrap_err().field, "max_resource");
         let bad = Hyperband { reduction_factor: 1, ..Hyperband::default() };
         assert_eq!(bad.validate().unwrap_err().field, "reduction_factor");
         let p: Policy = serde_json::from_str(r#"{"type": "hyperband", "max_resource": 27}"#).unwrap();
-        assert_eq!(p, Policy::Hyperband(Hyperband { reduction_factor: 3, min_resource: 30, max_resource: 27 }));
+        assert_eq!(
+            p,
+            Policy::Hyperband(Hyperband { reduction_factor: 3, min_resource: 30, max_resource: 27, seed: 0 })
+        );
         assert!(p.validate().is_err(), "the default min_resource 30 is above 27");
     }
 }
