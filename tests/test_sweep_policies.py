@@ -18,9 +18,8 @@ def test_bandit_slack_factor_maximize_matches_azure_example() -> None:
     history = [curve(0, [0.5, 0.8]), curve(1, [0.4, 0.6]), curve(2, [0.5, 0.7])]
     d = policy.decide(history, 1, mode="max", metric="auc")
     assert d.stop
-    assert (
-        d.reason == "auc 0.6 (best of trial 1 by step 2) is below 0.6667, the best 0.8 at step 2 with slack factor 0.2"
-    )
+    expected = "below the threshold 0.6667 (the best 0.8 by step 2, slack factor 0.2)"
+    assert d.reason == f"auc 0.6 (best of trial 1 by step 2) is {expected}"
     assert not policy.decide(history, 2, mode="max").stop
     assert not policy.decide(history, 0, mode="max").stop
 
@@ -40,7 +39,7 @@ def test_bandit_slack_amount_minimize_and_delay() -> None:
 
 
 def test_median_stopping_compares_best_value_with_median_of_running_averages() -> None:
-    policy = sweep.MedianStoppingPolicy(delay_evaluation=0)
+    policy = sweep.MedianStoppingPolicy(delay_evaluation=0, min_trials=3)
     others = [curve(0, [0.4, 0.5, 0.6]), curve(1, [0.5, 0.6, 0.7]), curve(2, [0.6, 0.7, 0.8, 0.9])]
     behind = [*others, curve(3, [0.3, 0.55, 0.5])]
     d = policy.decide(behind, 3, mode="max", metric="acc")
@@ -110,3 +109,74 @@ def test_search_report_applies_the_policy_and_records_stops() -> None:
     t = plain.ask()
     assert not plain.report(t, 1, 5.0).stop
     assert plain.trial(t.id).intermediate == {1: 5.0}
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_bandit_never_stops_the_leader_of_a_negative_metric(mode: sweep.Mode) -> None:
+    """Azure ML's best/(1+f) is better than the best when the best is negative: every trial,
+    the leader included, was stopped, with a reason saying -0.5 is below -0.4545."""
+    policy = sweep.BanditPolicy(slack_factor=0.1, delay_evaluation=0)
+    values = [-0.5, -0.52, -0.2] if mode == "min" else [-0.5, -0.48, -2.0]
+    history = [curve(i, [v]) for i, v in enumerate(values)]
+    leader = 1
+    d = policy.decide(history, leader, mode=mode, metric="elbo")
+    assert not d.stop, d.reason
+    assert not policy.decide(history, 0, mode=mode).stop, "within 10 % of the best"
+    d = policy.decide(history, 2, mode=mode, metric="elbo")
+    assert d.stop
+    word = "above" if mode == "min" else "below"
+    assert f"{word} the threshold" in d.reason
+
+
+def test_reports_off_the_evaluation_interval_are_judged() -> None:
+    """A trial reporting at steps 3, 7, 11 with evaluation_interval 5 used never to be judged."""
+    policy = sweep.BanditPolicy(slack_amount=0.1, evaluation_interval=5, delay_evaluation=0)
+    leader = curve(0, [0.1] * 20)
+    odd = sweep.Trial(1, {}, "running", None, {3: 0.9, 7: 0.9})
+    d = policy.decide([leader, odd], 1, metric="loss")
+    assert d.stop and "step 7" in d.reason
+    later = sweep.Trial(1, {}, "running", None, {3: 0.9, 7: 0.15, 9: 0.9})
+    assert "passes no evaluation point since step 7" in policy.decide([leader, later], 1).reason
+
+
+def test_median_stopping_waits_for_enough_peers() -> None:
+    policy = sweep.MedianStoppingPolicy(delay_evaluation=0)
+    assert policy.min_trials == 5
+    two = [curve(0, [0.1] * 6), curve(1, [0.9] * 6)]
+    d = policy.decide(two, 1, metric="loss")
+    assert not d.stop and "5 needed" in d.reason
+    six = [*two, *(curve(i, [0.2] * 6) for i in range(2, 6))]
+    assert policy.decide(six, 1, metric="loss").stop
+
+
+def test_hyperband_brackets_compete_separately_and_round_trip() -> None:
+    policy = sweep.HyperbandPolicy(min_resource=1, max_resource=81)
+    assert (policy.reduction_factor, policy.min_resource, policy.max_resource) == (3, 1, 81)
+    # Trials 0..39 all report one value; only those in bracket 0 are judged at step 1.
+    history = [curve(i, [float(i)]) for i in range(40)]
+    reasons = [policy.decide(history, i, metric="loss").reason for i in range(40)]
+    first = [i for i, r in enumerate(reasons) if r.startswith("bracket 0:") and "rung 0 (step 1)" in r]
+    later = [i for i, r in enumerate(reasons) if "is not a rung" in r]
+    assert first and later and len(first) + len(later) == 40
+    stopped = [i for i in first if policy.decide(history, i, metric="loss").stop]
+    # Within bracket 0 the lowest losses pass: each trial ranks against the bracket's trials only.
+    assert stopped and min(stopped) > min(first)
+    search = sweep.Search({"x": sweep.uniform(0, 1)}, sweep.RandomSampler(seed=1), policy=policy)
+    again = sweep.Search.from_json(search.to_json())
+    assert again.policy == policy
+    with pytest.raises(ValidationError) as caught:
+        sweep.HyperbandPolicy(min_resource=5, max_resource=5)
+    assert caught.value.field == "max_resource"
+
+
+def test_hyperband_defaults_are_the_cores() -> None:
+    from batchai import _core
+
+    assert sweep.HyperbandPolicy().to_dict() == _core.sweep_policy({"type": "hyperband"})
+    assert sweep.HyperbandPolicy().to_dict() == {
+        "type": "hyperband",
+        "reduction_factor": 3,
+        "min_resource": 30,
+        "max_resource": 100,
+        "seed": 0,
+    }

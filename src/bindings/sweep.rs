@@ -31,7 +31,7 @@ pub fn sweep_defaults<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, P
         .or_else(|| serde_json::from_value::<Policy>(spec).ok().map(|p| serde_json::to_value(p).ok()))
         .or_else(|| serde_json::from_value::<Param>(range).ok().map(|p| serde_json::to_value(p).ok()));
     let Some(Some(Value::Object(mut fields))) = filled else {
-        let rule = "must name a sampler, a policy or a numeric parameter (tpe, random, sobol, grid, bandit, median_stopping, truncation_selection, asha, uniform, int)";
+        let rule = "must name a sampler, a policy or a numeric parameter (tpe, random, sobol, grid, bandit, median_stopping, truncation_selection, asha, hyperband, uniform, int)";
         return Err(Error::from(ValidationError::new("kind", format!("{kind:?}"), rule)).into());
     };
     for given in ["type", "low", "high"] {

@@ -25,14 +25,22 @@ Spaces: :func:`choice`, :func:`uniform`, :func:`loguniform`, :func:`quniform`,
 :func:`qloguniform`, :func:`randint`, grids (:func:`linspace`, :func:`arange`, :func:`geomspace`),
 :func:`tied` groups and :func:`files`. Samplers: :class:`GridSampler`, :class:`RandomSampler`,
 :class:`SobolSampler`, :class:`TPESampler`. Policies: :class:`BanditPolicy`,
-:class:`MedianStoppingPolicy`, :class:`TruncationSelectionPolicy`, :class:`ASHAPolicy`.
+:class:`MedianStoppingPolicy`, :class:`TruncationSelectionPolicy`, :class:`ASHAPolicy`,
+:class:`HyperbandPolicy`.
 :func:`load_sweep_yaml` reads an Azure ML v2 sweep job YAML file.
 """
 
 from __future__ import annotations
 
 from ._aml import SweepDefinition, load_sweep_yaml
-from ._policies import ASHAPolicy, BanditPolicy, MedianStoppingPolicy, Policy, TruncationSelectionPolicy
+from ._policies import (
+    ASHAPolicy,
+    BanditPolicy,
+    HyperbandPolicy,
+    MedianStoppingPolicy,
+    Policy,
+    TruncationSelectionPolicy,
+)
 from ._samplers import GridSampler, RandomSampler, Sampler, SobolSampler, TPESampler
 from ._search import Search
 from ._space import (
@@ -64,6 +72,7 @@ __all__ = [
     "Decision",
     "Files",
     "GridSampler",
+    "HyperbandPolicy",
     "IntRange",
     "MedianStoppingPolicy",
     "Mode",

@@ -109,6 +109,7 @@ fn policy_label(policy: &crate::engine::sweep::Policy) -> &'static str {
         Policy::MedianStopping(_) => "MedianStoppingPolicy",
         Policy::TruncationSelection(_) => "TruncationSelectionPolicy",
         Policy::Asha(_) => "ASHAPolicy",
+        Policy::Hyperband(_) => "HyperbandPolicy",
     }
 }
 

@@ -1,11 +1,18 @@
 //! Median stopping policy (Azure ML; Google Vizier's median stopping rule).
 //!
-//! Theory of operation: at an evaluation step `s`, take every other usable trial that has reached
-//! `s` and compute its running average (the mean of its values reported up to `s`). The trial is
-//! stopped if its best value up to `s` is worse than the median of those averages. Comparing a
+//! Theory of operation: a report is judged when it is the first at or after an evaluation point
+//! (see [`super::evaluation_point`]). At its step `s`, take every *other* usable trial that has
+//! reached `s` (running, completed or stopped; failed ones are not trusted) and compute its
+//! running average (the mean of its values reported up to `s`). The trial is stopped if its best
+//! value up to `s` is strictly worse than the median of those averages. Only comparisons are
+//! made, so the rule is the same for any sign, scale and direction of the metric.
+//!
+//! Azure ML leaves open whether the trial itself and finished trials enter the median; here the
+//! trial does not and finished ones do. Azure ML also judges from the first peer on, so the first
+//! trials were stopped against a single other trial: here nothing is stopped until `min_trials`
+//! other trials have reached the step (default 5, as Optuna's `n_startup_trials`). Comparing a
 //! best value against averages makes the rule lenient: it stops only trials that are clearly
-//! behind, which is why Azure ML calls it conservative. Azure ML's default `delay_evaluation` is
-//! 5 and its docs suggest it for savings "with no loss on the primary metric".
+//! behind, which is why Azure ML calls it conservative.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +31,12 @@ pub struct MedianStopping {
     pub min_trials: usize,
 }
 
+/// Peers needed before anything is stopped: one peer's average is not a median.
+pub const DEFAULT_MIN_TRIALS: usize = 5;
+
 impl Default for MedianStopping {
     fn default() -> Self {
-        MedianStopping { evaluation_interval: 1, delay_evaluation: 5, min_trials: 1 }
+        MedianStopping { evaluation_interval: 1, delay_evaluation: 5, min_trials: DEFAULT_MIN_TRIALS }
     }
 }
 
@@ -113,5 +123,36 @@ mod tests {
         let p = MedianStopping::default();
         let d = decide(&p, &trials, 2, Direction::Minimize);
         assert!(!d.stop && d.reason.contains("delay_evaluation 5"), "{d:?}");
+    }
+
+    #[test]
+    fn the_first_trials_are_not_judged_against_a_single_peer() {
+        // With Azure ML's rule a second trial far behind the first would stop at once.
+        let p = MedianStopping { delay_evaluation: 0, ..MedianStopping::default() };
+        let mut trials: Vec<Trial> = vec![curve(0, &[0.1; 6]), curve(1, &[0.9; 6])];
+        let d = decide(&p, &trials, 1, Direction::Minimize);
+        assert!(!d.stop && d.reason == "1 other trials have reached step 6; 5 needed to compare", "{d:?}");
+        // Four more peers, all better: the median of five is now there and the laggard stops.
+        trials.extend((2..6).map(|i| curve(i, &[0.2; 6])));
+        let d = decide(&p, &trials, 1, Direction::Minimize);
+        assert!(d.stop && d.reason.contains("median 0.2 of the running averages of 5 trials"), "{d:?}");
+        // Peers that have not reached the step do not count.
+        trials[5] = curve(5, &[0.2; 3]);
+        assert!(!decide(&p, &trials, 1, Direction::Minimize).stop);
+    }
+
+    #[test]
+    fn reports_off_the_interval_are_judged_and_negative_values_rank_by_direction() {
+        let p = MedianStopping { evaluation_interval: 4, delay_evaluation: 0, min_trials: 2 };
+        // Log-likelihoods (maximize), the peers reporting every step, the judged trial at odd steps.
+        let mut trials: Vec<Trial> = (0..3).map(|i| curve(i, &[-1.0 - 0.1 * i as f64; 9])).collect();
+        trials.push(steps(3, &[(3, -2.0), (5, -2.0)]));
+        let d = decide(&p, &trials, 3, Direction::Maximize);
+        assert!(d.stop && d.reason.contains("-2 (best of trial 3 by step 5) is below the median -1.1"), "{d:?}");
+        trials[3] = steps(3, &[(3, -2.0), (5, -2.0), (7, -2.0)]);
+        assert!(!decide(&p, &trials, 3, Direction::Maximize).stop, "7 passes no point after 5");
+        // Minimizing the same numbers, -2 is the best.
+        trials[3] = steps(3, &[(3, -2.0), (5, -2.0)]);
+        assert!(!decide(&p, &trials, 3, Direction::Minimize).stop);
     }
 }

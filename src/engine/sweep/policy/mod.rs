@@ -15,12 +15,17 @@
 //! * [`TruncationSelection`]: stop the trials in the worst `truncation_percentage` % at each
 //!   evaluation step, comparing trials at the same step;
 //!
-//! Azure ML's `evaluation_interval` and `delay_evaluation` are in steps here: a policy acts at a
-//! step that is a multiple of `evaluation_interval` and at least `delay_evaluation`.
-//! Plus [`Asha`], asynchronous successive halving (Li et al. 2020), as in Ray Tune and Optuna.
+//! Azure ML's `evaluation_interval` and `delay_evaluation` are in steps here (the agent counts a
+//! trial's logged values 1, 2, 3, … as Azure ML counts intervals): the evaluation points are the
+//! positive multiples of `evaluation_interval` that are at least `delay_evaluation`, and a report
+//! is judged when it is the first at or after a point ([`evaluation_point`]), so a trial that
+//! reports off the multiples is judged all the same. Plus [`Asha`], asynchronous successive
+//! halving (Li et al. 2020), and [`Hyperband`], brackets of it, as in Ray Tune and Optuna.
+//! Each module's docs give its exact rule and what it does where Azure ML's is ill-defined.
 
 pub mod asha;
 pub mod bandit;
+pub mod hyperband;
 pub mod median;
 pub mod truncation;
 
@@ -28,11 +33,12 @@ use serde::{Deserialize, Serialize};
 
 pub use asha::Asha;
 pub use bandit::Bandit;
+pub use hyperband::Hyperband;
 pub use median::MedianStopping;
 pub use truncation::TruncationSelection;
 
 use crate::engine::error::{Error, ValidationError};
-use crate::engine::sweep::trial::{Direction, Trial, TrialState};
+use crate::engine::sweep::trial::{Direction, Trial, TrialState, fmt_value};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -41,6 +47,7 @@ pub enum Policy {
     MedianStopping(MedianStopping),
     TruncationSelection(TruncationSelection),
     Asha(Asha),
+    Hyperband(Hyperband),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,8 +66,9 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// This trial's value at an evaluation step, read by `value`; `Err` is the decision to keep
-    /// the trial, with the reason, when `step` is not evaluated or the trial has no value yet.
+    /// This trial's value at its latest report `step`, read by `value`, when that report is the
+    /// first at or after an evaluation point; `Err` is the decision to keep the trial, with the
+    /// reason, when the report passes no evaluation point or the trial has no value yet.
     pub(crate) fn evaluated(
         &self,
         step: u64,
@@ -69,8 +77,8 @@ impl Context<'_> {
         value: impl FnOnce(&Trial) -> Option<f64>,
     ) -> Result<f64, Decision> {
         let id = self.trial.id;
-        if let Some(skip) = schedule(id, step, interval, delay) {
-            return Err(skip);
+        if let Err(skip) = evaluation_point(previous_step(self.trial), step, interval, delay) {
+            return Err(keep(id, skip));
         }
         value(self.trial).ok_or_else(|| keep(id, format!("trial {id} has no {} by step {step}", self.metric)))
     }
@@ -103,6 +111,7 @@ impl Policy {
             Policy::MedianStopping(p) => p.validate(),
             Policy::TruncationSelection(p) => p.validate(),
             Policy::Asha(p) => p.validate(),
+            Policy::Hyperband(p) => p.validate(),
         }
     }
 
@@ -121,6 +130,7 @@ impl Policy {
             Policy::MedianStopping(p) => p.decide(&cx, step),
             Policy::TruncationSelection(p) => p.decide(&cx, step),
             Policy::Asha(p) => p.decide(&cx, step),
+            Policy::Hyperband(p) => p.decide(&cx, step),
         })
     }
 }
@@ -133,15 +143,33 @@ pub(crate) fn stop(trial: u64, reason: String) -> Decision {
     Decision { trial, stop: true, reason }
 }
 
-/// Whether `step` is an evaluation step; if not, the decision that says why.
-fn schedule(trial: u64, step: u64, interval: u64, delay: u64) -> Option<Decision> {
-    if step < delay {
-        return Some(keep(trial, format!("step {step} is before the first evaluation (delay_evaluation {delay})")));
+/// The evaluation point a report at `step` is judged for, given the trial's previous report at
+/// `previous`: the latest point e (a positive multiple of `interval`, at least `delay`, as Azure
+/// ML counts intervals from 1) with previous < e ≤ step. So every report that is the first at or
+/// after a point is judged, even when the trial never reports exactly at a multiple of `interval`
+/// (reports at 3, 7, 11 with interval 5 are judged at 7 for point 5 and at 11 for point 10).
+/// `Err` says why a report is not judged.
+pub(crate) fn evaluation_point(previous: Option<u64>, step: u64, interval: u64, delay: u64) -> Result<u64, String> {
+    let interval = interval.max(1);
+    let first = delay.div_ceil(interval).max(1) * interval;
+    let point = step / interval * interval;
+    if point < first {
+        return Err(format!(
+            "step {step} is before the first evaluation at step {first} (delay_evaluation {delay}, every {interval} steps)"
+        ));
     }
-    if !step.is_multiple_of(interval) {
-        return Some(keep(trial, format!("step {step} is not an evaluation step (every {interval} steps)")));
+    match previous {
+        Some(p) if point <= p => Err(format!(
+            "step {step} passes no evaluation point since step {p} (every {interval} steps from step {first})"
+        )),
+        _ => Ok(point),
     }
-    None
+}
+
+/// The step of the report before the trial's latest one.
+pub(crate) fn previous_step(trial: &Trial) -> Option<u64> {
+    let n = trial.intermediate.len();
+    n.checked_sub(2).map(|i| trial.intermediate[i].step)
 }
 
 pub(crate) fn check_interval(interval: u64) -> Result<(), ValidationError> {
@@ -149,6 +177,13 @@ pub(crate) fn check_interval(interval: u64) -> Result<(), ValidationError> {
         return Err(ValidationError::new("evaluation_interval", "0", "must be at least 1"));
     }
     Ok(())
+}
+
+/// Two values as text for a reason, with enough digits to tell them apart when they differ, so
+/// that "0.6667 is below 0.6667" is never written.
+pub(crate) fn distinct(a: f64, b: f64) -> (String, String) {
+    let (x, y) = (fmt_value(a), fmt_value(b));
+    if x == y && a != b { (a.to_string(), b.to_string()) } else { (x, y) }
 }
 
 /// The median of `values` (not empty).
@@ -209,7 +244,7 @@ mod tests {
         assert!(bare.validate().is_err(), "no slack is not a policy until normalized");
         assert_eq!(bare.normalized(), Policy::Bandit(Bandit::default()));
         let amount = parse(r#"{"type": "bandit", "slack_amount": 0.1}"#).normalized();
-        assert!(matches!(&amount, Policy::Bandit(b) if b.slack_factor.is_none() && b.delay_evaluation == 20));
+        assert!(matches!(&amount, Policy::Bandit(b) if b.slack_factor.is_none() && b.delay_evaluation == 30));
         let both = Bandit { slack_amount: Some(0.1), ..Bandit::default() };
         let err = both.validate().unwrap_err();
         assert_eq!(err.value, "0.3 and slack_amount 0.1", "no Rust debug text in messages");
