@@ -22,8 +22,9 @@ suggestions and stop decisions out. Everything works standalone, without jobs::
         search.tell(trial, evaluate())
 
 Spaces: :func:`choice`, :func:`uniform`, :func:`loguniform`, :func:`quniform`,
-:func:`qloguniform`, :func:`randint`, grids (:func:`linspace`, :func:`arange`, :func:`geomspace`),
-:func:`tied` groups and :func:`files`. Samplers: :class:`GridSampler`, :class:`RandomSampler`,
+:func:`qloguniform`, :func:`randint`, :func:`normal`, :func:`lognormal`, :func:`qnormal`,
+:func:`qlognormal`, grids (:func:`linspace`, :func:`arange`, :func:`geomspace`), :func:`tied`
+groups, :func:`files`, and plain values (a fixed parameter). Samplers: :class:`GridSampler`, :class:`RandomSampler`,
 :class:`SobolSampler`, :class:`TPESampler`. Policies: :class:`BanditPolicy`,
 :class:`MedianStoppingPolicy`, :class:`TruncationSelectionPolicy`, :class:`ASHAPolicy`.
 :func:`load_sweep_yaml` reads an Azure ML v2 sweep job YAML file.
@@ -39,6 +40,7 @@ from ._space import (
     Choice,
     Files,
     IntRange,
+    Normal,
     Param,
     Space,
     Tied,
@@ -48,8 +50,12 @@ from ._space import (
     files,
     geomspace,
     linspace,
+    lognormal,
     loguniform,
+    normal,
+    qlognormal,
     qloguniform,
+    qnormal,
     quniform,
     randint,
     tied,
@@ -67,6 +73,7 @@ __all__ = [
     "IntRange",
     "MedianStoppingPolicy",
     "Mode",
+    "Normal",
     "Param",
     "Policy",
     "RandomSampler",
@@ -87,8 +94,12 @@ __all__ = [
     "geomspace",
     "linspace",
     "load_sweep_yaml",
+    "lognormal",
     "loguniform",
+    "normal",
+    "qlognormal",
     "qloguniform",
+    "qnormal",
     "quniform",
     "randint",
     "tied",

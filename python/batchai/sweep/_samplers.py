@@ -41,7 +41,13 @@ class Sampler(Settings):
 @dataclass(frozen=True)
 class GridSampler(Sampler, kind="grid"):
     """Every combination of the parameters' values once, in Cartesian order (first parameter
-    slowest). Continuous parameters must be given as grids (``linspace``, ``arange``, …)."""
+    slowest). Continuous parameters must be given as grids (``linspace``, ``arange``, …).
+
+    The grid is walked by which points are done, running or failed, not by count: a point added
+    with :meth:`Search.add` (a warm start) is not run again. A point whose trial failed runs
+    again up to ``retries`` more times (0: a failed point counts as done)."""
+
+    retries: int = default("grid", "retries")
 
 
 @dataclass(frozen=True)

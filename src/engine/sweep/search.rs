@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::engine::error::{Error, ValidationError};
+use crate::engine::model::validate::show;
 use crate::engine::sweep::policy::{Decision, Policy};
 use crate::engine::sweep::sampler::Sampler;
 use crate::engine::sweep::space::Space;
@@ -71,13 +72,19 @@ impl Search {
 
     /// Record a trial evaluated elsewhere (a warm start); its parameters must be in the space.
     pub fn add(&mut self, params: Map<String, Value>, value: Option<f64>, state: TrialState) -> Result<Trial, Error> {
-        if self.space.to_internal(&params).is_none() {
-            return Err(ValidationError::new(
-                "params",
-                crate::engine::model::validate::show(&params),
-                "must give every parameter of the space a value inside it",
-            )
-            .into());
+        for (name, param) in self.space.params() {
+            let Some(value) = params.get(name) else {
+                let rule = format!("gives no value for {name}; every parameter of the space needs one");
+                return Err(ValidationError::new("params", show(&params), rule).into());
+            };
+            if param.to_internal(value).is_none() {
+                let rule = format!("is not a value of {}", param.describe());
+                return Err(ValidationError::new(format!("params.{name}"), show(value), rule).into());
+            }
+        }
+        if let Some(extra) = params.keys().find(|k| !self.space.params().iter().any(|(n, _)| n == *k)) {
+            let rule = "is not a parameter of the space";
+            return Err(ValidationError::new(format!("params.{extra}"), format!("{extra:?}"), rule).into());
         }
         let id = self.trials.iter().map(|t| t.id + 1).max().unwrap_or(0);
         let mut trial = Trial::new(id, params);
@@ -245,7 +252,12 @@ mod tests {
         assert!(s.ask().unwrap().is_none());
         let added = s.add(json!({"c": 2}).as_object().unwrap().clone(), Some(0.5), TrialState::Completed).unwrap();
         assert_eq!(added.id, 2);
-        assert!(s.add(json!({"c": 3}).as_object().unwrap().clone(), Some(0.5), TrialState::Completed).is_err());
+        let err = s.add(json!({"c": 3}).as_object().unwrap().clone(), Some(0.5), TrialState::Completed).unwrap_err();
+        assert!(err.to_string().contains("params.c: 3 is not a value of choice([1,2])"), "{err}");
+        let err = s.add(json!({}).as_object().unwrap().clone(), Some(0.5), TrialState::Completed).unwrap_err();
+        assert!(err.to_string().contains("gives no value for c"), "{err}");
+        let err = s.add(json!({"c": 1, "d": 2}).as_object().unwrap().clone(), None, TrialState::Failed).unwrap_err();
+        assert!(err.to_string().contains("params.d"), "{err}");
         assert_eq!(s.best().unwrap().id, 2);
     }
 
