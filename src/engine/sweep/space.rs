@@ -345,7 +345,14 @@ impl Param {
             return Some(gauss::cdf((z - mu) / sigma));
         }
         match self.kind() {
-            Kind::Categorical { n } => (0..n).find(|&i| same(&self.option(i), value)).map(|i| i as f64),
+            // Compared in place: this runs for every trial's every parameter at every suggestion.
+            Kind::Categorical { .. } => match self {
+                Param::Choice { values } => values.iter().position(|v| same(v, value)),
+                Param::Tied { values } => value.as_object().and_then(|o| values.iter().position(|g| same_group(g, o))),
+                Param::Files { values, .. } => value.as_str().and_then(|s| values.iter().position(|v| v == s)),
+                _ => same(&self.option(0), value).then_some(0),
+            }
+            .map(|i| i as f64),
             Kind::Numeric { base, top, log, .. } => {
                 let x = value.as_f64()?;
                 let slack = 1e-9 * (top - base).abs().max(1.0);
@@ -412,26 +419,27 @@ impl Param {
     }
 
     /// Which point of the parameter `value` is, as a number that two equal values share: the
-    /// option's index, the grid index on a `step` or `q`, else the number's bits. For a finite
-    /// parameter it is the grid index. `None` if the value is outside the parameter.
+    /// option's index, the grid index on a `step` or `q`, else the bits of the coordinate. For a
+    /// finite parameter it is the grid index. `None` if the value is outside the parameter.
     pub fn key(&self, value: &Value) -> Option<u64> {
-        let x = self.to_internal(value)?;
-        if let Param::Normal { q, .. } = self {
-            let v = value.as_f64()?;
-            return Some(match q {
-                Some(q) => (v / q).round() as i64 as u64,
-                None => v.to_bits(),
-            });
+        Some(self.key_at(self.to_internal(value)?))
+    }
+
+    /// [`Param::key`] from the value's internal coordinate `x` (TPE has it already).
+    pub fn key_at(&self, x: f64) -> u64 {
+        if let Param::Normal { q: Some(q), .. } = self {
+            let v = self.from_internal(x).as_f64().unwrap_or(0.0);
+            return (v / q).round() as i64 as u64;
         }
-        Some(match self.kind() {
+        match self.kind() {
             Kind::Categorical { .. } => x as u64,
-            Kind::Numeric { base, top, step: Some(step), .. } => {
-                let v = value.as_f64()?;
+            Kind::Numeric { base, top, step: Some(step), log, .. } => {
+                let v = if log { x.exp() } else { x };
                 let last = ((top - base) / step + 1e-9).floor();
                 ((v - base) / step).round().clamp(0.0, last) as u64
             }
-            Kind::Numeric { step: None, .. } => value.as_f64()?.to_bits(),
-        })
+            Kind::Numeric { step: None, .. } => x.to_bits(),
+        }
     }
 }
 
@@ -615,7 +623,42 @@ impl Space {
     /// A configuration's identity: one [`Param::key`] per parameter (equal keys, same
     /// configuration), or `None` if a parameter is missing or outside the space.
     pub fn key(&self, params: &Map<String, Value>) -> Option<Vec<u64>> {
-        self.params.iter().map(|(name, p)| params.get(name).and_then(|v| p.key(v))).collect()
+        let mut in_order = params.iter();
+        self.params
+            .iter()
+            .map(|(name, p)| {
+                let value = match in_order.next() {
+                    Some((key, value)) if key == name => Some(value),
+                    _ => params.get(name),
+                };
+                value.and_then(|v| p.key(v))
+            })
+            .collect()
+    }
+
+    /// One number per configuration: on a finite space its grid index (exact), otherwise a
+    /// 64-bit mix of its keys (two configurations share one with odds of about 2^-64).
+    pub fn point_id(&self, params: &Map<String, Value>, finite: bool) -> Option<u64> {
+        self.point_id_at(&self.to_internal(params)?, finite)
+    }
+
+    /// [`Space::point_id`] from a configuration's internal coordinates.
+    pub fn point_id_at(&self, x: &[f64], finite: bool) -> Option<u64> {
+        let keys = self.params.iter().zip(x).map(|((_, p), x)| p.key_at(*x));
+        if finite {
+            let mut index: u64 = 0;
+            for ((_, p), k) in self.params.iter().zip(keys) {
+                index = index.checked_mul(p.grid_size()?)?.checked_add(k)?;
+            }
+            return Some(index);
+        }
+        // SplitMix64's finaliser over the running combination.
+        let mix = |mut z: u64| {
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        Some(keys.fold(0x9e37_79b9_7f4a_7c15, |h, k| mix(h ^ mix(k))))
     }
 
     /// The grid index of a configuration of a finite space (the inverse of `grid_point`).

@@ -26,8 +26,21 @@ pub struct Settings {
 }
 
 enum DimKernels {
-    Numeric { mu: Vec<f64>, sigma: Vec<f64>, low: f64, high: f64, log_norm: Vec<f64> },
-    Categorical { log_p: Vec<Vec<f64>>, p: Vec<Vec<f64>> },
+    Numeric {
+        mu: Vec<f64>,
+        sigma: Vec<f64>,
+        low: f64,
+        high: f64,
+        log_norm: Vec<f64>,
+    },
+    /// Every observed kernel's distribution depends only on its observed option, so the
+    /// distinct rows are kept once (`p[c]`: a kernel that observed option c; `p[n]`: the prior)
+    /// and each kernel points at its row: building costs the options squared, not the trials.
+    Categorical {
+        row: Vec<usize>,
+        log_p: Vec<Vec<f64>>,
+        p: Vec<Vec<f64>>,
+    },
 }
 
 /// A mixture of product kernels. Besides the per-dimension kernels (for sampling), density
@@ -103,7 +116,7 @@ impl Mixture {
             .iter()
             .map(|dim| match dim {
                 DimKernels::Numeric { mu, sigma, low, high, .. } => truncated_normal(rng, mu[k], sigma[k], *low, *high),
-                DimKernels::Categorical { p, .. } => rng.weighted(&p[k]) as f64,
+                DimKernels::Categorical { row, p, .. } => rng.weighted(&p[row[k]]) as f64,
             })
             .collect()
     }
@@ -124,10 +137,11 @@ impl Mixture {
             *term -= 0.5 * sq;
         }
         for &d in &self.categorical_dims {
-            if let DimKernels::Categorical { log_p, .. } = &self.dims[d] {
+            if let DimKernels::Categorical { row, log_p, .. } = &self.dims[d] {
                 let c = x[d] as usize;
-                for (term, row) in terms.iter_mut().zip(log_p) {
-                    *term += row[c];
+                let at: Vec<f64> = log_p.iter().map(|r| r[c]).collect();
+                for (term, r) in terms.iter_mut().zip(row) {
+                    *term += at[*r];
                 }
             }
         }
@@ -182,16 +196,18 @@ fn numeric(column: &[f64], low: f64, high: f64, settings: Settings) -> DimKernel
 
 fn categorical(column: &[f64], choices: usize, prior_weight: f64) -> DimKernels {
     let kernels = column.len() + 1;
-    let mut p: Vec<Vec<f64>> = Vec::with_capacity(kernels);
-    for &x in column {
+    let mut p: Vec<Vec<f64>> = Vec::with_capacity(choices + 1);
+    for c in 0..choices {
         let mut row = vec![prior_weight / kernels as f64; choices];
-        row[(x as usize).min(choices - 1)] += 1.0;
+        row[c] += 1.0;
         let total: f64 = row.iter().sum();
         p.push(row.iter().map(|v| v / total).collect());
     }
     p.push(vec![1.0 / choices as f64; choices]);
     let log_p = p.iter().map(|row| row.iter().map(|v| v.ln()).collect()).collect();
-    DimKernels::Categorical { log_p, p }
+    let mut row: Vec<usize> = column.iter().map(|&x| (x as usize).min(choices - 1)).collect();
+    row.push(choices);
+    DimKernels::Categorical { row, log_p, p }
 }
 
 /// A normal(mu, sigma) draw within [low, high]. The mean is inside the interval and sigma at most

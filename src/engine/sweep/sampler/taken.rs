@@ -29,23 +29,33 @@ pub const ENUMERATE: u64 = 100_000;
 /// Random draws tried before walking the grid (or, on an unbounded space, accepting a repeat).
 pub const DRAWS: usize = 1000;
 
+/// The configurations taken, by [`Space::point_id`]: the grid index on a finite space (so the
+/// count of unused ones is exact), a 64-bit mix otherwise (a clash, at odds of about 2^-64,
+/// would only skip one candidate).
 pub struct Taken {
-    keys: HashSet<Vec<u64>>,
+    keys: HashSet<u64>,
     size: Option<u64>,
 }
 
 impl Taken {
     pub fn new(space: &Space, trials: &[Trial]) -> Taken {
-        let keys = trials.iter().filter_map(|t| space.key(&t.params)).collect();
-        Taken { keys, size: space.size() }
+        let size = space.size();
+        let keys = trials.iter().filter_map(|t| space.point_id(&t.params, size.is_some())).collect();
+        Taken { keys, size }
+    }
+
+    /// The configurations at these internal coordinates (TPE has computed them already).
+    pub fn from_internal<'a>(space: &Space, xs: impl Iterator<Item = &'a [f64]>) -> Taken {
+        let size = space.size();
+        Taken { keys: xs.filter_map(|x| space.point_id_at(x, size.is_some())).collect(), size }
     }
 
     pub fn contains(&self, space: &Space, params: &Map<String, Value>) -> bool {
-        space.key(params).is_some_and(|k| self.keys.contains(&k))
+        space.point_id(params, self.size.is_some()).is_some_and(|k| self.keys.contains(&k))
     }
 
     pub fn insert(&mut self, space: &Space, params: &Map<String, Value>) {
-        if let Some(k) = space.key(params) {
+        if let Some(k) = space.point_id(params, self.size.is_some()) {
             self.keys.insert(k);
         }
     }

@@ -138,15 +138,16 @@ impl TpeSampler {
     /// taken (see `taken`: repeating one would cost a trial and teach nothing).
     pub fn suggest(&self, space: &Space, trials: &[Trial], direction: Direction) -> Option<Map<String, Value>> {
         let number = trials.len() as u64;
-        let mut taken = Taken::new(space, trials);
+        let coordinates: Vec<Option<Vec<f64>>> = trials.iter().map(|t| space.to_internal(&t.params)).collect();
+        let mut taken = Taken::from_internal(space, coordinates.iter().flatten().map(Vec::as_slice));
         if taken.exhausted() {
             return None;
         }
         let mut finished = Vec::new();
         let mut failed = Vec::new();
         let mut running = Vec::new();
-        for t in trials {
-            let Some(x) = space.to_internal(&t.params) else { continue };
+        for (t, x) in trials.iter().zip(coordinates) {
+            let Some(x) = x else { continue };
             match t.state {
                 TrialState::Completed => match t.value.filter(|v| v.is_finite()) {
                     Some(v) => finished.push(Observed { id: t.id, x, key: (0, direction.loss(v), 0.0) }),
@@ -178,11 +179,14 @@ impl TpeSampler {
             return taken.unused(space, &mut rng, None);
         }
 
-        finished.sort_by(|a, b| a.key.partial_cmp(&b.key).unwrap_or(std::cmp::Ordering::Equal).then(a.id.cmp(&b.id)));
+        // Ids are unique, so an unstable sort gives the one order.
+        finished.sort_unstable_by(|a, b| {
+            a.key.partial_cmp(&b.key).unwrap_or(std::cmp::Ordering::Equal).then(a.id.cmp(&b.id))
+        });
         // The good set comes from trials with a result; failures only ever join the bad set.
         let n_below = ((self.gamma * finished.len() as f64).ceil() as usize).clamp(1, self.gamma_max);
         let mut above = finished.split_off(n_below.min(finished.len()));
-        failed.sort_by_key(|o| o.id);
+        failed.sort_unstable_by_key(|o| o.id);
         above.extend(failed);
         // Both sets are in rank order here: pair each trial with its distance's weight. The
         // good set's distances count down to the split (best first), the bad set's up from it.
@@ -195,8 +199,8 @@ impl TpeSampler {
             // A running trial counts as a typical bad one: weight 1, the bad set's mean.
             above.extend(running.into_iter().map(|o| (o, 1.0)));
         }
-        below.sort_by_key(|(o, _)| o.id);
-        above.sort_by_key(|(o, _)| o.id);
+        below.sort_unstable_by_key(|(o, _)| o.id);
+        above.sort_unstable_by_key(|(o, _)| o.id);
 
         let kinds: Vec<Kind> = space.params().iter().map(|(_, p)| p.kind()).collect();
         let settings = Settings {
