@@ -206,7 +206,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--trials", type=int, default=60)
-    parser.add_argument("--asks", type=int, default=5, help="asks timed per size")
+    parser.add_argument("--asks", type=int, default=20, help="asks timed per size")
     args = parser.parse_args()
     repeats_table(args.seeds, args.trials)
     print("Suggestion time on the mixed space (median of", args.asks, "asks)\n")

@@ -247,10 +247,8 @@ impl Param {
                         ),
                     )?;
                 }
-                if let Some(q) = q {
-                    if !(q.is_finite() && *q > 0.0) {
-                        return Err(ValidationError::new(field("q"), q.to_string(), "must be a positive number"));
-                    }
+                if let Some(q) = q.filter(|q| !(q.is_finite() && *q > 0.0)) {
+                    return Err(ValidationError::new(field("q"), q.to_string(), "must be a positive number"));
                 }
                 Ok(())
             }

@@ -32,6 +32,9 @@ pub const DRAWS: usize = 1000;
 /// The configurations taken, by [`Space::point_id`]: the grid index on a finite space (so the
 /// count of unused ones is exact), a 64-bit mix otherwise (a clash, at odds of about 2^-64,
 /// would only skip one candidate).
+/// How good an unused configuration looks (larger is better).
+pub type Score<'a> = dyn Fn(&Map<String, Value>) -> f64 + 'a;
+
 pub struct Taken {
     keys: HashSet<u64>,
     size: Option<u64>,
@@ -45,9 +48,11 @@ impl Taken {
     }
 
     /// The configurations at these internal coordinates (TPE has computed them already).
-    pub fn from_internal<'a>(space: &Space, xs: impl Iterator<Item = &'a [f64]>) -> Taken {
+    pub fn from_internal<'a>(space: &Space, xs: impl Iterator<Item = &'a [f64]>, capacity: usize) -> Taken {
         let size = space.size();
-        Taken { keys: xs.filter_map(|x| space.point_id_at(x, size.is_some())).collect(), size }
+        let mut keys = HashSet::with_capacity(capacity);
+        keys.extend(xs.filter_map(|x| space.point_id_at(x, size.is_some())));
+        Taken { keys, size }
     }
 
     pub fn contains(&self, space: &Space, params: &Map<String, Value>) -> bool {
@@ -72,12 +77,7 @@ impl Taken {
 
     /// An unused configuration, the best by `score` where enumeration is affordable (see the
     /// module's doc); `None` only when the space is exhausted.
-    pub fn unused(
-        &self,
-        space: &Space,
-        rng: &mut Rng,
-        score: Option<&dyn Fn(&Map<String, Value>) -> f64>,
-    ) -> Option<Map<String, Value>> {
+    pub fn unused(&self, space: &Space, rng: &mut Rng, score: Option<&Score<'_>>) -> Option<Map<String, Value>> {
         if self.exhausted() {
             return None;
         }

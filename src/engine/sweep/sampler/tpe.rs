@@ -139,7 +139,7 @@ impl TpeSampler {
     pub fn suggest(&self, space: &Space, trials: &[Trial], direction: Direction) -> Option<Map<String, Value>> {
         let number = trials.len() as u64;
         let coordinates: Vec<Option<Vec<f64>>> = trials.iter().map(|t| space.to_internal(&t.params)).collect();
-        let mut taken = Taken::from_internal(space, coordinates.iter().flatten().map(Vec::as_slice));
+        let mut taken = Taken::from_internal(space, coordinates.iter().flatten().map(Vec::as_slice), trials.len());
         if taken.exhausted() {
             return None;
         }
