@@ -10,6 +10,7 @@
 2. Suggestion time on a mixed space (log-uniform, integer, two choices, uniform) once 1000 and
    5000 trials have finished: median seconds per ask over a few asks.
 3. ``Search.trials`` at 5000 trials: the first listing and a repeated one.
+4. Failures: trials with x < 0 always fail; the share of late trials still sent there.
 
     pip install -r bench/requirements-sweep.txt && maturin develop --release
     python bench/sweep_discrete.py                     # ~2 min on 2 cores
@@ -119,6 +120,37 @@ def repeats_table(seeds: int, trials: int) -> None:
     print()
 
 
+def failing_region(seeds: int, trials: int = 50) -> None:
+    """Trials with x < 0 fail (out of memory, say); elsewhere the value ignores x. The share of
+    the second half of each run spent in the failing half: 50 % is not learning at all."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    late = trials - trials // 2
+    ours = theirs = 0
+    for seed in range(seeds):
+        search = sweep.Search({"x": sweep.uniform(-1, 1), "y": sweep.uniform(0, 1)}, sweep.TPESampler(seed=seed))
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+        dists = {"x": optuna.distributions.FloatDistribution(-1, 1), "y": optuna.distributions.FloatDistribution(0, 1)}
+        for i in range(trials):
+            t = search.ask()
+            u = study.ask(dists)
+            if t.params["x"] < 0:
+                search.tell(t, state="failed")
+            else:
+                search.tell(t, (t.params["y"] - 0.3) ** 2)
+            if u.params["x"] < 0:
+                study.tell(u, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(u, (u.params["y"] - 0.3) ** 2)
+            if i >= trials // 2:
+                ours += t.params["x"] < 0
+                theirs += u.params["x"] < 0
+    total = late * seeds
+    print(f"Late trials in a region that always fails ({seeds} seeds x trials {trials // 2 + 1}-{trials}):")
+    print(f"batchai TPE {ours}/{total} ({ours / total:.0%}), Optuna TPE {theirs}/{total} ({theirs / total:.0%})\n")
+
+
 MIXED_NAMES = ("lr", "layers", "opt", "dropout", "batch")
 
 
@@ -209,6 +241,7 @@ def main() -> None:
     parser.add_argument("--asks", type=int, default=20, help="asks timed per size")
     args = parser.parse_args()
     repeats_table(args.seeds, args.trials)
+    failing_region(args.seeds)
     print("Suggestion time on the mixed space (median of", args.asks, "asks)\n")
     print("| finished trials | batchai TPE | Optuna TPE | Optuna / batchai |")
     print("|---:|---:|---:|---:|")
