@@ -64,7 +64,7 @@ const NEGLIGIBLE: f64 = 37.0;
 
 impl Mixture {
     /// `observations[i][d]`: trial i's internal coordinate in dimension d; `weights[i]` its weight.
-    pub fn new(observations: &[Vec<f64>], weights: &[f64], kinds: &[Kind], settings: Settings) -> Mixture {
+    pub fn new<X: AsRef<[f64]>>(observations: &[X], weights: &[f64], kinds: &[Kind], settings: Settings) -> Mixture {
         let n = observations.len();
         let mut w: Vec<f64> = weights.to_vec();
         w.push(if n == 0 { 1.0 } else { settings.prior_weight });
@@ -81,7 +81,7 @@ impl Mixture {
             .iter()
             .enumerate()
             .map(|(d, kind)| {
-                let column: Vec<f64> = observations.iter().map(|o| o[d]).collect();
+                let column: Vec<f64> = observations.iter().map(|o| o.as_ref()[d]).collect();
                 match *kind {
                     Kind::Numeric { low, high, .. } => numeric(&column, low, high, settings),
                     Kind::Categorical { n: choices } => categorical(&column, choices, settings.prior_weight),
