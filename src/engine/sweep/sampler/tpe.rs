@@ -568,6 +568,26 @@ mod tests {
     }
 
     #[test]
+    fn normal_parameters_are_learned_in_probability_space() {
+        // lognormal(0, 1) has its median at 1; the optimum is at e (the 84th percentile).
+        let s = Space::from_value(json!({"w": {"type": "normal", "mu": 0, "sigma": 1, "log": true}})).unwrap();
+        let sampler = TpeSampler { seed: 9, ..Default::default() };
+        let mut history: Vec<Trial> = Vec::new();
+        for i in 0..50u64 {
+            let params = sampler.suggest(&s, &history, Direction::Minimize).unwrap();
+            let w = params["w"].as_f64().unwrap();
+            assert!(w > 0.0);
+            let mut t = Trial::new(i, params);
+            t.value = Some((w.ln() - 1.0).powi(2));
+            t.state = TrialState::Completed;
+            history.push(t);
+        }
+        let late: Vec<f64> = history[30..].iter().map(|t| t.value.unwrap()).collect();
+        let near = late.iter().filter(|v| **v < 0.1).count();
+        assert!(near >= 12, "{near} of 20 late trials within 0.3 of log(w) = 1: {late:?}");
+    }
+
+    #[test]
     fn split_weights_grow_with_distance_and_average_one() {
         assert_eq!(split_weights(3, 0.0), vec![1.0; 3]);
         let w = split_weights(4, 3.0);
