@@ -119,22 +119,31 @@ def error(folder: Path, text: str, **kwargs: str) -> batchai.ValidationError:
 # -- the reference's examples -----------------------------------------------------------------
 
 
-def test_a10_as_written_names_the_unbounded_distribution_and_what_to_write_instead(tmp_path: Path) -> None:
-    e = error(tmp_path, A10)
-    assert e.field == "search_space.weight_decay.type"
-    assert json.loads(e.value) == "lognormal"
-    assert "has no batchai equivalent: batchai's distributions are bounded" in str(e)
-    # mu ± 2 sigma, in log space: what A10_BOUNDED writes.
-    assert "`{type: loguniform, min_value: -11, max_value: -7}`" in str(e)
-    assert str(e).startswith(f"{tmp_path / 'sweep.yml'}: invalid search_space.weight_decay.type")
+def test_a10_as_written_converts_its_normal_distributions_with_azure_mls_meaning(tmp_path: Path) -> None:
+    space = load_sweep_yaml(write(tmp_path, A10)).kwargs["search_space"]
+    # lognormal is exp(normal(mu, sigma)); qnormal rounds to multiples of q.
+    assert space["weight_decay"] == sweep.lognormal(-9, 1) == sweep.Normal(-9.0, 1.0, log=True)
+    assert space["warmup"] == sweep.qnormal(500, 100, 50)
+    search = sweep.Search(space, sweep.RandomSampler(seed=3), metric="val_accuracy", mode="max")
+    draws = [search.ask().params for _ in range(200)]
+    warmups = [p["warmup"] for p in draws]
+    assert all(w % 50 == 0 for w in warmups)
+    assert 450 <= sorted(warmups)[100] <= 550, "the median is near mu"
+    decays = sorted(p["weight_decay"] for p in draws)
+    assert all(d > 0 for d in decays)
+    assert math.exp(-9.5) < decays[100] < math.exp(-8.5), "the median is exp(mu)"
 
-    e = error(tmp_path, A10.replace("weight_decay: {type: lognormal, mu: -9, sigma: 1}", "weight_decay: 0.01"))
-    assert e.field == "search_space.weight_decay"
-    e = error(
-        tmp_path, A10.replace("{type: lognormal, mu: -9, sigma: 1}", "{type: uniform, min_value: 0, max_value: 1}")
+    e = error(tmp_path, A10.replace("mu: -9, sigma: 1", "mu: -9, sigma: 0"))
+    assert e.field == "search_space.weight_decay.sigma"
+    assert "positive" in e.rule
+    e = error(tmp_path, A10.replace("mu: -9, sigma: 1", "sigma: 1"))
+    assert e.field == "search_space.weight_decay.mu"
+    bounded = "weight_decay: {type: loguniform, min_value: -11, max_value: -7}"
+    grid = A10_BOUNDED.replace("{type: random, rule: sobol, seed: 1234}", "grid").replace(
+        bounded, "weight_decay: {type: normal, mu: 0, sigma: 1}"
     )
-    assert e.field == "search_space.warmup.type"
-    assert "`{type: quniform, min_value: 300, max_value: 700, q: 50}`" in str(e)
+    e = error(tmp_path, grid)
+    assert e.field.startswith("search_space.")
 
 
 def test_a10_converts_field_by_field(tmp_path: Path) -> None:
@@ -498,14 +507,14 @@ def test_warnings_for_what_differs_in_meaning(tmp_path: Path) -> None:
             "{type: uniform, min_value: 0.5, max_value: 0.1}",
             "search_space.dropout.max_value",
             0.1,
-            "invalid search_space.dropout.max_value: 0.1 must be greater than low (0.5)",
+            "invalid search_space.dropout.max_value: 0.1 must be at least low (0.5)",
         ),
         (
             "seed: {type: randint, upper: 10000}",
-            "seed: {type: randint, upper: 1}",
+            "seed: {type: randint, upper: 0}",
             "search_space.seed.upper",
-            1,
-            "must be at least 2",
+            0,
+            "must be at least 1",
         ),
         (
             "slack_factor: 0.1,",

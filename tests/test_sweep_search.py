@@ -94,7 +94,8 @@ def test_warm_start_trials_inform_the_sampler() -> None:
         assert added.id == i and added.state == "completed"
     with pytest.raises(ValidationError) as caught:
         search.add({"x": 9.0, "opt": "b"}, 1.0)
-    assert caught.value.field == "params"
+    assert caught.value.field == "params.x"
+    assert caught.value.rule == "is not a value of uniform(-2, 2)"
     suggestion = search.ask()
     assert suggestion.id == 7
     assert search.best is not None and search.best.params["x"] == 0.4
@@ -115,8 +116,9 @@ def test_values_are_anything_with_float() -> None:
     a, b = search.ask(), search.ask()
     assert search.report(a, 1, Loss(0.5)).trial == a.id
     assert search.tell(a, Loss(0.25)).value == 0.25
-    with pytest.raises(TypeError, match=r"value 'abc' must be a number"):
+    with pytest.raises(ValidationError, match=r"value: 'abc' must be a number") as caught:
         search.tell(b, "abc")  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.value) == ("value", "'abc'")
     assert search.trial(b.id).state == "running", "a refused value changes nothing"
     try:
         import numpy as np

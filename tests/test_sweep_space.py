@@ -13,11 +13,11 @@ from batchai import ValidationError, sweep
 @pytest.mark.parametrize(
     ("make", "field", "rule"),
     [
-        (lambda: sweep.uniform(1.0, 1.0), "high", "greater than low"),
+        (lambda: sweep.uniform(1.0, 0.5), "high", "at least low"),
         (lambda: sweep.uniform(0.0, math.inf), "high", "finite"),
         (lambda: sweep.loguniform(0.0, 1.0), "low", "positive on a log scale"),
         (lambda: sweep.quniform(0.0, 1.0, 0.0), "q", "positive"),
-        (lambda: sweep.randint(5, 2), "high", "greater than low"),
+        (lambda: sweep.randint(5, 2), "high", "at least low"),
         (lambda: sweep.randint(0, 8, log=True), "low", "at least 1"),
         (lambda: sweep.randint(1, 8, step=0), "step", "positive integer"),
         (lambda: sweep.choice([]), "values", "at least one"),
@@ -45,8 +45,10 @@ def test_space_errors_carry_the_parameter_name() -> None:
     with pytest.raises(ValidationError) as caught:
         sweep.Space({})
     assert caught.value.field == "space"
-    with pytest.raises(TypeError):
-        sweep.Space({"lr": 0.1})  # type: ignore[dict-item]
+    with pytest.raises(ValidationError) as caught:
+        sweep.Space({"lr": [0.1, 0.2]})  # type: ignore[dict-item]
+    assert caught.value.field == "space.lr"
+    assert "fixed string, number or boolean" in caught.value.rule
     with pytest.raises(ValidationError) as caught:
         sweep.GridSampler().suggest({"lr": sweep.uniform(0, 1)})
     assert caught.value.field == "lr"

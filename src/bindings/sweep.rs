@@ -14,11 +14,11 @@ use serde_json::{Map, Value, json};
 
 use super::sweep_types::{
     PyDecision, PyTrial, direction, mode, number, optional_number, refuse_string_options, space, state, to_py,
-    trial_id, trials, typed,
+    trial_id, trials, typed, whole,
 };
 use crate::engine::error::{Error, ValidationError};
 use crate::engine::sweep::files::files_param;
-use crate::engine::sweep::{Param, Policy, Sampler, Search, Space};
+use crate::engine::sweep::{Param, Policy, Sampler, Search, Space, Trial};
 
 /// The values a kind of sampler, policy or numeric parameter (`"tpe"`, `"bandit"`, `"int"`, ...)
 /// takes for the fields left out: what serde fills in, that is the engine's `Default`s.
@@ -26,15 +26,17 @@ use crate::engine::sweep::{Param, Policy, Sampler, Search, Space};
 pub fn sweep_defaults<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyAny>> {
     let spec = json!({ "type": kind });
     let range = json!({ "type": kind, "low": 1, "high": 2 });
+    let normal = json!({ "type": kind, "mu": 0, "sigma": 1 });
     let filled = None
         .or_else(|| serde_json::from_value::<Sampler>(spec.clone()).ok().map(|s| serde_json::to_value(s).ok()))
         .or_else(|| serde_json::from_value::<Policy>(spec).ok().map(|p| serde_json::to_value(p).ok()))
-        .or_else(|| serde_json::from_value::<Param>(range).ok().map(|p| serde_json::to_value(p).ok()));
+        .or_else(|| serde_json::from_value::<Param>(range).ok().map(|p| serde_json::to_value(p).ok()))
+        .or_else(|| serde_json::from_value::<Param>(normal).ok().map(|p| serde_json::to_value(p).ok()));
     let Some(Some(Value::Object(mut fields))) = filled else {
-        let rule = "must name a sampler, a policy or a numeric parameter (tpe, random, sobol, grid, bandit, median_stopping, truncation_selection, asha, hyperband, uniform, int)";
+        let rule = "must name a sampler, a policy or a numeric parameter (tpe, random, sobol, grid, bandit, median_stopping, truncation_selection, asha, hyperband, uniform, int, normal)";
         return Err(Error::from(ValidationError::new("kind", format!("{kind:?}"), rule)).into());
     };
-    for given in ["type", "low", "high"] {
+    for given in ["type", "low", "high", "mu", "sigma"] {
         fields.remove(given);
     }
     to_py(py, &fields)
@@ -55,12 +57,15 @@ pub fn sweep_param<'py>(settings: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyA
 pub fn sweep_grid_param<'py>(
     py: Python<'py>,
     kind: &str,
-    low: f64,
-    high: f64,
-    num: Option<u64>,
-    step: Option<f64>,
+    low: &Bound<'py, PyAny>,
+    high: &Bound<'py, PyAny>,
+    num: Option<&Bound<'py, PyAny>>,
+    step: Option<&Bound<'py, PyAny>>,
     integer: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let (low, high) = (number("low", low)?, number("high", high)?);
+    let num = num.map(|n| whole("num", n)).transpose()?;
+    let step = optional_number("step", step)?;
     let param = match (kind, num, step) {
         ("linspace", Some(num), None) => Param::linspace(low, high, num, integer),
         ("geomspace", Some(num), None) => Param::geomspace(low, high, num, integer),
@@ -162,6 +167,18 @@ pub fn sweep_decide(
 #[pyclass(frozen, module = "batchai._core")]
 pub struct SweepSearch {
     inner: Mutex<Search>,
+    /// The Python `Trial` made for each trial last time `trials()` ran: reused while the trial
+    /// is unchanged, so listing thousands of trials does not copy them all again.
+    shown: Mutex<Vec<Py<PyTrial>>>,
+}
+
+/// Whether a `Trial` shown earlier still shows `trial`. Parameters never change after a trial
+/// is made and reports are only appended, so the id, state, value and report count decide.
+fn unchanged(shown: &Trial, trial: &Trial) -> bool {
+    shown.id == trial.id
+        && shown.state == trial.state
+        && shown.value.map(f64::to_bits) == trial.value.map(f64::to_bits)
+        && shown.intermediate.len() == trial.intermediate.len()
 }
 
 impl SweepSearch {
@@ -186,7 +203,7 @@ impl SweepSearch {
         let policy = policy.map(self::policy).transpose()?;
         let search =
             Search::new(self::space(space)?, typed(sampler)?, policy, direction(mode)?, metric).map_err(Error::from)?;
-        Ok(SweepSearch { inner: Mutex::new(search) })
+        Ok(SweepSearch { inner: Mutex::new(search), shown: Mutex::default() })
     }
 
     /// A search saved with `to_json`.
@@ -194,7 +211,7 @@ impl SweepSearch {
     fn from_json(json: &str) -> PyResult<Self> {
         let search: Search = crate::engine::model::parse::from_text(json).map_err(Error::from)?;
         search.validate().map_err(Error::from)?;
-        Ok(SweepSearch { inner: Mutex::new(search) })
+        Ok(SweepSearch { inner: Mutex::new(search), shown: Mutex::default() })
     }
 
     fn to_json(&self, py: Python<'_>) -> PyResult<String> {
@@ -211,13 +228,21 @@ impl SweepSearch {
         )
     }
 
-    /// The next trial, recorded as running; `ConflictError` once a grid is exhausted.
+    /// The next trial, recorded as running; `ConflictError` once a grid or a discrete space is
+    /// exhausted.
     fn ask(&self, py: Python<'_>) -> PyResult<PyTrial> {
         self.with(py, |s| match s.ask()? {
             Some(trial) => Ok(PyTrial(trial)),
             None => {
                 let n = s.sampler.capacity(&s.space).unwrap_or(0);
-                Err(Error::Conflict(format!("the grid search has suggested all {n} combinations")))
+                Err(Error::Conflict(match s.sampler {
+                    Sampler::Grid { .. } => format!(
+                        "the grid search has suggested all {n} combinations (each is done, running or failed with no retry left)"
+                    ),
+                    _ => format!(
+                        "every one of the space's {n} configurations has been suggested (each is done, running or failed): the space is exhausted"
+                    ),
+                }))
             }
         })
     }
@@ -239,10 +264,10 @@ impl SweepSearch {
         &self,
         py: Python<'_>,
         trial: &Bound<'_, PyAny>,
-        step: u64,
+        step: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<PyDecision> {
-        let (id, value) = (trial_id(trial)?, number("value", value)?);
+        let (id, step, value) = (trial_id(trial)?, whole("step", step)?, number("value", value)?);
         self.with(py, |s| Ok(s.report(id, step, value)?.into()))
     }
 
@@ -269,13 +294,33 @@ impl SweepSearch {
         self.with(py, |s| Ok(PyTrial(s.trial(id)?.clone())))
     }
 
-    fn trials(&self, py: Python<'_>) -> PyResult<Vec<PyTrial>> {
-        self.with(py, |s| Ok(s.trials.iter().cloned().map(PyTrial).collect()))
+    fn trials(&self, py: Python<'_>) -> PyResult<Vec<Py<PyTrial>>> {
+        // Locked with the GIL held: every other holder of `inner` runs detached and never waits
+        // for the GIL, so this cannot deadlock.
+        let search = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut shown = self.shown.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        shown.truncate(search.trials.len());
+        for (i, trial) in search.trials.iter().enumerate() {
+            if shown.get(i).is_some_and(|s| unchanged(&s.get().0, trial)) {
+                continue;
+            }
+            let made = Py::new(py, PyTrial(trial.clone()))?;
+            match shown.get_mut(i) {
+                Some(slot) => *slot = made,
+                None => shown.push(made),
+            }
+        }
+        Ok(shown.iter().map(|t| t.clone_ref(py)).collect())
     }
 
     /// How many trials the sampler can suggest in all (`None`: unlimited).
     fn capacity(&self, py: Python<'_>) -> PyResult<Option<u64>> {
         self.with(py, |s| Ok(s.sampler.capacity(&s.space)))
+    }
+
+    /// How many more trials `ask` can suggest (`None`: unlimited).
+    fn remaining(&self, py: Python<'_>) -> PyResult<Option<u64>> {
+        self.with(py, |s| Ok(s.remaining()))
     }
 
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {

@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use pythonize::{Depythonizer, depythonize, pythonize};
@@ -26,7 +25,7 @@ use crate::engine::sweep::{Decision, Direction, Report, Space, Trial, TrialState
 
 /// Read a Python value (dicts, lists, numbers, strings) into an engine type.
 pub fn typed<T: DeserializeOwned>(obj: &Bound<'_, PyAny>) -> PyResult<T> {
-    let obj = &plain(obj)?;
+    let obj = &plain(obj, "")?;
     serde_path_to_error::deserialize(&mut Depythonizer::from_object(obj)).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { locate::<T>(obj).unwrap_or_default() } else { path };
@@ -46,14 +45,26 @@ fn is_plain(obj: &Bound<'_, PyAny>) -> bool {
 
 /// `obj` with numpy and torch scalars (anything whose `item()` gives a plain value) replaced by
 /// that value, in dicts, lists, tuples and arrays too: serde reads only plain Python values.
-fn plain<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+/// An int beyond 64 bits is refused here, at its `path`, where serde would name no rule.
+fn plain<'py>(obj: &Bound<'py, PyAny>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+    if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+        if obj.extract::<i64>().is_err() && obj.extract::<u64>().is_err() {
+            let shown = obj.repr().map(|r| r.to_string()).unwrap_or_default();
+            let field = if path.is_empty() { "value" } else { path };
+            let rule = "must fit in 64 bits (a whole number from -9223372036854775808 to 18446744073709551615)";
+            return Err(Error::from(ValidationError::new(field, shown, rule)).into());
+        }
+        return Ok(obj.clone());
+    }
     if is_plain(obj) {
         return Ok(obj.clone());
     }
+    let at = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
     if let Ok(dict) = obj.cast::<PyDict>() {
         let out = PyDict::new(obj.py());
         for (key, value) in dict.iter() {
-            out.set_item(key, plain(&value)?)?;
+            let name = key.str().map(|k| k.to_string()).unwrap_or_default();
+            out.set_item(key, plain(&value, &at(&name))?)?;
         }
         return Ok(out.into_any());
     }
@@ -62,7 +73,8 @@ fn plain<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         _ => {}
     }
     if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() || obj.hasattr("__array__")? {
-        let items: PyResult<Vec<_>> = obj.try_iter()?.map(|item| plain(&item?)).collect();
+        let items: PyResult<Vec<_>> =
+            obj.try_iter()?.enumerate().map(|(i, item)| plain(&item?, &format!("{path}[{i}]"))).collect();
         return Ok(PyList::new(obj.py(), items?)?.into_any());
     }
     Ok(obj.clone())
@@ -86,7 +98,7 @@ fn locate<T: DeserializeOwned>(obj: &Bound<'_, PyAny>) -> Option<String> {
 
 /// A space (`{name: settings}`), read as a document first so that errors name the parameter.
 pub fn space(obj: &Bound<'_, PyAny>) -> PyResult<Space> {
-    let obj = &plain(obj)?;
+    let obj = &plain(obj, "")?;
     let document: Value = depythonize(obj)
         .map_err(|e| {
             let shown = obj.repr().map(|r| r.to_string()).unwrap_or_default();
@@ -103,12 +115,34 @@ pub fn to_py<'py, T: Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'p
 
 /// A float from an `int`, a `float` or anything with `__float__` or `__index__` (numpy.float32).
 pub fn number(field: &str, obj: &Bound<'_, PyAny>) -> PyResult<f64> {
-    obj.extract::<f64>().map_err(|_| {
+    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBool>() {
+        return Err(not_a_number(field, obj));
+    }
+    obj.extract::<f64>().map_err(|_| not_a_number(field, obj))
+}
+
+fn not_a_number(field: &str, obj: &Bound<'_, PyAny>) -> PyErr {
+    let kind = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    let shown = obj.repr().map(|r| r.to_string()).unwrap_or_default();
+    let rule = format!("must be a number: an int, a float or anything with __float__ (numpy.float32), not {kind}");
+    Error::from(ValidationError::new(field, shown, rule)).into()
+}
+
+/// A whole number, 0 or more, from an `int` or anything with `__index__` (numpy.int64); a
+/// negative or too large one is a `ValidationError`, not Python's `OverflowError`.
+pub fn whole(field: &str, obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let shown = || obj.repr().map(|r| r.to_string()).unwrap_or_default();
+    if obj.is_instance_of::<PyBool>() {
+        return Err(Error::from(ValidationError::new(field, shown(), "must be a whole number, not a boolean")).into());
+    }
+    let index = obj.call_method0("__index__").map_err(|_| {
         let kind = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        let shown = obj.repr().map(|r| r.to_string()).unwrap_or_default();
-        PyTypeError::new_err(format!(
-            "{field} {shown} must be a number: an int, a float or anything with __float__ (numpy.float32), not {kind}"
-        ))
+        let rule = format!("must be a whole number (an int or numpy.int64), not {kind}");
+        PyErr::from(Error::from(ValidationError::new(field, shown(), rule)))
+    })?;
+    index.extract::<u64>().map_err(|_| {
+        let rule = format!("must be a whole number from 0 to {}", u64::MAX);
+        Error::from(ValidationError::new(field, shown(), rule)).into()
     })
 }
 
@@ -123,7 +157,8 @@ pub fn trial_id(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     }
     obj.extract::<u64>().map_err(|_| {
         let shown = obj.repr().map(|r| r.to_string()).unwrap_or_default();
-        PyTypeError::new_err(format!("trial {shown} must be a Trial or a trial id (a whole number, 0 or more)"))
+        Error::from(ValidationError::new("trial", shown, "must be a Trial or a trial id (a whole number, 0 or more)"))
+            .into()
     })
 }
 

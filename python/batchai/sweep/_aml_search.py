@@ -6,6 +6,9 @@ Where the two differ in meaning the conversion keeps Azure ML's meaning and says
 * ``loguniform``/``qloguniform`` bounds are natural-log exponents in Azure ML (the value is
   ``exp(uniform(min, max))``); batchai's take the values themselves, so the bounds are ``exp()``'d.
 * ``randint: {upper: n}`` draws from ``[0, n)``; batchai's ``randint`` includes both ends.
+* ``normal``, ``lognormal``, ``qnormal`` and ``qlognormal`` mean what they mean in Azure ML
+  (``mu`` and ``sigma`` of the normal draw; ``lognormal`` is ``exp()`` of it; ``q`` rounds the
+  value to ``round(value / q) * q``). They are unbounded, so a grid sampler refuses them.
 * ``q`` rounding: Azure ML rounds to multiples of ``q``, batchai to ``low + k*q``; they agree
   when the low end is a multiple of ``q``, and a warning says when it is not.
 * ``bayesian`` becomes batchai's TPE sampler (a warning says so); batchai has no Gaussian-process
@@ -61,11 +64,11 @@ def _param(name: str, spec: Any, warnings: list[str]) -> _space.Param:
     assert kind is not None
     s = Section(path, spec, ("type", *DISTRIBUTIONS[kind]))
     if kind in ("normal", "lognormal", "qnormal", "qlognormal"):
-        _unbounded(s, kind)
+        return _normal(s, kind)
     if kind == "choice":
         return _choice(s)
     if kind == "randint":
-        upper = s.integer("upper", minimum=2, required="give the exclusive upper end, e.g. `upper: 10`")
+        upper = s.integer("upper", minimum=1, required="give the exclusive upper end, e.g. `upper: 10`")
         assert upper is not None
         return _made(s, lambda: _space.randint(0, upper - 1), {"low": "upper", "high": "upper"})
     low = s.number("min_value", required="give the low end")
@@ -125,22 +128,21 @@ def _choice(s: Section) -> _space.Param:
     return _made(s, lambda: _space.choice(values))
 
 
-def _unbounded(s: Section, kind: str) -> None:
-    """batchai has no unbounded distributions: say which bounded one to write instead."""
-    mu, sigma = s.data.get("mu"), s.data.get("sigma")
-    if isinstance(mu, (int, float)) and isinstance(sigma, (int, float)):
-        lo, hi = f"{mu - 2 * sigma:g}", f"{mu + 2 * sigma:g}"
-    else:
-        lo, hi = "mu - 2*sigma", "mu + 2*sigma"
-    instead = {"normal": "uniform", "qnormal": "quniform", "lognormal": "loguniform", "qlognormal": "qloguniform"}[kind]
-    q = f", q: {s.data.get('q')}" if kind.startswith("q") else ""
-    fail(
-        s.at("type"),
-        kind,
-        "has no batchai equivalent: batchai's distributions are bounded",
-        f"write `{{type: {instead}, min_value: {lo}, max_value: {hi}{q}}}` (mu ± 2 sigma"
-        + (", in log space as Azure ML's loguniform takes exponents)" if "log" in kind else ")"),
-    )
+def _normal(s: Section, kind: str) -> _space.Param:
+    """Azure ML's normal family, with its meaning: ``lognormal`` is ``exp(normal(mu, sigma))`` and
+    the ``q`` kinds round the value to ``round(value / q) * q``, as batchai's do."""
+    mu = s.number("mu", required="give the mean, e.g. `mu: 0`")
+    sigma = s.number("sigma", required="give the standard deviation, e.g. `sigma: 1`")
+    assert mu is not None and sigma is not None
+    q = s.number("q", required="give the rounding step q") if kind.startswith("q") else None
+    make = {"normal": _space.normal, "lognormal": _space.lognormal}
+    if q is None:
+        return _made(s, lambda: make[kind](mu, sigma), NORMAL_FIELDS)
+    qmake = {"qnormal": _space.qnormal, "qlognormal": _space.qlognormal}
+    return _made(s, lambda: qmake[kind](mu, sigma, q), NORMAL_FIELDS)
+
+
+NORMAL_FIELDS = {"mu": "mu", "sigma": "sigma", "q": "q"}
 
 
 def _made(s: Section, make: Callable[[], _space.Param], names: Mapping[str, str] = CORE_FIELDS) -> _space.Param:

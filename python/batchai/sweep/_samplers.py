@@ -36,7 +36,8 @@ class Sampler(Settings):
     def suggest(
         self, space: Space | Mapping[str, Param], trials: Iterable[Trial] = (), mode: Mode = "min"
     ) -> dict[str, Any] | None:
-        """The parameters for the next trial after ``trials`` (``None`` when a grid is done)."""
+        """The parameters for the next trial after ``trials`` (``None`` when a grid is done, or when
+        TPE has seen every configuration of a discrete space)."""
         space = space if isinstance(space, Space) else Space(space)
         return _core.sweep_suggest(space.to_dict(), self.to_dict(), list(trials), mode)
 
@@ -44,7 +45,13 @@ class Sampler(Settings):
 @dataclass(frozen=True)
 class GridSampler(Sampler, kind="grid"):
     """Every combination of the parameters' values once, in Cartesian order (first parameter
-    slowest). Continuous parameters must be given as grids (``linspace``, ``arange``, …)."""
+    slowest). Continuous parameters must be given as grids (``linspace``, ``arange``, …).
+
+    The grid is walked by which points are done, running or failed, not by count: a point added
+    with :meth:`Search.add` (a warm start) is not run again. A point whose trial failed runs
+    again up to ``retries`` more times (0: a failed point counts as done)."""
+
+    retries: int = default("grid", "retries")
 
 
 @dataclass(frozen=True)
@@ -74,9 +81,12 @@ class TPESampler(Sampler, kind="tpe"):
     ``d ** rank_weight_exponent``, d being its distance in ranks from the good/bad split (1 next
     to it; 0.0 weighs all trials equally, as Optuna does): the very best trials attract most
     candidates and the clearly bad ones repel them most. Running trials count as typical bad ones
-    (``constant_liar``), so parallel asks spread out; failed trials are ignored and stopped ones
-    ranked by how far they got. The defaults were tuned on synthetic functions (see
-    ``docs/benchmarks.md``).
+    (``constant_liar``), so parallel asks spread out; failed trials rank below every finished one
+    (so a region that keeps failing is avoided) and stopped ones by how far they got. No
+    configuration that a trial already has (running, completed, stopped or failed) is suggested
+    again: on a discrete space every trial is new until all configurations have been tried, and
+    then the search is exhausted (:meth:`Search.ask` raises :class:`batchai.ConflictError`). The
+    defaults were tuned on synthetic functions (see ``docs/benchmarks.md``).
     """
 
     seed: int | None = None

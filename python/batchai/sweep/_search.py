@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, SupportsFloat
+from typing import Any, NoReturn, SupportsFloat
 
 from .. import _core
+from ..exceptions import ValidationError
 from ._policies import Policy
 from ._samplers import Sampler, TPESampler
 from ._settings import from_settings
 from ._space import Param, Space
 from ._trial import Decision, Mode, Trial, TrialState
+
+
+def _refuse(field: str, value: object, rule: str) -> NoReturn:
+    raise ValidationError(f"invalid {field}: {value!r} {rule}", field, repr(value), rule)
 
 
 class Search:
@@ -40,6 +45,10 @@ class Search:
         policy: Policy | None = None,
     ) -> None:
         self._space = space if isinstance(space, Space) else Space(space)
+        if sampler is not None and not isinstance(sampler, Sampler):
+            _refuse("sampler", sampler, "must be a sampler made with batchai.sweep (TPESampler(), GridSampler(), ...)")
+        if policy is not None and not isinstance(policy, Policy):
+            _refuse("policy", policy, "must be a policy made with batchai.sweep (MedianStoppingPolicy(), ...) or None")
         self._sampler = sampler if sampler is not None else TPESampler()
         self._policy = policy
         self._metric = metric
@@ -87,7 +96,9 @@ class Search:
 
     def ask(self) -> Trial:
         """Suggest the next trial and record it as running. Raises :class:`batchai.ConflictError`
-        when a grid search has suggested every combination (see :attr:`remaining`)."""
+        when a grid search has suggested every combination, or when TPE has suggested every
+        configuration of a discrete space (see :attr:`remaining`): no configuration is
+        suggested twice while some are unused, and repeating one would only cost a trial."""
         return self._core.ask()
 
     def tell(self, trial: Trial | int, value: SupportsFloat | None = None, *, state: TrialState = "completed") -> Trial:
@@ -121,9 +132,11 @@ class Search:
 
     @property
     def remaining(self) -> float:
-        """How many more trials the sampler can suggest (``math.inf`` unless it is a grid)."""
-        capacity = self._core.capacity()
-        return math.inf if capacity is None else capacity - len(self)
+        """How many more trials the sampler can suggest: the grid points not yet done, running
+        or failed (failed ones with retries left count), or under TPE the configurations of a
+        discrete space no trial has taken; ``math.inf`` otherwise."""
+        remaining = self._core.remaining()
+        return math.inf if remaining is None else remaining
 
     def __len__(self) -> int:
         return len(self._core)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from .. import _core
+from ..exceptions import ValidationError
 from ._settings import Settings, default, from_settings
 
 Scalar: TypeAlias = str | int | float | bool
@@ -71,6 +72,19 @@ class Files(Param, kind="files"):
     values: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Normal(Param, kind="normal"):
+    """A real number drawn from a normal distribution of mean ``mu`` and standard deviation
+    ``sigma`` (Azure ML's ``normal``). With ``log`` the value is ``exp()`` of that draw
+    (``lognormal``: ``mu`` and ``sigma`` are the logarithm's); with ``q`` it is rounded to a
+    multiple of ``q``: ``round(value / q) * q``. Unbounded, so a grid search cannot use it."""
+
+    mu: float
+    sigma: float
+    log: bool = default("normal", "log")
+    q: float | None = default("normal", "q")
+
+
 def choice(values: Sequence[Scalar]) -> Choice:
     """One of ``values`` (a list: a string is one value, so write ``choice(["abc"])``)."""
     # A string goes to the core as it is, which refuses it rather than splitting it.
@@ -95,6 +109,26 @@ def quniform(low: float, high: float, q: float) -> Uniform:
 def qloguniform(low: float, high: float, q: float) -> Uniform:
     """Log-uniform on ``[low, high]``, rounded to ``low + k*q``."""
     return Uniform(low, high, log=True, q=q)
+
+
+def normal(mu: float, sigma: float) -> Normal:
+    """A real number drawn from a normal distribution of mean ``mu`` and standard deviation ``sigma``."""
+    return Normal(mu, sigma)
+
+
+def lognormal(mu: float, sigma: float) -> Normal:
+    """``exp(normal(mu, sigma))``: a positive number whose logarithm is normal (Azure ML's lognormal)."""
+    return Normal(mu, sigma, log=True)
+
+
+def qnormal(mu: float, sigma: float, q: float) -> Normal:
+    """``round(normal(mu, sigma) / q) * q``."""
+    return Normal(mu, sigma, q=q)
+
+
+def qlognormal(mu: float, sigma: float, q: float) -> Normal:
+    """``round(exp(normal(mu, sigma)) / q) * q`` (may be 0 when ``q`` exceeds small draws)."""
+    return Normal(mu, sigma, log=True, q=q)
 
 
 def randint(low: int, high: int, *, step: int = default("int", "step"), log: bool = default("int", "log")) -> IntRange:
@@ -132,18 +166,40 @@ def files(folder: str, pattern: str = "**") -> Files:
     return from_settings(Files, _core.sweep_files_param(str(folder), pattern))
 
 
-class Space(Mapping[str, Param]):
-    """A validated mapping of parameter names to distributions, in order."""
+def _constant(name: object, value: object) -> Param:
+    """A plain value in a space is a fixed parameter: a choice of that one value."""
+    item = getattr(value, "item", None)
+    if item is not None and not isinstance(value, (str, bytes)):
+        try:
+            value = item()  # a numpy or torch scalar
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, (str, int, float, bool)):
+        return Choice((value,))
+    rule = (
+        "must be a distribution made with batchai.sweep (choice, uniform, randint, ...) or a fixed "
+        "string, number or boolean"
+    )
+    raise ValidationError(f"invalid space.{name}: {value!r} {rule}", f"space.{name}", repr(value), rule)
 
-    def __init__(self, params: Mapping[str, Param]) -> None:
+
+class Space(Mapping[str, Param]):
+    """A validated mapping of parameter names to distributions, in order. A plain string, number
+    or boolean in place of a distribution is a fixed value (``choice([value])``)."""
+
+    def __init__(self, params: Mapping[str, Param | Scalar]) -> None:
         if isinstance(params, Space):
             self._params: dict[str, Param] = dict(params._params)
         else:
+            if not isinstance(params, Mapping):
+                rule = "must be a mapping of parameter names to distributions"
+                raise ValidationError(f"invalid space: {params!r} {rule}", "space", repr(params), rule)
             self._params = {}
             for name, p in params.items():
-                if not isinstance(p, Param):
-                    raise TypeError(f"parameter {name!r} must be made with batchai.sweep (choice, uniform, ...)")
-                self._params[name] = p
+                if not isinstance(name, str):
+                    rule = "must be a string (parameter names are passed to trials by name)"
+                    raise ValidationError(f"invalid space: {name!r} {rule}", "space", repr(name), rule)
+                self._params[name] = p if isinstance(p, Param) else _constant(name, p)
         _core.sweep_space(self.to_dict())
 
     def __getitem__(self, name: str) -> Param:

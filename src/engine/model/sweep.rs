@@ -369,7 +369,7 @@ mod tests {
         let long = "x".repeat(57);
         assert_eq!(spec("python t.py").validate(&long).unwrap_err().field, "name");
         let mut s = spec("python t.py");
-        s.sampler = Sampler::Grid;
+        s.sampler = Sampler::grid();
         assert!(s.validate("sw").unwrap_err().field.starts_with("sampler"), "a grid over a continuous lr");
     }
 }

@@ -9,6 +9,7 @@
 //! folder once, when a space is built. Wiring searches to jobs comes in a later layer.
 
 pub mod files;
+pub mod gauss;
 pub mod policy;
 pub mod rng;
 pub mod sampler;

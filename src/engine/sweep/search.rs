@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::engine::error::{Error, ValidationError};
+use crate::engine::model::validate::show;
 use crate::engine::sweep::policy::{Decision, Policy};
 use crate::engine::sweep::sampler::Sampler;
 use crate::engine::sweep::space::Space;
@@ -71,13 +72,19 @@ impl Search {
 
     /// Record a trial evaluated elsewhere (a warm start); its parameters must be in the space.
     pub fn add(&mut self, params: Map<String, Value>, value: Option<f64>, state: TrialState) -> Result<Trial, Error> {
-        if self.space.to_internal(&params).is_none() {
-            return Err(ValidationError::new(
-                "params",
-                crate::engine::model::validate::show(&params),
-                "must give every parameter of the space a value inside it",
-            )
-            .into());
+        for (name, param) in self.space.params() {
+            let Some(value) = params.get(name) else {
+                let rule = format!("gives no value for {name}; every parameter of the space needs one");
+                return Err(ValidationError::new("params", show(&params), rule).into());
+            };
+            if param.to_internal(value).is_none() {
+                let rule = format!("is not a value of {}", param.describe());
+                return Err(ValidationError::new(format!("params.{name}"), show(value), rule).into());
+            }
+        }
+        if let Some(extra) = params.keys().find(|k| !self.space.params().iter().any(|(n, _)| n == *k)) {
+            let rule = "is not a parameter of the space";
+            return Err(ValidationError::new(format!("params.{extra}"), format!("{extra:?}"), rule).into());
         }
         let id = self.trials.iter().map(|t| t.id + 1).max().unwrap_or(0);
         let mut trial = Trial::new(id, params);
@@ -157,6 +164,12 @@ impl Search {
         Ok(decision)
     }
 
+    /// How many more trials `ask` can suggest (`None`: unlimited): the grid points not yet taken,
+    /// or the configurations of a discrete space no trial has taken under TPE.
+    pub fn remaining(&self) -> Option<u64> {
+        self.sampler.remaining(&self.space, &self.trials)
+    }
+
     /// The best completed trial.
     pub fn best(&self) -> Option<&Trial> {
         self.trials.iter().filter(|t| t.state == TrialState::Completed).filter(|t| t.value.is_some()).min_by(|a, b| {
@@ -233,13 +246,74 @@ mod tests {
     #[test]
     fn grid_searches_end() {
         let space = Space::from_value(json!({"c": {"type": "choice", "values": [1, 2]}})).unwrap();
-        let mut s = Search::new(space, Sampler::Grid, None, Direction::Maximize, "acc").unwrap();
+        let mut s = Search::new(space, Sampler::grid(), None, Direction::Maximize, "acc").unwrap();
         assert!(s.ask().unwrap().is_some());
         assert!(s.ask().unwrap().is_some());
         assert!(s.ask().unwrap().is_none());
         let added = s.add(json!({"c": 2}).as_object().unwrap().clone(), Some(0.5), TrialState::Completed).unwrap();
         assert_eq!(added.id, 2);
-        assert!(s.add(json!({"c": 3}).as_object().unwrap().clone(), Some(0.5), TrialState::Completed).is_err());
+        let err = s.add(json!({"c": 3}).as_object().unwrap().clone(), Some(0.5), TrialState::Completed).unwrap_err();
+        assert!(err.to_string().contains("params.c: 3 is not a value of choice([1,2])"), "{err}");
+        let err = s.add(json!({}).as_object().unwrap().clone(), Some(0.5), TrialState::Completed).unwrap_err();
+        assert!(err.to_string().contains("gives no value for c"), "{err}");
+        let err = s.add(json!({"c": 1, "d": 2}).as_object().unwrap().clone(), None, TrialState::Failed).unwrap_err();
+        assert!(err.to_string().contains("params.d"), "{err}");
         assert_eq!(s.best().unwrap().id, 2);
+    }
+
+    fn params(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn grids_walk_by_what_is_done_not_by_count() {
+        let space = Space::from_value(
+            json!({"a": {"type": "int", "low": 1, "high": 3}, "b": {"type": "choice", "values": ["x", "y"]}}),
+        )
+        .unwrap();
+        let mut s = Search::new(space, Sampler::grid(), None, Direction::Minimize, "loss").unwrap();
+        // A warm start on a point in the middle of the grid (3.0 is the grid's 3).
+        s.add(params(json!({"a": 2.0, "b": "y"})), Some(1.0), TrialState::Completed).unwrap();
+        assert_eq!(s.remaining(), Some(5));
+        let mut asked = Vec::new();
+        while let Some(t) = s.ask().unwrap() {
+            asked.push(Value::Object(t.params.clone()));
+            s.tell(t.id, Some(0.0), TrialState::Completed).unwrap();
+        }
+        assert_eq!(asked.len(), 5, "{asked:?}");
+        assert!(!asked.contains(&json!({"a": 2, "b": "y"})));
+        asked.push(json!({"a": 2, "b": "y"}));
+        asked.sort_by_key(|v| v.to_string());
+        asked.dedup();
+        assert_eq!(asked.len(), 6, "every point exactly once");
+        assert_eq!(s.remaining(), Some(0));
+    }
+
+    #[test]
+    fn grids_retry_failed_points_when_asked_to() {
+        let space = Space::from_value(json!({"a": {"type": "choice", "values": [1, 2, 3]}})).unwrap();
+        for retries in [0u32, 2] {
+            let mut s =
+                Search::new(space.clone(), Sampler::Grid { retries }, None, Direction::Minimize, "loss").unwrap();
+            // Point 2 always fails; the others complete. A pending point is not handed out twice.
+            let mut runs: Vec<i64> = Vec::new();
+            loop {
+                let batch: Vec<Trial> = std::iter::from_fn(|| s.ask().unwrap()).take(2).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                let a: Vec<i64> = batch.iter().map(|t| t.params["a"].as_i64().unwrap()).collect();
+                assert!(a.len() < 2 || a[0] != a[1], "one point twice in a batch: {a:?}");
+                for t in batch {
+                    let a = t.params["a"].as_i64().unwrap();
+                    runs.push(a);
+                    let state = if a == 2 { TrialState::Failed } else { TrialState::Completed };
+                    s.tell(t.id, (a != 2).then_some(1.0), state).unwrap();
+                }
+            }
+            let twos = runs.iter().filter(|a| **a == 2).count();
+            assert_eq!(twos, 1 + retries as usize, "retries {retries}: {runs:?}");
+            assert_eq!(runs.iter().filter(|a| **a != 2).count(), 2, "{runs:?}");
+        }
     }
 }

@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::gauss;
 use crate::engine::error::ValidationError;
 use crate::engine::model::validate::{fail, show};
 
@@ -56,6 +57,18 @@ pub enum Param {
     /// One trial per file: the files under `folder` whose relative path matches `pattern`
     /// (listed once, when the space is built, so that sampling stays pure).
     Files { folder: String, pattern: String, values: Vec<String> },
+    /// A real number drawn from a normal distribution of mean `mu` and standard deviation
+    /// `sigma` (Azure ML's `normal`); `log` takes exp() of that draw (`lognormal`: `mu` and
+    /// `sigma` are the log's); `q` rounds the value to a multiple of q (`qnormal`, `qlognormal`:
+    /// round(value / q) * q). Unbounded, so a grid cannot enumerate it.
+    Normal {
+        mu: f64,
+        sigma: f64,
+        #[serde(default)]
+        log: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        q: Option<f64>,
+    },
 }
 
 fn one() -> i64 {
@@ -154,7 +167,7 @@ impl Param {
             }
             Param::Uniform { low, high, log, q } => {
                 bounds(name, *low, *high, *log)?;
-                if let Some(q) = q {
+                if let Some(q) = q.as_ref().filter(|_| low < high) {
                     if !(q.is_finite() && *q > 0.0) {
                         fail(&field("q"), q, "must be a positive number")?;
                     }
@@ -168,8 +181,8 @@ impl Param {
                 Ok(())
             }
             Param::Int { low, high, step, log } => {
-                if low >= high {
-                    fail(&field("high"), high, &format!("must be greater than low ({low})"))?;
+                if low > high {
+                    fail(&field("high"), high, &format!("must be at least low ({low})"))?;
                 }
                 if *step < 1 {
                     fail(&field("step"), step, "must be a positive integer")?;
@@ -216,11 +229,57 @@ impl Param {
                 }
                 Ok(())
             }
+            Param::Normal { mu, sigma, log, q } => {
+                if !mu.is_finite() {
+                    return Err(ValidationError::new(field("mu"), mu.to_string(), "must be a finite number"));
+                }
+                if !(sigma.is_finite() && *sigma > 0.0) {
+                    return Err(ValidationError::new(field("sigma"), sigma.to_string(), "must be a positive number"));
+                }
+                // exp() of mu + 8 sigma (the furthest draw) must stay a finite number.
+                if *log && mu.abs() + 8.0 * sigma > 700.0 {
+                    fail(
+                        &field("sigma"),
+                        sigma,
+                        &format!(
+                            "with mu {mu} reaches exp({}), beyond the largest number; mu and sigma are the log's",
+                            mu.abs() + 8.0 * sigma
+                        ),
+                    )?;
+                }
+                if let Some(q) = q.filter(|q| !(q.is_finite() && *q > 0.0)) {
+                    return Err(ValidationError::new(field("q"), q.to_string(), "must be a positive number"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the parameter can take one value only (`randint(3, 3)`, `uniform(1, 1)`).
+    pub fn is_fixed(&self) -> bool {
+        match self {
+            Param::Uniform { low, high, .. } => low == high,
+            Param::Int { low, high, .. } => low == high,
+            _ => false,
         }
     }
 
     pub fn kind(&self) -> Kind {
+        if self.is_fixed() {
+            // One value: a one-option categorical (a zero-width interval has no density).
+            return Kind::Categorical { n: 1 };
+        }
         match self {
+            // Samplers move through the quantile of the value (see `gauss`).
+            Param::Normal { .. } => Kind::Numeric {
+                low: gauss::U_MIN,
+                high: gauss::U_MAX,
+                log: false,
+                step: None,
+                base: f64::NEG_INFINITY,
+                top: f64::INFINITY,
+                int: false,
+            },
             Param::Choice { values } => Kind::Categorical { n: values.len() },
             Param::Tied { values } => Kind::Categorical { n: values.len() },
             Param::Files { values, .. } => Kind::Categorical { n: values.len() },
@@ -231,6 +290,9 @@ impl Param {
 
     /// How many values a grid search enumerates, or `None` for a continuous range.
     pub fn grid_size(&self) -> Option<u64> {
+        if let Param::Normal { .. } = self {
+            return None;
+        }
         match self.kind() {
             Kind::Categorical { n } => Some(n as u64),
             Kind::Numeric { base, top, step: Some(step), .. } => Some(((top - base) / step + 1e-9).floor() as u64 + 1),
@@ -252,7 +314,9 @@ impl Param {
             Param::Choice { values } => values[i].clone(),
             Param::Tied { values } => Value::Object(values[i].clone()),
             Param::Files { values, .. } => Value::String(values[i].clone()),
-            _ => Value::Null,
+            Param::Uniform { low, .. } => number(*low, false),
+            Param::Int { low, .. } => Value::from(*low),
+            Param::Normal { .. } => Value::Null,
         }
     }
 
@@ -268,8 +332,25 @@ impl Param {
     /// The internal coordinate of a value (option index for categoricals), or `None` if the value
     /// is not in this parameter's space (a trial from an older version of the space, say).
     pub fn to_internal(&self, value: &Value) -> Option<f64> {
+        if let Param::Normal { mu, sigma, log, .. } = self {
+            let x = value.as_f64().filter(|x| x.is_finite())?;
+            // A lognormal's value is positive, or 0 once a q rounds it down.
+            let z = match log {
+                true if x < 0.0 => return None,
+                true => x.max(f64::MIN_POSITIVE).ln(),
+                false => x,
+            };
+            return Some(gauss::cdf((z - mu) / sigma));
+        }
         match self.kind() {
-            Kind::Categorical { n } => (0..n).find(|&i| same(&self.option(i), value)).map(|i| i as f64),
+            // Compared in place: this runs for every trial's every parameter at every suggestion.
+            Kind::Categorical { .. } => match self {
+                Param::Choice { values } => values.iter().position(|v| same(v, value)),
+                Param::Tied { values } => value.as_object().and_then(|o| values.iter().position(|g| same_group(g, o))),
+                Param::Files { values, .. } => value.as_str().and_then(|s| values.iter().position(|v| v == s)),
+                _ => same(&self.option(0), value).then_some(0),
+            }
+            .map(|i| i as f64),
             Kind::Numeric { base, top, log, .. } => {
                 let x = value.as_f64()?;
                 let slack = 1e-9 * (top - base).abs().max(1.0);
@@ -283,6 +364,15 @@ impl Param {
 
     /// The value at internal coordinate `x`: rounded to the grid and clamped to the range.
     pub fn from_internal(&self, x: f64) -> Value {
+        if let Param::Normal { mu, sigma, log, q } = self {
+            let z = mu + sigma * gauss::quantile(x);
+            let v = if *log { z.exp() } else { z };
+            let v = match q {
+                Some(q) => (v / q).round() * q,
+                None => v,
+            };
+            return number(v, false);
+        }
         match self.kind() {
             Kind::Categorical { n } => self.option((x.round().max(0.0) as usize).min(n - 1)),
             Kind::Numeric { log, step, base, top, int, .. } => {
@@ -316,6 +406,37 @@ impl Param {
             Param::Files { folder, pattern, values } => {
                 format!("files({folder:?}, {pattern:?}: {} files)", values.len())
             }
+            Param::Normal { mu, sigma, log, q } => {
+                let name = if *log { "lognormal" } else { "normal" };
+                match q {
+                    Some(q) => format!("q{name}({mu}, {sigma}, q={q})"),
+                    None => format!("{name}({mu}, {sigma})"),
+                }
+            }
+        }
+    }
+
+    /// Which point of the parameter `value` is, as a number that two equal values share: the
+    /// option's index, the grid index on a `step` or `q`, else the bits of the coordinate. For a
+    /// finite parameter it is the grid index. `None` if the value is outside the parameter.
+    pub fn key(&self, value: &Value) -> Option<u64> {
+        Some(self.key_at(self.to_internal(value)?))
+    }
+
+    /// [`Param::key`] from the value's internal coordinate `x` (TPE has it already).
+    pub fn key_at(&self, x: f64) -> u64 {
+        if let Param::Normal { q: Some(q), .. } = self {
+            let v = self.from_internal(x).as_f64().unwrap_or(0.0);
+            return (v / q).round() as i64 as u64;
+        }
+        match self.kind() {
+            Kind::Categorical { .. } => x as u64,
+            Kind::Numeric { base, top, step: Some(step), log, .. } => {
+                let v = if log { x.exp() } else { x };
+                let last = ((top - base) / step + 1e-9).floor();
+                ((v - base) / step).round().clamp(0.0, last) as u64
+            }
+            Kind::Numeric { step: None, .. } => x.to_bits(),
         }
     }
 }
@@ -364,8 +485,8 @@ fn bounds(name: &str, low: f64, high: f64, log: bool) -> Check {
     if !high.is_finite() {
         return Err(ValidationError::new(field("high"), high.to_string(), "must be a finite number"));
     }
-    if low >= high {
-        fail(&field("high"), &high, &format!("must be greater than low ({low})"))?;
+    if low > high {
+        fail(&field("high"), &high, &format!("must be at least low ({low})"))?;
     }
     if log && low <= 0.0 {
         fail(&field("low"), &low, "must be positive on a log scale (the log of 0 or less is undefined)")?;
@@ -458,11 +579,15 @@ impl Space {
         let mut total: u64 = 1;
         for (name, param) in &self.params {
             let Some(n) = param.grid_size() else {
-                return Err(ValidationError::new(
-                    name.clone(),
-                    param.describe(),
-                    "is continuous and cannot be enumerated by a grid search; use choice, linspace, arange, geomspace, a q-step or an integer range",
-                ));
+                let rule = match param {
+                    Param::Normal { .. } => {
+                        "is unbounded (a normal distribution has no end points) and cannot be enumerated by a grid search; use choice, linspace, arange or geomspace"
+                    }
+                    _ => {
+                        "is continuous and cannot be enumerated by a grid search; use choice, linspace, arange, geomspace, a q-step or an integer range"
+                    }
+                };
+                return Err(ValidationError::new(name.clone(), param.describe(), rule));
             };
             total = total.checked_mul(n).filter(|t| *t <= MAX_GRID).ok_or_else(|| {
                 ValidationError::new(
@@ -485,6 +610,63 @@ impl Space {
             rest /= sizes[i];
         }
         self.params.iter().zip(picks).map(|((name, p), k)| (name.clone(), p.grid_value(k))).collect()
+    }
+
+    /// How many distinct configurations the space has, or `None` if a parameter is continuous
+    /// or unbounded (then no two samples are expected to coincide).
+    pub fn size(&self) -> Option<u64> {
+        self.grid_size().ok()
+    }
+
+    /// A configuration's identity: one [`Param::key`] per parameter (equal keys, same
+    /// configuration), or `None` if a parameter is missing or outside the space.
+    pub fn key(&self, params: &Map<String, Value>) -> Option<Vec<u64>> {
+        let mut in_order = params.iter();
+        self.params
+            .iter()
+            .map(|(name, p)| {
+                let value = match in_order.next() {
+                    Some((key, value)) if key == name => Some(value),
+                    _ => params.get(name),
+                };
+                value.and_then(|v| p.key(v))
+            })
+            .collect()
+    }
+
+    /// One number per configuration: on a finite space its grid index (exact), otherwise a
+    /// 64-bit mix of its keys (two configurations share one with odds of about 2^-64).
+    pub fn point_id(&self, params: &Map<String, Value>, finite: bool) -> Option<u64> {
+        self.point_id_at(&self.to_internal(params)?, finite)
+    }
+
+    /// [`Space::point_id`] from a configuration's internal coordinates.
+    pub fn point_id_at(&self, x: &[f64], finite: bool) -> Option<u64> {
+        let keys = self.params.iter().zip(x).map(|((_, p), x)| p.key_at(*x));
+        if finite {
+            let mut index: u64 = 0;
+            for ((_, p), k) in self.params.iter().zip(keys) {
+                index = index.checked_mul(p.grid_size()?)?.checked_add(k)?;
+            }
+            return Some(index);
+        }
+        // SplitMix64's finaliser over the running combination.
+        let mix = |mut z: u64| {
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        Some(keys.fold(0x9e37_79b9_7f4a_7c15, |h, k| mix(h ^ mix(k))))
+    }
+
+    /// The grid index of a configuration of a finite space (the inverse of `grid_point`).
+    pub fn grid_index(&self, params: &Map<String, Value>) -> Option<u64> {
+        let keys = self.key(params)?;
+        let mut index: u64 = 0;
+        for ((_, p), k) in self.params.iter().zip(keys) {
+            index = index.checked_mul(p.grid_size()?)?.checked_add(k)?;
+        }
+        Some(index)
     }
 
     /// Internal coordinates of a trial's parameters, or `None` if any is missing or outside.
@@ -539,14 +721,14 @@ mod tests {
     fn invalid_spaces_name_field_value_and_rule() {
         let cases = [
             (json!({}), "space", "at least one parameter"),
-            (json!({"lr": {"type": "uniform", "low": 1.0, "high": 1.0}}), "lr.high", "greater than low"),
+            (json!({"lr": {"type": "uniform", "low": 1.0, "high": 0.5}}), "lr.high", "at least low"),
             (
                 json!({"lr": {"type": "uniform", "low": 0.0, "high": 1.0, "log": true}}),
                 "lr.low",
                 "positive on a log scale",
             ),
             (json!({"lr": {"type": "uniform", "low": 0.0, "high": 1.0, "q": 0.0}}), "lr.q", "positive"),
-            (json!({"n": {"type": "int", "low": 5, "high": 2}}), "n.high", "greater than low"),
+            (json!({"n": {"type": "int", "low": 5, "high": 2}}), "n.high", "at least low"),
             (json!({"n": {"type": "int", "low": 0, "high": 9, "log": true}}), "n.low", "at least 1"),
             (json!({"n": {"type": "int", "low": 1, "high": 9, "step": 0}}), "n.step", "positive integer"),
             (json!({"opt": {"type": "choice", "values": []}}), "opt.values", "at least one"),
@@ -556,7 +738,11 @@ mod tests {
             (json!({"opt": {"type": "choice", "values": [[1]]}}), "opt.values[0]", "string, a number"),
             (json!({"g": {"type": "tied", "values": [{"a": 1}, {"b": 2}]}}), "g.values[1]", "same keys"),
             (json!({"g": {"type": "tied", "values": []}}), "g.values", "at least one group"),
-            (json!({"x": {"type": "normal"}}), "x.type", ""),
+            (json!({"x": {"type": "normal"}}), "x", "mu"),
+            (json!({"x": {"type": "gamma"}}), "x.type", ""),
+            (json!({"x": {"type": "normal", "mu": 0, "sigma": 0}}), "x.sigma", "positive"),
+            (json!({"x": {"type": "normal", "mu": 0, "sigma": 1, "q": -1}}), "x.q", "positive"),
+            (json!({"x": {"type": "normal", "mu": 600, "sigma": 20, "log": true}}), "x.sigma", "largest number"),
             (json!({"x": {"type": "uniform", "low": 0}}), "x", "high"),
         ];
         for (spec, field, rule) in cases {
@@ -630,6 +816,70 @@ mod tests {
         let c = Param::Choice { values: vec![json!(1), json!("a")] };
         assert_eq!(c.to_internal(&json!(1.0)), Some(0.0), "3 and 3.0 are the same number");
         assert_eq!(c.to_internal(&json!("b")), None);
+    }
+
+    #[test]
+    fn fixed_values_are_one_option() {
+        let s = space(json!({
+            "n": {"type": "int", "low": 3, "high": 3},
+            "lr": {"type": "uniform", "low": 0.1, "high": 0.1, "log": true},
+            "c": {"type": "choice", "values": ["only"]},
+        }))
+        .unwrap();
+        assert_eq!(s.grid_size().unwrap(), 1);
+        let want = json!({"n": 3, "lr": 0.1, "c": "only"});
+        for u in [0.0, 0.5, 0.999] {
+            assert_eq!(Value::Object(s.from_unit(&[u, u, u])), want);
+        }
+        assert_eq!(Value::Object(s.grid_point(0)), want);
+        assert_eq!(s.to_internal(want.as_object().unwrap()), Some(vec![0.0, 0.0, 0.0]));
+        assert_eq!(s.to_internal(json!({"n": 4, "lr": 0.1, "c": "only"}).as_object().unwrap()), None);
+    }
+
+    #[test]
+    fn normals_follow_azure_ml() {
+        let n = Param::Normal { mu: 1.0, sigma: 2.0, log: false, q: None };
+        // from_unit is the quantile: the median is mu, the 84th percentile mu + sigma.
+        assert!((n.from_unit(0.5).as_f64().unwrap() - 1.0).abs() < 1e-9);
+        assert!((n.from_unit(0.841_344_746_068_542_9).as_f64().unwrap() - 3.0).abs() < 1e-6);
+        assert!((n.to_internal(&json!(3.0)).unwrap() - 0.841_344_746_068_542_9).abs() < 1e-9);
+        assert!(n.grid_size().is_none());
+        let ln = Param::Normal { mu: 0.0, sigma: 1.0, log: true, q: None };
+        assert!((ln.from_unit(0.5).as_f64().unwrap() - 1.0).abs() < 1e-9, "exp(normal(0, 1)) has median 1");
+        assert_eq!(ln.to_internal(&json!(-1.0)), None, "a lognormal is positive");
+        let qln = Param::Normal { mu: 0.0, sigma: 1.0, log: true, q: Some(2.0) };
+        for u in [0.01, 0.3, 0.5, 0.9, 0.999] {
+            let v = qln.from_unit(u).as_f64().unwrap();
+            assert_eq!(v % 2.0, 0.0, "round(exp(normal) / q) * q: {v}");
+            assert_eq!(qln.from_internal(qln.to_internal(&json!(v)).unwrap()), json!(v), "{v}");
+        }
+        let qn = Param::Normal { mu: 10.0, sigma: 3.0, log: false, q: Some(0.5) };
+        assert_eq!(qn.key(&json!(10.5)), Some(21));
+        assert_eq!(qn.describe(), "qnormal(10, 3, q=0.5)");
+        let s = space(json!({"x": {"type": "normal", "mu": 0, "sigma": 1}})).unwrap();
+        let err = s.grid_size().unwrap_err();
+        assert!(err.field == "x" && err.rule.contains("unbounded"), "{err:?}");
+    }
+
+    #[test]
+    fn keys_identify_configurations() {
+        let s = space(json!({
+            "a": {"type": "int", "low": 2, "high": 10, "step": 2},
+            "b": {"type": "choice", "values": [1, "x"]},
+            "c": {"type": "uniform", "low": 0.0, "high": 1.0},
+        }))
+        .unwrap();
+        let p = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(s.key(&p(json!({"a": 6, "b": 1.0, "c": 0.5}))), s.key(&p(json!({"a": 6.0, "b": 1, "c": 0.5}))));
+        assert_ne!(s.key(&p(json!({"a": 6, "b": 1, "c": 0.5}))), s.key(&p(json!({"a": 6, "b": 1, "c": 0.25}))));
+        assert_eq!(s.key(&p(json!({"a": 6, "b": "y", "c": 0.5}))), None);
+        let g = space(
+            json!({"a": {"type": "int", "low": 2, "high": 10, "step": 2}, "b": {"type": "choice", "values": [1, "x"]}}),
+        )
+        .unwrap();
+        for i in 0..g.grid_size().unwrap() {
+            assert_eq!(g.grid_index(&g.grid_point(i)), Some(i));
+        }
     }
 
     #[test]

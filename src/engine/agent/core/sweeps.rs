@@ -593,6 +593,8 @@ impl Core {
             TrialStatus::Stopped => {} // the search recorded it when the policy decided
             _ => {
                 let _ = driven.search.tell(trial, None, TrialState::Failed);
+                // A grid with `retries` can offer a failed point again: ask once more.
+                driven.exhausted = false;
             }
         }
         driven.failed += u64::from(status == TrialStatus::Failed);

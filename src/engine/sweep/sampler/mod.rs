@@ -2,18 +2,23 @@
 //!
 //! Theory of operation: a sampler is a pure function of (settings, seed, space, history). It keeps
 //! no state between calls: the *number* of the trial being suggested (the history's length) picks
-//! the grid combination or Sobol point and seeds the random stream. So the same history always
-//! gives the same suggestion, a resumed sweep continues where it stopped, and two sweeps with
-//! the same seed agree. `suggest` returns `None` only when a grid is exhausted.
+//! the Sobol point and seeds the random stream, and the grid reads which of its points the
+//! history has taken. So the same history always gives the same suggestion, a resumed sweep
+//! continues where it stopped, and two sweeps with the same seed agree. `suggest` returns `None`
+//! only when a finite space is exhausted (a grid, or TPE on a discrete space; see `taken`).
 //!
-//! * grid: the Cartesian product in stable order (first parameter slowest);
+//! * grid: the Cartesian product in stable order (first parameter slowest), walked by which
+//!   points are done, running or failed, so warm-start trials (`Search::add`) are not run again
+//!   and, with `retries`, a failed point runs again (up to `retries` more times);
 //! * random: independent uniform (or log-uniform) draws;
 //! * sobol: scrambled Sobol points, better spread than random for the same budget;
-//! * tpe: Bayesian optimisation that learns from finished trials (see `tpe`).
+//! * tpe: Bayesian optimisation that learns from finished trials, never repeating a
+//!   configuration while a discrete space has unused ones (see `tpe`).
 
 pub mod parzen;
 pub mod sobol;
 mod sobol_directions;
+pub mod taken;
 pub mod tpe;
 
 use serde::{Deserialize, Serialize};
@@ -22,13 +27,18 @@ use serde_json::{Map, Value};
 use crate::engine::error::ValidationError;
 use crate::engine::sweep::rng::Rng;
 use crate::engine::sweep::space::Space;
-use crate::engine::sweep::trial::{Direction, Trial};
+use crate::engine::sweep::trial::{Direction, Trial, TrialState};
+pub use taken::Taken;
 pub use tpe::TpeSampler;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Sampler {
-    Grid,
+    Grid {
+        /// How many more times a grid point whose trial failed runs (0: a failed point is done).
+        #[serde(default)]
+        retries: u32,
+    },
     Random {
         #[serde(default)]
         seed: u64,
@@ -44,7 +54,7 @@ impl Sampler {
     /// Check the sampler's settings and that it can work on `space`.
     pub fn check(&self, space: &Space) -> Result<(), ValidationError> {
         match self {
-            Sampler::Grid => space.grid_size().map(|_| ()),
+            Sampler::Grid { .. } => space.grid_size().map(|_| ()),
             Sampler::Sobol { .. } if space.len() > sobol::MAX_DIMENSIONS => Err(ValidationError::new(
                 "space",
                 format!("{} parameters", space.len()),
@@ -55,7 +65,13 @@ impl Sampler {
         }
     }
 
-    /// The next trial's parameters, or `None` when a grid has produced every combination.
+    /// A grid sampler that does not retry failed points.
+    pub fn grid() -> Sampler {
+        Sampler::Grid { retries: 0 }
+    }
+
+    /// The next trial's parameters, or `None` when a grid has produced every combination, or a
+    /// TPE sampler every configuration of a discrete space.
     pub fn suggest(
         &self,
         space: &Space,
@@ -65,19 +81,70 @@ impl Sampler {
         self.check(space)?;
         let number = trials.len() as u64;
         Ok(match self {
-            Sampler::Grid => (number < space.grid_size()?).then(|| space.grid_point(number)),
+            Sampler::Grid { retries } => GridWalk::new(space, trials, *retries).next(),
             Sampler::Random { seed } => Some(random_point(space, number, *seed)),
             Sampler::Sobol { seed } => Some(sobol_point(space, number, *seed)),
-            Sampler::Tpe(tpe) => Some(tpe.suggest(space, trials, direction)),
+            Sampler::Tpe(tpe) => tpe.suggest(space, trials, direction),
         })
     }
 
-    /// How many trials the sampler can suggest at most (`None`: unlimited).
+    /// How many configurations the sampler can suggest in all (`None`: unlimited): a grid's
+    /// size, or for TPE the size of a discrete space.
     pub fn capacity(&self, space: &Space) -> Option<u64> {
         match self {
-            Sampler::Grid => space.grid_size().ok(),
+            Sampler::Grid { .. } | Sampler::Tpe(_) => space.size(),
             _ => None,
         }
+    }
+
+    /// How many more trials the sampler can suggest after `trials` (`None`: unlimited): grid
+    /// points not taken (a failed one with retries left counts), or for TPE on a discrete space
+    /// the configurations no trial has taken.
+    pub fn remaining(&self, space: &Space, trials: &[Trial]) -> Option<u64> {
+        match self {
+            Sampler::Grid { retries } => Some(GridWalk::new(space, trials, *retries).remaining()),
+            Sampler::Tpe(_) => Taken::new(space, trials).remaining(),
+            _ => None,
+        }
+    }
+}
+
+/// A grid's points by what the history did with them.
+struct GridWalk<'a> {
+    space: &'a Space,
+    size: u64,
+    /// Points with a running, completed or stopped trial, or failed more than `retries` times.
+    taken: std::collections::HashSet<u64>,
+}
+
+impl<'a> GridWalk<'a> {
+    fn new(space: &'a Space, trials: &[Trial], retries: u32) -> GridWalk<'a> {
+        let size = space.grid_size().unwrap_or(0);
+        let mut taken = std::collections::HashSet::new();
+        let mut failures: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+        for t in trials {
+            let Some(i) = space.grid_index(&t.params) else { continue };
+            if t.state == TrialState::Failed {
+                let n = failures.entry(i).or_default();
+                *n += 1;
+                if *n > retries {
+                    taken.insert(i);
+                }
+            } else {
+                taken.insert(i);
+            }
+        }
+        GridWalk { space, size, taken }
+    }
+
+    /// The first point in grid order that is not taken. At most `taken.len()` points are
+    /// skipped, so this costs the history's length, not the grid's size.
+    fn next(&self) -> Option<Map<String, Value>> {
+        (0..self.size).find(|i| !self.taken.contains(i)).map(|i| self.space.grid_point(i))
+    }
+
+    fn remaining(&self) -> u64 {
+        self.size.saturating_sub(self.taken.len() as u64)
     }
 }
 
@@ -156,18 +223,19 @@ mod tests {
             json!({"a": {"type": "choice", "values": [1, 2]}, "b": {"type": "choice", "values": ["x", "y", "z"]}}),
         )
         .unwrap();
-        let points = ask_n(&Sampler::Grid, &s, 100);
+        let points = ask_n(&Sampler::grid(), &s, 100);
         assert_eq!(points.len(), 6);
         assert_eq!(Value::Object(points[1].clone()), json!({"a": 1, "b": "y"}));
-        assert_eq!(Sampler::Grid.capacity(&s), Some(6));
-        let err = Sampler::Grid.suggest(&space(), &[], Direction::Minimize).unwrap_err();
+        assert_eq!(Sampler::grid().capacity(&s), Some(6));
+        let err = Sampler::grid().suggest(&space(), &[], Direction::Minimize).unwrap_err();
         assert_eq!(err.field, "lr");
     }
 
     #[test]
     fn samplers_round_trip_through_json() {
         for s in [
-            Sampler::Grid,
+            Sampler::grid(),
+            Sampler::Grid { retries: 2 },
             Sampler::Random { seed: 4 },
             Sampler::Sobol { seed: 9 },
             Sampler::Tpe(TpeSampler::default()),

@@ -26,8 +26,21 @@ pub struct Settings {
 }
 
 enum DimKernels {
-    Numeric { mu: Vec<f64>, sigma: Vec<f64>, low: f64, high: f64, log_norm: Vec<f64> },
-    Categorical { log_p: Vec<Vec<f64>>, p: Vec<Vec<f64>> },
+    Numeric {
+        mu: Vec<f64>,
+        sigma: Vec<f64>,
+        low: f64,
+        high: f64,
+        log_norm: Vec<f64>,
+    },
+    /// Every observed kernel's distribution depends only on its observed option, so the
+    /// distinct rows are kept once (`p[c]`: a kernel that observed option c; `p[n]`: the prior)
+    /// and each kernel points at its row: building costs the options squared, not the trials.
+    Categorical {
+        row: Vec<usize>,
+        log_p: Vec<Vec<f64>>,
+        p: Vec<Vec<f64>>,
+    },
 }
 
 /// A mixture of product kernels. Besides the per-dimension kernels (for sampling), density
@@ -51,7 +64,7 @@ const NEGLIGIBLE: f64 = 37.0;
 
 impl Mixture {
     /// `observations[i][d]`: trial i's internal coordinate in dimension d; `weights[i]` its weight.
-    pub fn new(observations: &[Vec<f64>], weights: &[f64], kinds: &[Kind], settings: Settings) -> Mixture {
+    pub fn new<X: AsRef<[f64]>>(observations: &[X], weights: &[f64], kinds: &[Kind], settings: Settings) -> Mixture {
         let n = observations.len();
         let mut w: Vec<f64> = weights.to_vec();
         w.push(if n == 0 { 1.0 } else { settings.prior_weight });
@@ -68,7 +81,7 @@ impl Mixture {
             .iter()
             .enumerate()
             .map(|(d, kind)| {
-                let column: Vec<f64> = observations.iter().map(|o| o[d]).collect();
+                let column: Vec<f64> = observations.iter().map(|o| o.as_ref()[d]).collect();
                 match *kind {
                     Kind::Numeric { low, high, .. } => numeric(&column, low, high, settings),
                     Kind::Categorical { n: choices } => categorical(&column, choices, settings.prior_weight),
@@ -103,7 +116,7 @@ impl Mixture {
             .iter()
             .map(|dim| match dim {
                 DimKernels::Numeric { mu, sigma, low, high, .. } => truncated_normal(rng, mu[k], sigma[k], *low, *high),
-                DimKernels::Categorical { p, .. } => rng.weighted(&p[k]) as f64,
+                DimKernels::Categorical { row, p, .. } => rng.weighted(&p[row[k]]) as f64,
             })
             .collect()
     }
@@ -124,10 +137,11 @@ impl Mixture {
             *term -= 0.5 * sq;
         }
         for &d in &self.categorical_dims {
-            if let DimKernels::Categorical { log_p, .. } = &self.dims[d] {
+            if let DimKernels::Categorical { row, log_p, .. } = &self.dims[d] {
                 let c = x[d] as usize;
-                for (term, row) in terms.iter_mut().zip(log_p) {
-                    *term += row[c];
+                let at: Vec<f64> = log_p.iter().map(|r| r[c]).collect();
+                for (term, r) in terms.iter_mut().zip(row) {
+                    *term += at[*r];
                 }
             }
         }
@@ -144,9 +158,11 @@ impl Mixture {
 fn numeric(column: &[f64], low: f64, high: f64, settings: Settings) -> DimKernels {
     let n = column.len();
     let range = high - low;
-    let mut pairs: Vec<(f64, usize)> = column.iter().copied().zip(0..).collect();
-    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let sorted: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    // Sorted as integers: `total_key` orders like `f64::total_cmp`, and comparing (u64, usize)
+    // pairs is much cheaper than comparing floats through it (this runs per dimension per ask).
+    let mut pairs: Vec<(u64, usize)> = column.iter().map(|x| total_key(*x)).zip(0..).collect();
+    pairs.sort_unstable();
+    let sorted: Vec<f64> = pairs.iter().map(|p| column[p.1]).collect();
     let mut sigma = vec![0.0; n];
     for (rank, &(_, i)) in pairs.iter().enumerate() {
         let left = if rank == 0 { low } else { sorted[rank - 1] };
@@ -182,16 +198,25 @@ fn numeric(column: &[f64], low: f64, high: f64, settings: Settings) -> DimKernel
 
 fn categorical(column: &[f64], choices: usize, prior_weight: f64) -> DimKernels {
     let kernels = column.len() + 1;
-    let mut p: Vec<Vec<f64>> = Vec::with_capacity(kernels);
-    for &x in column {
+    let mut p: Vec<Vec<f64>> = Vec::with_capacity(choices + 1);
+    for c in 0..choices {
         let mut row = vec![prior_weight / kernels as f64; choices];
-        row[(x as usize).min(choices - 1)] += 1.0;
+        row[c] += 1.0;
         let total: f64 = row.iter().sum();
         p.push(row.iter().map(|v| v / total).collect());
     }
     p.push(vec![1.0 / choices as f64; choices]);
     let log_p = p.iter().map(|row| row.iter().map(|v| v.ln()).collect()).collect();
-    DimKernels::Categorical { log_p, p }
+    let mut row: Vec<usize> = column.iter().map(|&x| (x as usize).min(choices - 1)).collect();
+    row.push(choices);
+    DimKernels::Categorical { row, log_p, p }
+}
+
+/// An integer that sorts like `x` under `f64::total_cmp`: the sign bit flipped for positives,
+/// every bit for negatives.
+fn total_key(x: f64) -> u64 {
+    let bits = x.to_bits();
+    if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
 }
 
 /// A normal(mu, sigma) draw within [low, high]. The mean is inside the interval and sigma at most
@@ -264,6 +289,16 @@ mod tests {
         for _ in 0..1000 {
             let x = m.sample(&mut rng)[0];
             assert!((0.0..=1.0).contains(&x));
+        }
+    }
+
+    #[test]
+    fn total_key_orders_like_total_cmp() {
+        let xs = [-f64::INFINITY, -2.5, -1e-300, -0.0, 0.0, 1e-300, 0.5, 3.0, f64::INFINITY];
+        for a in xs {
+            for b in xs {
+                assert_eq!(total_key(a).cmp(&total_key(b)), a.total_cmp(&b), "{a} vs {b}");
+            }
         }
     }
 
