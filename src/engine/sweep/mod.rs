@@ -8,6 +8,7 @@
 //! replayed, resumed and tested. The one exception is [`files::files_param`], which lists a
 //! folder once, when a space is built. Wiring searches to jobs comes in a later layer.
 
+pub mod conditional;
 pub mod files;
 pub mod gauss;
 pub mod policy;

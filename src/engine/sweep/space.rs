@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::conditional::Branches;
 use super::gauss;
 use crate::engine::error::ValidationError;
 use crate::engine::model::validate::{fail, show};
@@ -69,6 +70,9 @@ pub enum Param {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         q: Option<f64>,
     },
+    /// One of several named options, each with its own sub-space (optimizer → its own
+    /// hyperparameters). A trial's value is `{"name": option, ...}` (see `conditional`).
+    Conditional { options: Branches },
 }
 
 fn one() -> i64 {
@@ -252,6 +256,46 @@ impl Param {
                 }
                 Ok(())
             }
+            Param::Conditional { options } => {
+                if options.0.is_empty() {
+                    fail(&field("options"), &Map::new(), "must name at least one option")?;
+                }
+                for (i, (option, sub)) in options.0.iter().enumerate() {
+                    if option.trim().is_empty() {
+                        fail(&field("options"), option, "option names must not be empty")?;
+                    }
+                    if options.0[..i].iter().any(|(o, _)| o == option) {
+                        fail(&field("options"), option, "names an option twice")?;
+                    }
+                    for (j, (leaf, p)) in sub.params().iter().enumerate() {
+                        let path = field(&format!("{option}.{leaf}"));
+                        if leaf == super::conditional::NAME {
+                            fail(
+                                &path,
+                                leaf,
+                                "is reserved: a trial's value names its option under \"name\"; rename the parameter",
+                            )?;
+                        }
+                        if leaf.trim().is_empty() {
+                            fail(&field(option), leaf, "parameter names must not be empty")?;
+                        }
+                        if sub.params()[..j].iter().any(|(n, _)| n == leaf) {
+                            fail(&field(option), leaf, "names a parameter twice")?;
+                        }
+                        p.validate(&path)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Coordinates random and Sobol sampling draw for this parameter: one, or for a
+    /// conditional one for the option and one per leaf of every option.
+    pub fn dims(&self) -> usize {
+        match self {
+            Param::Conditional { options } => options.dims(),
+            _ => 1,
         }
     }
 
@@ -283,6 +327,7 @@ impl Param {
             Param::Choice { values } => Kind::Categorical { n: values.len() },
             Param::Tied { values } => Kind::Categorical { n: values.len() },
             Param::Files { values, .. } => Kind::Categorical { n: values.len() },
+            Param::Conditional { options } => Kind::Categorical { n: options.0.len() },
             Param::Uniform { low, high, log, q } => numeric(*low, *high, *log, *q, false),
             Param::Int { low, high, step, log } => numeric(*low as f64, *high as f64, *log, Some(*step as f64), true),
         }
@@ -290,8 +335,10 @@ impl Param {
 
     /// How many values a grid search enumerates, or `None` for a continuous range.
     pub fn grid_size(&self) -> Option<u64> {
-        if let Param::Normal { .. } = self {
-            return None;
+        match self {
+            Param::Normal { .. } => return None,
+            Param::Conditional { options } => return options.grid_size(),
+            _ => {}
         }
         match self.kind() {
             Kind::Categorical { n } => Some(n as u64),
@@ -302,6 +349,9 @@ impl Param {
 
     /// The `i`-th grid value (`i < grid_size`).
     pub fn grid_value(&self, i: u64) -> Value {
+        if let Param::Conditional { options } = self {
+            return options.grid_value(i);
+        }
         match self.kind() {
             Kind::Categorical { .. } => self.option(i as usize),
             Kind::Numeric { base, step, int, .. } => number(base + step.unwrap_or(0.0) * i as f64, int),
@@ -317,12 +367,17 @@ impl Param {
             Param::Uniform { low, .. } => number(*low, false),
             Param::Int { low, .. } => Value::from(*low),
             Param::Normal { .. } => Value::Null,
+            Param::Conditional { options } => super::conditional::object(&options.0[i].0, Map::new()),
         }
     }
 
     /// Map `u` in [0, 1) to a value, uniformly over the options or the (log) interval.
     pub fn from_unit(&self, u: f64) -> Value {
         let u = u.clamp(0.0, 1.0);
+        if let Param::Conditional { options } = self {
+            // One coordinate for the whole tree (Space::from_unit gives each leaf its own).
+            return options.from_unit(&vec![u; options.dims()]);
+        }
         match self.kind() {
             Kind::Categorical { n } => self.option(((u * n as f64) as usize).min(n - 1)),
             Kind::Numeric { low, high, .. } => self.from_internal(low + u * (high - low)),
@@ -348,6 +403,7 @@ impl Param {
                 Param::Choice { values } => values.iter().position(|v| same(v, value)),
                 Param::Tied { values } => value.as_object().and_then(|o| values.iter().position(|g| same_group(g, o))),
                 Param::Files { values, .. } => value.as_str().and_then(|s| values.iter().position(|v| v == s)),
+                Param::Conditional { options } => options.split(value).map(|(i, _)| i),
                 _ => same(&self.option(0), value).then_some(0),
             }
             .map(|i| i as f64),
@@ -413,6 +469,10 @@ impl Param {
                     None => format!("{name}({mu}, {sigma})"),
                 }
             }
+            Param::Conditional { options } => {
+                let names: Vec<&str> = options.0.iter().map(|(n, _)| n.as_str()).collect();
+                format!("conditional({})", names.join(", "))
+            }
         }
     }
 
@@ -420,6 +480,9 @@ impl Param {
     /// option's index, the grid index on a `step` or `q`, else the bits of the coordinate. For a
     /// finite parameter it is the grid index. `None` if the value is outside the parameter.
     pub fn key(&self, value: &Value) -> Option<u64> {
+        if let Param::Conditional { options } = self {
+            return options.key(value);
+        }
         Some(self.key_at(self.to_internal(value)?))
     }
 
@@ -529,6 +592,22 @@ impl Space {
         Ok(Space { params })
     }
 
+    /// A space made of parameters validated elsewhere, possibly none: a conditional option's
+    /// sub-space (`Param::validate` checks it with the full path).
+    pub(crate) fn unchecked(params: Vec<(String, Param)>) -> Space {
+        Space { params }
+    }
+
+    /// Whether a parameter is conditional (samplers then work through the tree).
+    pub fn has_conditional(&self) -> bool {
+        self.params.iter().any(|(_, p)| matches!(p, Param::Conditional { .. }))
+    }
+
+    /// Coordinates random and Sobol sampling draw (see [`Param::dims`]).
+    pub fn dims(&self) -> usize {
+        self.params.iter().map(|(_, p)| p.dims()).sum()
+    }
+
     /// Parse `{name: param}` JSON.
     pub fn from_json(text: &str) -> Result<Space, ValidationError> {
         let value = crate::engine::model::parse::parse_text(text)?;
@@ -541,7 +620,7 @@ impl Space {
         };
         let mut params = Vec::with_capacity(map.len());
         for (name, spec) in map {
-            let param: Param = crate::engine::model::parse::from_value(spec).map_err(|e| {
+            let param = super::conditional::parse_param(spec).map_err(|e| {
                 let field = if e.field.is_empty() || e.field == "(document)" {
                     name.clone()
                 } else {
@@ -578,6 +657,15 @@ impl Space {
     pub fn grid_size(&self) -> Result<u64, ValidationError> {
         let mut total: u64 = 1;
         for (name, param) in &self.params {
+            if let Param::Conditional { options } = param {
+                // Name the continuous leaf (`optimizer.adam.lr`), not the whole tree.
+                for (option, sub) in &options.0 {
+                    sub.grid_size().map_err(|e| match e.field.as_str() {
+                        "space" => e,
+                        leaf => ValidationError::new(format!("{name}.{option}.{leaf}"), e.value, e.rule),
+                    })?;
+                }
+            }
             let Some(n) = param.grid_size() else {
                 let rule = match param {
                     Param::Normal { .. } => {
@@ -637,12 +725,19 @@ impl Space {
     /// One number per configuration: on a finite space its grid index (exact), otherwise a
     /// 64-bit mix of its keys (two configurations share one with odds of about 2^-64).
     pub fn point_id(&self, params: &Map<String, Value>, finite: bool) -> Option<u64> {
+        if self.has_conditional() {
+            // An option's index alone does not tell two sub-configurations apart: use the keys.
+            return self.point_id_of(self.key(params)?.into_iter(), finite);
+        }
         self.point_id_at(&self.to_internal(params)?, finite)
     }
 
     /// [`Space::point_id`] from a configuration's internal coordinates.
     pub fn point_id_at(&self, x: &[f64], finite: bool) -> Option<u64> {
-        let keys = self.params.iter().zip(x).map(|((_, p), x)| p.key_at(*x));
+        self.point_id_of(self.params.iter().zip(x).map(|((_, p), x)| p.key_at(*x)), finite)
+    }
+
+    fn point_id_of(&self, keys: impl Iterator<Item = u64>, finite: bool) -> Option<u64> {
         if finite {
             let mut index: u64 = 0;
             for ((_, p), k) in self.params.iter().zip(keys) {
@@ -690,8 +785,20 @@ impl Space {
         self.params.iter().zip(x).map(|((name, p), x)| (name.clone(), p.from_internal(*x))).collect()
     }
 
+    /// The configuration at unit coordinates `u` (`u.len() == dims()`; a conditional takes
+    /// its own slice, see `conditional`).
     pub fn from_unit(&self, u: &[f64]) -> Map<String, Value> {
-        self.params.iter().zip(u).map(|((name, p), u)| (name.clone(), p.from_unit(*u))).collect()
+        let mut at = 0;
+        let mut out = Map::with_capacity(self.params.len());
+        for (name, p) in &self.params {
+            let value = match p {
+                Param::Conditional { options } => options.from_unit(&u[at..at + options.dims()]),
+                _ => p.from_unit(u[at]),
+            };
+            at += p.dims();
+            out.insert(name.clone(), value);
+        }
+        out
     }
 }
 

@@ -20,6 +20,7 @@ pub mod sobol;
 mod sobol_directions;
 pub mod taken;
 pub mod tpe;
+mod tpe_tree;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -55,9 +56,9 @@ impl Sampler {
     pub fn check(&self, space: &Space) -> Result<(), ValidationError> {
         match self {
             Sampler::Grid { .. } => space.grid_size().map(|_| ()),
-            Sampler::Sobol { .. } if space.len() > sobol::MAX_DIMENSIONS => Err(ValidationError::new(
+            Sampler::Sobol { .. } if space.dims() > sobol::MAX_DIMENSIONS => Err(ValidationError::new(
                 "space",
-                format!("{} parameters", space.len()),
+                format!("{} parameters", space.dims()),
                 format!("has too many parameters for the Sobol sampler (at most {})", sobol::MAX_DIMENSIONS),
             )),
             Sampler::Tpe(tpe) => tpe.validate(),
@@ -151,17 +152,17 @@ impl<'a> GridWalk<'a> {
 /// Trial `number`'s random point.
 pub fn random_point(space: &Space, number: u64, seed: u64) -> Map<String, Value> {
     let mut rng = Rng::new(seed, number);
-    let u: Vec<f64> = (0..space.len()).map(|_| rng.uniform()).collect();
+    let u: Vec<f64> = (0..space.dims()).map(|_| rng.uniform()).collect();
     space.from_unit(&u)
 }
 
 /// Trial `number`'s Sobol point. Spaces wider than the table fall back to random coordinates
 /// beyond it (only TPE's startup can get here; the Sobol sampler refuses such spaces).
 pub fn sobol_point(space: &Space, number: u64, seed: u64) -> Map<String, Value> {
-    let dims = space.len().min(sobol::MAX_DIMENSIONS);
+    let dims = space.dims().min(sobol::MAX_DIMENSIONS);
     let mut u = sobol::point(number, dims, seed);
     let mut rng = Rng::new(seed, number);
-    u.extend((dims..space.len()).map(|_| rng.uniform()));
+    u.extend((dims..space.dims()).map(|_| rng.uniform()));
     space.from_unit(&u)
 }
 

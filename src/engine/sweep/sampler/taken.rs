@@ -98,7 +98,7 @@ impl Taken {
         }
         let mut last = None;
         for _ in 0..DRAWS {
-            let u: Vec<f64> = (0..space.len()).map(|_| rng.uniform()).collect();
+            let u: Vec<f64> = (0..space.dims()).map(|_| rng.uniform()).collect();
             let point = space.from_unit(&u);
             if !self.contains(space, &point) {
                 return Some(point);

@@ -137,9 +137,27 @@ impl TpeSampler {
     /// The next configuration, or `None` once every configuration of a discrete space has been
     /// taken (see `taken`: repeating one would cost a trial and teach nothing).
     pub fn suggest(&self, space: &Space, trials: &[Trial], direction: Direction) -> Option<Map<String, Value>> {
+        if space.has_conditional() {
+            return super::tpe_tree::suggest(self, space, trials, direction);
+        }
+        self.suggest_flat(space, trials, direction, true)
+    }
+
+    /// [`TpeSampler::suggest`] on a space without conditionals; `dedup: false` leaves out step 6
+    /// (for the parts of a conditional tree, where a part repeating is no repeat of the whole).
+    pub(super) fn suggest_flat(
+        &self,
+        space: &Space,
+        trials: &[Trial],
+        direction: Direction,
+        dedup: bool,
+    ) -> Option<Map<String, Value>> {
         let number = trials.len() as u64;
         let coordinates: Vec<Option<Vec<f64>>> = trials.iter().map(|t| space.to_internal(&t.params)).collect();
-        let mut taken = Taken::from_internal(space, coordinates.iter().flatten().map(Vec::as_slice), trials.len());
+        let mut taken = match dedup {
+            true => Taken::from_internal(space, coordinates.iter().flatten().map(Vec::as_slice), trials.len()),
+            false => Taken::from_internal(space, std::iter::empty(), 0),
+        };
         if taken.exhausted() {
             return None;
         }
