@@ -13,10 +13,11 @@ use pyo3::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::sweep_types::{
-    PyDecision, PyTrial, direction, mode, number, optional_number, refuse_string_options, space, state, to_py,
-    trial_id, trials, typed, whole,
+    PyDecision, PyTrial, direction, document, mode, number, optional_number, refuse_string_options, space, state,
+    to_py, trial_id, trials, typed, whole,
 };
 use crate::engine::error::{Error, ValidationError};
+use crate::engine::sweep::conditional::parse_param;
 use crate::engine::sweep::files::files_param;
 use crate::engine::sweep::{Param, Policy, Sampler, Search, Space, Trial};
 
@@ -46,7 +47,12 @@ pub fn sweep_defaults<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, P
 #[pyfunction]
 pub fn sweep_param<'py>(settings: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     refuse_string_options(settings)?;
-    let param: Param = typed(settings)?;
+    let kind = settings.get_item("type").ok().and_then(|t| t.extract::<String>().ok());
+    let param: Param = match kind.as_deref() {
+        // Parsed leaf by leaf, so that an error names its path (`adam.lr.type`).
+        Some("conditional") => parse_param(document(settings)?).map_err(Error::from)?,
+        _ => typed(settings)?,
+    };
     param.validate("").map_err(Error::from)?;
     to_py(settings.py(), &param)
 }

@@ -108,6 +108,15 @@ pub fn space(obj: &Bound<'_, PyAny>) -> PyResult<Space> {
     Ok(Space::from_value(document).map_err(Error::from)?)
 }
 
+/// `obj` (numpy scalars made plain) as JSON, for parsers that name paths themselves.
+pub fn document(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let obj = &plain(obj, "")?;
+    Ok(depythonize(obj).map_err(|e| {
+        let shown = obj.repr().map(|r| r.to_string()).unwrap_or_default();
+        Error::from(ValidationError::new("(settings)", shown, format!("must be a dict of settings ({e})")))
+    })?)
+}
+
 /// An engine value as Python dicts, lists and numbers.
 pub fn to_py<'py, T: Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
     Ok(pythonize(py, value)?)

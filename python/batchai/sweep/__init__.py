@@ -24,7 +24,8 @@ suggestions and stop decisions out. Everything works standalone, without jobs::
 Spaces: :func:`choice`, :func:`uniform`, :func:`loguniform`, :func:`quniform`,
 :func:`qloguniform`, :func:`randint`, :func:`normal`, :func:`lognormal`, :func:`qnormal`,
 :func:`qlognormal`, grids (:func:`linspace`, :func:`arange`, :func:`geomspace`), :func:`tied`
-groups, :func:`files`, and plain values (a fixed parameter). Samplers: :class:`GridSampler`, :class:`RandomSampler`,
+groups, :func:`conditional` choices (options with their own parameters),
+:func:`files`, and plain values (a fixed parameter). Samplers: :class:`GridSampler`, :class:`RandomSampler`,
 :class:`SobolSampler`, :class:`TPESampler`. Policies: :class:`BanditPolicy`,
 :class:`MedianStoppingPolicy`, :class:`TruncationSelectionPolicy`, :class:`ASHAPolicy`,
 :class:`HyperbandPolicy`.
@@ -46,6 +47,7 @@ from ._samplers import GridSampler, RandomSampler, Sampler, SobolSampler, TPESam
 from ._search import Search
 from ._space import (
     Choice,
+    Conditional,
     Files,
     IntRange,
     Normal,
@@ -55,6 +57,7 @@ from ._space import (
     Uniform,
     arange,
     choice,
+    conditional,
     files,
     geomspace,
     linspace,
@@ -75,6 +78,7 @@ __all__ = [
     "ASHAPolicy",
     "BanditPolicy",
     "Choice",
+    "Conditional",
     "Decision",
     "Files",
     "GridSampler",
@@ -99,6 +103,7 @@ __all__ = [
     "Uniform",
     "arange",
     "choice",
+    "conditional",
     "files",
     "geomspace",
     "linspace",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, overload
 
 from .. import _core
 from ..exceptions import ValidationError
@@ -85,10 +85,61 @@ class Normal(Param, kind="normal"):
     q: float | None = default("normal", "q")
 
 
-def choice(values: Sequence[Scalar]) -> Choice:
-    """One of ``values`` (a list: a string is one value, so write ``choice(["abc"])``)."""
+@dataclass(frozen=True)
+class Conditional(Param, kind="conditional"):
+    """One of several named options, each with its own parameters (an optimizer and its own
+    hyperparameters). A trial's value is a dict naming the option under ``"name"`` with that
+    option's parameters only: ``{"name": "adam", "lr": 0.001, "beta1": 0.9}``. Grid search runs
+    each option's own grid; TPE learns each option's parameters from the trials that chose it."""
+
+    options: dict[str, dict[str, Param]]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.options, Mapping):
+            rule = "must be a dict of option names to dicts of parameters"
+            raise ValidationError(f"invalid options: {self.options!r} {rule}", "options", repr(self.options), rule)
+        options: dict[str, dict[str, Param]] = {}
+        for option, params in self.options.items():
+            if not isinstance(params, Mapping):
+                rule = "must be a dict of parameter names to distributions (write {} for an option without any)"
+                raise ValidationError(f"invalid {option}: {params!r} {rule}", str(option), repr(params), rule)
+            options[option] = {name: _param(f"{option}.{name}", p) for name, p in params.items()}
+        object.__setattr__(self, "options", options)
+        self._validate(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        options = {o: {name: p.to_dict() for name, p in params.items()} for o, params in self.options.items()}
+        return {"type": self._kind, "options": options}
+
+
+def _param(name: str, value: object) -> Param:
+    """A distribution, the core's settings of one (as saved), or a fixed value."""
+    if isinstance(value, Param):
+        return value
+    if isinstance(value, Mapping) and "type" in value:
+        return from_settings(Param, value)
+    return _constant(name, value)
+
+
+@overload
+def choice(values: Sequence[Scalar]) -> Choice: ...
+@overload
+def choice(values: Mapping[str, Mapping[str, Param | Scalar]]) -> Conditional: ...
+def choice(values: Sequence[Scalar] | Mapping[str, Mapping[str, Param | Scalar]]) -> Choice | Conditional:
+    """One of ``values`` (a list: a string is one value, so write ``choice(["abc"])``).
+
+    A dict of option names to dicts of parameters is a :func:`conditional` choice:
+    ``choice({"adam": {"lr": loguniform(1e-4, 1e-1)}, "sgd": {"lr": ..., "momentum": ...}})``."""
+    if isinstance(values, Mapping):
+        return conditional(values)
     # A string goes to the core as it is, which refuses it rather than splitting it.
     return Choice(values if isinstance(values, str) else tuple(values))  # type: ignore[arg-type]
+
+
+def conditional(options: Mapping[str, Mapping[str, Param | Scalar]]) -> Conditional:
+    """One of the named ``options``, each with its own parameters (``{}`` for none); a trial's
+    value is ``{"name": option, **that option's parameters}``."""
+    return Conditional(options)  # type: ignore[arg-type]
 
 
 def uniform(low: float, high: float) -> Uniform:

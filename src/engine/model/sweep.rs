@@ -17,7 +17,8 @@ use crate::engine::model::JobSpec;
 use crate::engine::model::common::EnvironmentVariable;
 use crate::engine::model::duration::WallClock;
 use crate::engine::model::validate;
-use crate::engine::sweep::{Direction, Policy, Sampler, Space};
+use crate::engine::sweep::conditional::NAME;
+use crate::engine::sweep::{Direction, Param, Policy, Sampler, Space};
 
 /// Trials a sweep may ask for at most: far beyond any useful search, a guard against typos.
 pub const MAX_TRIALS: u64 = 100_000;
@@ -121,7 +122,10 @@ impl SweepSpec {
         // The template must make a valid job with any values: try it with the first grid point
         // or, for continuous spaces, with placeholders filled by the parameter names.
         let names: Vec<&str> = space.params().iter().map(|(n, _)| n.as_str()).collect();
-        check_placeholders(&serde_json::to_value(&self.trial).unwrap_or(Value::Null), "trial", &names)?;
+        let fields: Vec<(&str, Vec<String>)> =
+            space.params().iter().map(|(n, p)| (n.as_str(), object_fields(p))).collect();
+        let known = Known { names: &names, fields: &fields };
+        check_placeholders(&serde_json::to_value(&self.trial).unwrap_or(Value::Null), "trial", &known)?;
         let probe: Map<String, Value> = names.iter().map(|n| (n.to_string(), Value::from(1))).collect();
         self.substituted(&probe).validate().map_err(|e| prefixed("trial", e))?;
         Ok(space)
@@ -200,8 +204,56 @@ fn placeholders(s: &str) -> Result<Vec<(std::ops::Range<usize>, &str)>, usize> {
     Ok(found)
 }
 
-/// Every placeholder in the strings under `value` must be `${{search_space.NAME}}` of a parameter.
-fn check_placeholders(value: &Value, path: &str, names: &[&str]) -> Result<(), ValidationError> {
+/// The keys a parameter's object value may have (`${{search_space.NAME.KEY}}`): a tied group's
+/// keys, or a conditional's `name` and every option's parameters; empty for plain values.
+fn object_fields(param: &Param) -> Vec<String> {
+    let mut out: Vec<String> = match param {
+        Param::Tied { values } => values.first().map(|g| g.keys().cloned().collect()).unwrap_or_default(),
+        Param::Conditional { options } => std::iter::once(NAME.to_string())
+            .chain(options.0.iter().flat_map(|(_, sub)| sub.params().iter().map(|(n, _)| n.clone())))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|k| seen.insert(k.clone()));
+    out
+}
+
+/// The parameter names a template may refer to, and the keys of object-valued ones.
+struct Known<'a> {
+    names: &'a [&'a str],
+    fields: &'a [(&'a str, Vec<String>)],
+}
+
+impl Known<'_> {
+    /// Whether `NAME` or `NAME.KEY` refers to a parameter (or a key of its object value).
+    fn knows(&self, name: &str) -> bool {
+        self.names.contains(&name)
+            || self.fields.iter().any(|(n, keys)| {
+                name.strip_prefix(n)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .is_some_and(|k| keys.iter().any(|f| f == k))
+            })
+    }
+}
+
+/// `${{search_space.NAME}}`'s text, or `NAME.KEY` in an object value (a tied group, a
+/// conditional). A key the chosen option does not have is empty: `--momentum
+/// ${{search_space.optimizer.momentum}}` gives `--momentum ` when adam was chosen.
+fn lookup(params: &Map<String, Value>, name: &str) -> Option<String> {
+    if let Some(v) = params.get(name) {
+        return Some(placeholder_text(v));
+    }
+    name.match_indices('.').find_map(|(i, _)| match params.get(&name[..i]) {
+        Some(Value::Object(o)) => Some(o.get(&name[i + 1..]).map(placeholder_text).unwrap_or_default()),
+        _ => None,
+    })
+}
+
+/// Every placeholder in the strings under `value` must be `${{search_space.NAME}}` of a
+/// parameter, or `${{search_space.NAME.KEY}}` of a key of an object-valued one.
+fn check_placeholders(value: &Value, path: &str, known: &Known<'_>) -> Result<(), ValidationError> {
+    let names = known.names;
     match value {
         Value::String(s) => {
             let Ok(found) = placeholders(s) else {
@@ -214,7 +266,7 @@ fn check_placeholders(value: &Value, path: &str, names: &[&str]) -> Result<(), V
                     );
                     return validate::fail(path, s, &rule);
                 };
-                if !names.contains(&name.trim()) {
+                if !known.knows(name.trim()) {
                     let rule = format!(
                         "names the parameter '{}', which the search space does not have (it has: {})",
                         name.trim(),
@@ -226,9 +278,9 @@ fn check_placeholders(value: &Value, path: &str, names: &[&str]) -> Result<(), V
             Ok(())
         }
         Value::Array(items) => {
-            items.iter().enumerate().try_for_each(|(i, v)| check_placeholders(v, &format!("{path}[{i}]"), names))
+            items.iter().enumerate().try_for_each(|(i, v)| check_placeholders(v, &format!("{path}[{i}]"), known))
         }
-        Value::Object(map) => map.iter().try_for_each(|(k, v)| check_placeholders(v, &format!("{path}.{k}"), names)),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| check_placeholders(v, &format!("{path}.{k}"), known)),
         _ => Ok(()),
     }
 }
@@ -243,10 +295,10 @@ fn substitute(value: &mut Value, params: &Map<String, Value>) {
             let mut out = String::with_capacity(s.len());
             let mut last = 0;
             for (range, inside) in found {
-                let param = inside.strip_prefix("search_space.").and_then(|n| params.get(n.trim()));
+                let param = inside.strip_prefix("search_space.").and_then(|n| lookup(params, n.trim()));
                 out.push_str(&s[last..range.start]);
                 match param {
-                    Some(v) => out.push_str(&placeholder_text(v)),
+                    Some(text) => out.push_str(&text),
                     None => out.push_str(&s[range.clone()]),
                 }
                 last = range.end;
@@ -346,6 +398,38 @@ mod tests {
         assert!(env.contains(&("AZUREML_SWEEP_opt".into(), "sgd".into())), "{env:?}");
         assert!(env.contains(&("BATCHAI_TRIAL_PARAMS".into(), "/p.json".into())), "{env:?}");
         assert_eq!(job.params_json, r#"{"lr":0.01,"opt":"sgd"}"#);
+    }
+
+    #[test]
+    fn placeholders_reach_into_conditional_and_tied_values() {
+        let mut s = spec(
+            "python t.py --opt ${{search_space.optimizer.name}} --lr ${{search_space.optimizer.lr}} --m=${{search_space.optimizer.momentum}} --bs ${{search_space.g.bs}}",
+        );
+        s.search_space = json!({
+            "optimizer": {"type": "conditional", "options": {
+                "adam": {"lr": {"type": "uniform", "low": 1e-4, "high": 0.1}},
+                "sgd": {"lr": {"type": "uniform", "low": 1e-3, "high": 1.0}, "momentum": {"type": "uniform", "low": 0, "high": 1}},
+            }},
+            "g": {"type": "tied", "values": [{"bs": 16}, {"bs": 32}]},
+        });
+        s.validate("sw").unwrap();
+        let line = |params: Value| {
+            let job = s.trial_job("sw", 0, params.as_object().unwrap(), "/p.json");
+            job.spec.custom_toolkit_settings.as_ref().unwrap().command_line.clone().unwrap()
+        };
+        assert_eq!(
+            line(json!({"optimizer": {"name": "sgd", "lr": 0.5, "momentum": 0.9}, "g": {"bs": 32}})),
+            "python t.py --opt sgd --lr 0.5 --m=0.9 --bs 32"
+        );
+        // Adam has no momentum: the placeholder is empty, not left in the command line.
+        assert_eq!(
+            line(json!({"optimizer": {"name": "adam", "lr": 0.01}, "g": {"bs": 16}})),
+            "python t.py --opt adam --lr 0.01 --m= --bs 16"
+        );
+        s.trial.custom_toolkit_settings.as_mut().unwrap().command_line =
+            Some("t ${{search_space.optimizer.beta1}}".into());
+        let err = s.validate("sw").unwrap_err();
+        assert!(err.rule.contains("'optimizer.beta1'"), "{err}");
     }
 
     #[test]
