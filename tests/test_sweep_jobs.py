@@ -388,3 +388,50 @@ def test_trials_logging_with_batchai_log_metric_and_mlflow(
     assert (by_how["batchai"].status, by_how["batchai"].value) == ("completed", -5.0)
     assert s.best_trial is not None and s.best_trial.params["how"] == "mlflow"
     assert [p["value"] for p in by_how["batchai"].job.metrics(name="other")] == [1.0]
+
+
+def test_a_conditional_space_reaches_trials_through_placeholders_and_the_params_file(
+    experiment: batchai.Experiment, cluster: batchai.Cluster, tmp_path: Path
+) -> None:
+    script = tmp_path / "cond.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, os, sys, time
+            opt = json.load(open(os.environ["BATCHAI_TRIAL_PARAMS"]))["optimizer"]
+            name, lr = sys.argv[1], sys.argv[2]
+            assert name == opt["name"], (name, opt)
+            # An option without lr gets an empty placeholder, not the placeholder's text.
+            assert lr == (str(opt["lr"]) if "lr" in opt else ""), (lr, opt)
+            value = float(lr) if lr else 1.0
+            out = open(os.path.join(os.environ["BATCHAI_METRICS_DIR"], "m.jsonl"), "a")
+            out.write(json.dumps({"name": "loss", "value": value, "step": 1, "time": time.time()}) + "\\n")
+            """
+        )
+    )
+    s = experiment.create_sweep(
+        "cond",
+        search_space={"optimizer": sweep.choice({"adam": {"lr": sweep.choice([0.1, 0.3])}, "none": {}})},
+        sampler=sweep.GridSampler(),
+        metric="loss",
+        mode="min",
+        trial=dict(
+            cluster=cluster,
+            command_line=f"{sys.executable} {script} ${{{{search_space.optimizer.name}}}} "
+            "'${{search_space.optimizer.lr}}'",
+        ),
+        max_trials=10,
+        max_concurrent_trials=3,
+    )
+    s.wait(timeout=60)
+    trials = s.trials()
+    assert {t.status for t in trials} == {"completed"}, [(t.params, t.status) for t in trials]
+    assert sorted(json.dumps(t.params, sort_keys=True) for t in trials) == sorted(
+        json.dumps(p, sort_keys=True)
+        for p in [
+            {"optimizer": {"name": "adam", "lr": 0.1}},
+            {"optimizer": {"name": "adam", "lr": 0.3}},
+            {"optimizer": {"name": "none"}},
+        ]
+    )
+    assert s.best_trial is not None and s.best_trial.params == {"optimizer": {"name": "adam", "lr": 0.1}}

@@ -379,6 +379,55 @@ mod tests {
     }
 
     #[test]
+    fn nested_conditionals_work_in_every_sampler() {
+        let tree = json!({"model": {"type": "conditional", "options": {
+            "mlp": {"layers": {"type": "int", "low": 1, "high": 3},
+                    "opt": {"type": "conditional", "options": {
+                        "adam": {"lr": {"type": "choice", "values": [1, 2]}},
+                        "sgd": {}}}},
+            "tree": {"depth": {"type": "choice", "values": [4, 8]}},
+        }}});
+        let space = Space::from_value(tree).unwrap();
+        assert_eq!(space.grid_size().unwrap(), 3 * (2 + 1) + 2);
+        assert_eq!(space.dims(), 1 + 1 + (1 + 1) + 1);
+        let valid = |p: &Map<String, Value>| {
+            let m = &p["model"];
+            match m["name"].as_str().unwrap() {
+                "mlp" => {
+                    let opt = m["opt"].as_object().unwrap();
+                    m.as_object().unwrap().len() == 3
+                        && (1..=3).contains(&m["layers"].as_i64().unwrap())
+                        && match opt["name"].as_str().unwrap() {
+                            "adam" => opt.len() == 2 && [1, 2].contains(&opt["lr"].as_i64().unwrap()),
+                            _ => opt.len() == 1,
+                        }
+                }
+                _ => m.as_object().unwrap().len() == 2 && [4, 8].contains(&m["depth"].as_i64().unwrap()),
+            }
+        };
+        for sampler in [
+            Sampler::grid(),
+            Sampler::Random { seed: 3 },
+            Sampler::Sobol { seed: 3 },
+            Sampler::Tpe(TpeSampler { seed: 3, n_startup_trials: 4, ..Default::default() }),
+        ] {
+            let mut s = Search::new(space.clone(), sampler.clone(), None, Direction::Minimize, "loss").unwrap();
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..11 {
+                let t = s.ask().unwrap().unwrap();
+                assert!(valid(&t.params), "{sampler:?}: {:?}", t.params);
+                seen.insert(Value::Object(t.params.clone()).to_string());
+                let depth = t.params["model"].get("depth").and_then(Value::as_f64).unwrap_or(0.0);
+                s.tell(t.id, Some(depth), TrialState::Completed).unwrap();
+            }
+            if matches!(sampler, Sampler::Grid { .. } | Sampler::Tpe(_)) {
+                assert_eq!(seen.len(), 11, "{sampler:?} covers the tree once");
+                assert!(s.ask().unwrap().is_none(), "{sampler:?}");
+            }
+        }
+    }
+
+    #[test]
     fn tpe_never_repeats_a_configuration_of_a_finite_tree_and_then_ends() {
         let space = Space::from_value(json!({"opt": {"type": "conditional", "options": {
             "adam": {"lr": {"type": "choice", "values": [1, 2, 3]}},
