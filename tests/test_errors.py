@@ -5,8 +5,10 @@ workspace database is an error naming the table, row and column, never a default
 from __future__ import annotations
 
 import errno
+import json
 import pickle
-import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,20 +73,44 @@ def test_a_missing_workspace_names_the_folder_and_how_to_create_it(home: Path, t
 
 
 def damage(ws: batchai.Workspace, sql: str, *params: object) -> None:
-    """Change a row behind batchai's back, as a disk fault or a hand edit would: with the
-    triggers that guard rows (jobs are immutable) out of the way for the one statement."""
-    with sqlite3.connect(ws.path / "workspace.db") as db:
-        triggers = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
-        for name, _ in triggers:
-            db.execute(f"DROP TRIGGER {name}")
-        db.execute(sql, params)
-        for _, create in triggers:
-            db.execute(create)
+    """Change a row behind batchai's back, as a disk fault or a hand edit would: from another
+    process (Python's own SQLite library must not share this process's locks with the bundled
+    one batchai uses), with the triggers that guard rows (jobs are immutable) out of the way for
+    the one statement."""
+    script = """
+import json, sqlite3, sys
+path, sql, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+db = sqlite3.connect(path)
+with db:
+    triggers = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    for name, _ in triggers:
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute(sql, params)
+    for _, create in triggers:
+        db.execute(create)
+db.close()
+"""
+    path = str(ws.path / "workspace.db")
+    subprocess.run([sys.executable, "-c", script, path, sql, json.dumps(list(params))], check=True, timeout=60)
 
 
 def read(ws: batchai.Workspace, sql: str, *params: object) -> object:
-    with sqlite3.connect(ws.path / "workspace.db") as db:
-        return db.execute(sql, params).fetchone()[0]
+    """One value, read from another process (see `damage`)."""
+    script = """
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+print(json.dumps(db.execute(sys.argv[2], json.loads(sys.argv[3])).fetchone()[0]))
+db.close()
+"""
+    path = str(ws.path / "workspace.db")
+    done = subprocess.run(
+        [sys.executable, "-c", script, path, sql, json.dumps(list(params))],
+        check=True,
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout)
 
 
 def test_a_damaged_job_row_is_an_error_naming_table_row_and_column(ws: batchai.Workspace) -> None:
