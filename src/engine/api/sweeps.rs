@@ -79,17 +79,8 @@ fn sweep_record(row: &SweepRow, trials: &[Value]) -> Value {
     let mut counts: BTreeMap<&str, u64> =
         ["queued", "running", "completed", "failed", "stopped", "cancelled"].into_iter().map(|k| (k, 0)).collect();
     for t in trials {
-        if let Some(status) = t["status"].as_str() {
-            *counts
-                .entry(match status {
-                    "queued" => "queued",
-                    "running" => "running",
-                    "completed" => "completed",
-                    "failed" => "failed",
-                    "stopped" => "stopped",
-                    _ => "cancelled",
-                })
-                .or_default() += 1;
+        if let Some(n) = t["status"].as_str().and_then(|status| counts.get_mut(status)) {
+            *n += 1;
         }
     }
     let direction = row.spec.mode;

@@ -275,7 +275,7 @@ impl Core {
             .chain(self.autoscale_check)
             .chain(self.retry_commit_at)
             .chain(self.scrub.due)
-            .chain(self.sweeps.next_deadline())
+            .chain(self.sweeps_deadline())
             .min()
     }
 
@@ -525,11 +525,7 @@ impl Core {
 
     /// Record a job's end: its final state is in `changes`; watchers hear after the commit.
     fn job_ended(&mut self, id: i64, state: ExecutionState) {
-        let exit_code = self.changes.iter().rev().find_map(|c| match c {
-            Change::JobFinished { id: finished, exit_code, .. } if *finished == id => Some(*exit_code),
-            _ => None,
-        });
-        self.trial_job_ended(id, state, exit_code.flatten());
+        self.trial_job_ended(id, state);
         self.dequeue(id);
         self.running.remove(&id);
         self.terminate_pending.remove(&id);

@@ -44,8 +44,6 @@ pub(super) struct Sweeps {
     next_poll: Option<Instant>,
     /// Trial jobs deleted by a client (their trials are cancelled, not failed).
     deleted: std::collections::HashSet<i64>,
-    /// Trial jobs whose launch is recorded (the first process start only).
-    launched: std::collections::HashSet<i64>,
 }
 
 impl Sweeps {
@@ -54,11 +52,6 @@ impl Sweeps {
         if self.by_job.contains_key(&id) {
             self.deleted.insert(id);
         }
-    }
-
-    /// When metrics must be read again without an event.
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
-        if self.driven.values().any(|d| !d.live.is_empty()) { self.next_poll } else { None }
     }
 }
 
@@ -118,6 +111,25 @@ fn wall_secs(t: crate::engine::model::Timestamp) -> f64 {
 }
 
 impl Core {
+    /// When the sweeps need a pass without an event: the next metrics read while a trial's job
+    /// runs (nothing is logged by queued trials, so a waiting sweep does not wake the agent), and
+    /// the earliest sweep timeout.
+    pub(super) fn sweeps_deadline(&self) -> Option<Instant> {
+        let running = self
+            .sweeps
+            .driven
+            .values()
+            .flat_map(|d| d.live.values())
+            .any(|l| self.jobs.get(&l.job_id).is_some_and(|e| e.run.is_some()));
+        let poll = if running { self.sweeps.next_poll } else { None };
+        let timeouts = self.sweeps.driven.values().filter(|d| d.ending.is_none()).filter_map(|d| {
+            let end = d.row.created + chrono::Duration::microseconds((d.row.spec.timeout? * 1e6) as i64);
+            let left = (end - self.now.wall).to_std().unwrap_or_default();
+            Some(self.now.instant + left)
+        });
+        poll.into_iter().chain(timeouts).min()
+    }
+
     /// Load running sweeps that are new to this agent; note intents (cancel, a new trial limit)
     /// of the ones it drives; forget deleted ones.
     pub(super) fn refresh_sweeps(&mut self, all: bool) -> Result<()> {
@@ -526,27 +538,32 @@ impl Core {
     /// process runs from here on unless a failure is reported).
     pub(super) fn trial_launched(&mut self, job_id: i64) {
         let Some(&(sweep_id, trial)) = self.sweeps.by_job.get(&job_id) else { return };
-        if self.sweeps.launched.insert(job_id) {
-            self.changes.push(Change::Sweep(SweepChange::TrialLaunched { sweep_id, trial }));
-        }
+        // A requeued job starts again; the store keeps the first launch.
+        self.changes.push(Change::Sweep(SweepChange::TrialLaunched { sweep_id, trial }));
     }
 
     /// A job ended: if it is a trial's, read what it logged last and decide the trial's outcome
     /// (called before the job's entry is dropped).
-    pub(super) fn trial_job_ended(&mut self, job_id: i64, state: ExecutionState, exit_code: Option<i32>) {
+    pub(super) fn trial_job_ended(&mut self, job_id: i64, state: ExecutionState) {
         let Some(&(sweep, trial)) = self.sweeps.by_job.get(&job_id) else { return };
-        self.sweeps.launched.remove(&job_id);
-        let stop = self.jobs.get(&job_id).and_then(|e| e.run.as_ref()).and_then(|r| r.stop.as_ref()).map(|s| match s {
-            StopReason::WallClock => "its trial_timeout was reached",
-            StopReason::Deleted => "its job was deleted",
-            StopReason::Terminated => "its job was terminated",
-            _ => "",
+        // The job's end was just recorded in this turn's changes (with its exit code).
+        let exit_code = self.changes.iter().rev().find_map(|c| match c {
+            Change::JobFinished { id, exit_code, .. } if *id == job_id => Some(*exit_code),
+            _ => None,
         });
-        let terminated = self.jobs.get(&job_id).is_some_and(|e| e.job.terminate_requested);
-        let deleted = self.sweeps.deleted.remove(&job_id);
-        let stop = if deleted { Some("its job was deleted") } else { stop.filter(|s| !s.is_empty()) };
-        let stop = stop.or(terminated.then_some("its job was terminated"));
-        self.end_trial(sweep, trial, job_id, Some(state), exit_code, stop);
+        let entry = self.jobs.get(&job_id);
+        let stopped_by = if self.sweeps.deleted.remove(&job_id) {
+            Some("its job was deleted")
+        } else {
+            match entry.and_then(|e| e.run.as_ref()).and_then(|r| r.stop.as_ref()) {
+                Some(StopReason::WallClock) => Some("its trial_timeout was reached"),
+                Some(StopReason::Deleted) => Some("its job was deleted"),
+                Some(StopReason::Terminated) => Some("its job was terminated"),
+                _ if entry.is_some_and(|e| e.job.terminate_requested) => Some("its job was terminated"),
+                _ => None,
+            }
+        };
+        self.end_trial(sweep, trial, job_id, Some(state), exit_code.flatten(), stopped_by);
     }
 
     fn end_trial(

@@ -174,3 +174,63 @@ fn a_trial_whose_job_is_deleted_or_terminated_is_cancelled_and_the_sweep_goes_on
     assert_eq!(found.len(), 4, "the freed slots went to the last trial");
     assert_eq!(h.client.sweep("e", "s").unwrap().state, SweepState::Running);
 }
+
+#[test]
+fn a_sweep_timeout_cancels_its_trials_and_a_waiting_sweep_sleeps_until_it() {
+    let mut spec = sweep_spec(None, &[1.0, 2.0, 3.0], 3);
+    spec.timeout = Some(5.0);
+    let mut h = Harness::new();
+    h.manual_cluster("c", 2, DeallocationOption::Requeue);
+    h.client.create_sweep("e", "s", &spec, false, h.now().wall).unwrap();
+    h.turn();
+    // Two trials run (the metrics poll is due soon); the third waits for a node.
+    assert_eq!(h.state("s-2"), ExecutionState::Queued);
+    let soon = h.core.next_deadline().unwrap();
+    assert!(soon <= h.now().instant + std::time::Duration::from_millis(20), "polls while trials run");
+    h.effects();
+    h.after(5.0);
+    let (k0, k1) = (key(&mut h, "s-0"), key(&mut h, "s-1"));
+    let signalled: Vec<String> = signals(&h.effects()).into_iter().map(|(k, _)| k).collect();
+    assert!(signalled.contains(&k0) && signalled.contains(&k1), "{signalled:?}");
+    h.exit(&k0, 143);
+    h.exit(&k1, 143);
+    let statuses: Vec<TrialStatus> = trials(&mut h).into_iter().map(|t| t.1).collect();
+    assert_eq!(statuses, [TrialStatus::Cancelled; 3]);
+    let sweep = h.client.sweep("e", "s").unwrap();
+    assert_eq!(sweep.state, SweepState::Completed);
+    assert_eq!(sweep.reason.as_deref(), Some("its timeout of 5 s was reached"));
+}
+
+#[test]
+fn a_sweep_whose_trials_only_wait_does_not_poll() {
+    let mut spec = sweep_spec(None, &[1.0], 1);
+    spec.timeout = Some(600.0);
+    let mut h = Harness::new();
+    h.manual_cluster("c", 1, DeallocationOption::Requeue);
+    h.submit("blocker", ONE_NODE); // holds the only node
+    h.client.create_sweep("e", "s", &spec, false, h.now().wall).unwrap();
+    h.turn();
+    assert_eq!(h.state("s-0"), ExecutionState::Queued);
+    let next = h.core.next_deadline().unwrap();
+    assert!(next >= h.now().instant + std::time::Duration::from_secs(599), "wakes for the timeout only");
+}
+
+#[test]
+fn a_diverged_metric_stops_its_trial_even_without_a_policy() {
+    let mut h = sweeping(sweep_spec(None, &[1.0], 1));
+    h.effects();
+    log(&mut h, "s-0", &[0.5]);
+    h.after(0.05);
+    let dir = {
+        let job = h.job("s-0");
+        crate::engine::metrics::metrics_dir(std::path::Path::new(&job.execution_info.output_paths["stdouterr"]))
+    };
+    let mut file = std::fs::OpenOptions::new().append(true).open(dir.join("h-1.jsonl")).unwrap();
+    writeln!(file, r#"{{"name": "loss", "value": "nan", "time": 1}}"#).unwrap();
+    h.after(0.05);
+    let k0 = key(&mut h, "s-0");
+    assert_eq!(signals(&h.effects()), vec![(k0, libc::SIGTERM)]);
+    let (_, status, reason) = trials(&mut h).remove(0);
+    assert_eq!(status, TrialStatus::Stopped);
+    assert!(reason.unwrap().starts_with("diverged: loss is NaN"));
+}
