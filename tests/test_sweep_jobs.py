@@ -231,7 +231,6 @@ def test_bad_sweeps_fail_at_create(experiment: batchai.Experiment, cluster: batc
             "bad", search_space={"lr": sweep.uniform(0.0, 1.0)}, metric="loss", trial=trial_template(cluster, script)
         )
     assert experiment.sweeps() == []
-    _ = json
 
 
 def test_a_two_node_trial_template_runs_every_rank_with_the_trials_values(
