@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{EnvironmentVariable, ErrorInfo, ProvisioningState, SecretVariable, Timestamp, check_environment};
 use super::mounts::MountVolumes;
+use super::slurm::SlurmSettings;
 use super::validate::{self, Check};
 
 /// Batch AI's maximum cluster size.
@@ -191,16 +192,36 @@ pub struct ClusterSpec {
     pub scale_settings: ScaleSettings,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_setup: Option<NodeSetup>,
+    /// Where a `slurm` cluster's jobs go (required for it, refused for others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmSettings>,
 }
 
 impl ClusterSpec {
     pub fn validate(&self) -> Check {
-        if self.engine == EngineKind::Slurm {
-            return validate::fail(
-                "engine",
-                &self.engine,
-                "is not available yet: this version creates 'local' clusters only",
-            );
+        match (self.engine, &self.slurm) {
+            (EngineKind::Slurm, Some(slurm)) => {
+                slurm.validate("slurm.")?;
+                if self.node_setup.as_ref().is_some_and(|s| s.setup_task.is_some()) {
+                    return validate::fail(
+                        "nodeSetup.setupTask",
+                        &self.node_setup,
+                        "is not run on Slurm clusters (their nodes are Slurm's, not set up by batchai): \
+                         give the job a jobPreparation instead",
+                    );
+                }
+            }
+            (EngineKind::Slurm, None) => {
+                return validate::fail(
+                    "slurm",
+                    &serde_json::Value::Null,
+                    "is required for engine 'slurm': give at least {\"partition\": \"<name>\"}",
+                );
+            }
+            (EngineKind::Local, Some(slurm)) => {
+                return validate::fail("slurm", slurm, "is only for engine 'slurm': set engine to 'slurm' or remove it");
+            }
+            (EngineKind::Local, None) => {}
         }
         if let Some(size) = &self.vm_size {
             validate::not_blank("vmSize", size)?;

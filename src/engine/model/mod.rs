@@ -14,6 +14,7 @@ pub mod job;
 pub mod mounts;
 pub mod node;
 pub mod parse;
+pub mod slurm;
 pub mod stored_job;
 pub mod sweep;
 pub mod toolkits;
