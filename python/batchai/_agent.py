@@ -17,7 +17,7 @@ from . import _core
 _AGENT_CODE = (
     "import sys, importlib.util as u; "
     "s = u.spec_from_file_location('batchai._core', sys.argv[1]); m = u.module_from_spec(s); "
-    "s.loader.exec_module(m); m.agent_main(sys.argv[3], sys.argv[2])"
+    "s.loader.exec_module(m); m.agent_main(sys.argv[3], sys.argv[2], sys.argv[1])"
 )
 
 

@@ -28,11 +28,19 @@ pub(super) fn launcher(command: Vec<String>) -> PyResult<Launcher> {
 
 /// The agent process's main: never returns (the process exits with the agent's status).
 #[pyfunction]
-pub fn agent_main(py: Python<'_>, workspace_path: String, python: String) -> PyResult<()> {
-    let code = py.detach(|| daemon::main(PathBuf::from(workspace_path), Options { python }));
+#[pyo3(signature = (workspace_path, python, core_module=None))]
+pub fn agent_main(py: Python<'_>, workspace_path: String, python: String, core_module: Option<String>) -> PyResult<()> {
+    let code = py.detach(|| daemon::main(PathBuf::from(workspace_path), Options { python, core_module }));
     // The agent forked: leave without running the interpreter's shutdown in a forked child.
     // SAFETY: _exit ends the process at once; nothing after it runs.
     unsafe { libc::_exit(code) }
+}
+
+/// A Slurm node launcher's main (started by `srun` in a batchai job's allocation): returns its
+/// exit code.
+#[pyfunction]
+pub fn node_launcher_main(py: Python<'_>, run_dir: String) -> i32 {
+    py.detach(|| crate::engine::launcher::node::main(std::path::Path::new(&run_dir)))
 }
 
 /// Start the workspace's agent if none runs, and have it look at the store. Returns once it has.

@@ -27,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(workspace::home, m)?)?;
     m.add_function(wrap_pyfunction!(workspace::named_workspace_path, m)?)?;
     m.add_function(wrap_pyfunction!(agent::agent_main, m)?)?;
+    m.add_function(wrap_pyfunction!(agent::node_launcher_main, m)?)?;
     m.add_function(wrap_pyfunction!(agent::agent_start, m)?)?;
     m.add_function(wrap_pyfunction!(agent::agent_status, m)?)?;
     m.add_function(wrap_pyfunction!(agent::agent_stop, m)?)?;

@@ -17,6 +17,8 @@ use crate::engine::paths::Layout;
 pub struct Options {
     /// The Python interpreter for toolkits whose settings name none (the client's own).
     pub python: String,
+    /// The file of batchai's native module, which Slurm nodes load to start their launchers.
+    pub core_module: Option<String>,
 }
 
 /// Run the agent for the workspace at `root`; returns the process exit code.

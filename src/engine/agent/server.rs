@@ -14,8 +14,9 @@ use super::core::{Core, Now, Settings};
 use super::daemon::Options;
 use super::lock::AgentLock;
 use super::protocol::{Reply, Request};
-use crate::engine::engines::Engines;
 use crate::engine::engines::local::{LocalEngine, Outbox, event_from_supervisor};
+use crate::engine::engines::slurm::SlurmEngine;
+use crate::engine::engines::{EngineEvent, Engines};
 use crate::engine::error::{Error, Result};
 use crate::engine::launcher::protocol::{FromSupervisor, ToSupervisor, write_line};
 use crate::engine::launcher::socket;
@@ -66,11 +67,19 @@ fn link(stream: UnixStream, fresh: bool) -> Result<SupervisorLink> {
     Ok(SupervisorLink { lines: BufReader::new(read).lines(), write, fresh })
 }
 
-/// A core over the store as it is now, with the local engine writing to `outbox`.
-fn open_core(layout: &Layout, options: &Options, outbox: &Outbox) -> Result<Core> {
+/// A core over the store as it is now, with the local engine writing to `outbox` and the Slurm
+/// engine reporting to `events`.
+fn open_core(
+    layout: &Layout,
+    options: &Options,
+    outbox: &Outbox,
+    events: &mpsc::UnboundedSender<EngineEvent>,
+) -> Result<Core> {
     let mut store = Store::open(layout.clone())?;
     store.checkpoint_often()?;
-    let engines = Engines::default().with(Box::new(LocalEngine::new(layout.clone(), outbox.clone())));
+    let slurm = SlurmEngine::new(layout.clone(), &options.python, options.core_module.as_deref(), events.clone());
+    let engines =
+        Engines::default().with(Box::new(LocalEngine::new(layout.clone(), outbox.clone()))).with(Box::new(slurm));
     Core::open(store, engines, options.clone(), Settings::from_environment(), Now::system())
 }
 
@@ -80,7 +89,8 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
     let mut supervisor = link(supervisor.0, supervisor.1)?;
     let outbox = Outbox::default();
     outbox.push(&watchdog(&layout));
-    let mut core = match open_core(&layout, &options, &outbox) {
+    let (engine_tx, mut engine_rx) = mpsc::unbounded_channel::<EngineEvent>();
+    let mut core = match open_core(&layout, &options, &outbox, &engine_tx) {
         Ok(core) => core,
         Err(e) => return delete_damaged(&layout, &mut supervisor, e).await,
     };
@@ -136,6 +146,13 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
                     }
                 }
             }
+            Some(event) = engine_rx.recv() => {
+                core.advance(Now::system());
+                core.on_engine(event);
+                while let Ok(event) = engine_rx.try_recv() {
+                    core.on_engine(event);
+                }
+            }
             Some(event) = client_rx.recv() => {
                 core.advance(Now::system());
                 let ClientEvent::Request(request, reply) = event;
@@ -158,7 +175,10 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
             outbox.take();
             outbox.push(&watchdog(&layout));
             let watchers = core.take_watchers();
-            core = open_core(&layout, &options, &outbox)?;
+            // A new channel: the old Slurm engine's thread ends with its sender's receiver.
+            let (tx, rx) = mpsc::unbounded_channel::<EngineEvent>();
+            engine_rx = rx;
+            core = open_core(&layout, &options, &outbox, &tx)?;
             for (uid, reply) in watchers {
                 core.on_client(Request::Watch { jobs: vec![uid.into()] }, reply);
             }

@@ -16,11 +16,16 @@
 //!   engine until the core acknowledges it (after committing what it means), so an agent that
 //!   dies in between hears of it again (`EngineEvent::Hello`).
 //! - Node models: `local` gives long-lived nodes (slices of this machine, held like a Batch AI
-//!   cluster's VMs). An engine that allocates per job (one Slurm job per batchai job) reports its
-//!   nodes as slots that are ready at once and makes them real in `prepare_run`/`start`; the core
-//!   treats both alike.
+//!   cluster's VMs). An engine that allocates per job (`slurm`: one Slurm job per batchai job)
+//!   reports its nodes as slots that are ready at once, is told of each run before its processes
+//!   (`begin_run`), and names node addresses by placeholders its node launchers replace; the
+//!   core treats both alike.
+//! - Engines whose processes are watched by something that outlives the agent other than the
+//!   local supervisor (files on a shared file system) report what runs and what ended when the
+//!   agent starts (`recovered`), merged into the supervisor's Hello.
 
 pub mod local;
+pub mod slurm;
 #[cfg(test)]
 pub mod testing;
 
@@ -49,6 +54,26 @@ pub struct Launch {
     pub append: bool,
     /// Folders the engine creates before starting the process.
     pub make_dirs: Vec<PathBuf>,
+    /// Which of the run's nodes runs it (0 for setup tasks).
+    pub node: usize,
+}
+
+/// A run about to start its processes, for an engine that allocates nodes per job.
+pub struct RunAllocation<'a> {
+    pub uid: &'a str,
+    pub attempt: u32,
+    pub experiment: &'a str,
+    pub job: &'a str,
+    /// The run's nodes, in the plan's order.
+    pub nodes: &'a [String],
+    /// Per node, its MPI host file.
+    pub host_files: Vec<PathBuf>,
+    pub gpus_per_node: u32,
+    /// The job's `maxWallClockTime`, and whether the job set it (else the default).
+    pub wall_clock: std::time::Duration,
+    pub wall_clock_set: bool,
+    /// The cluster's Slurm settings.
+    pub slurm: Option<&'a crate::engine::model::slurm::SlurmSettings>,
 }
 
 /// Where a node keeps its files, and how other nodes reach it.
@@ -117,6 +142,12 @@ pub enum EngineEvent {
     /// Nothing is left of a marker's processes (answer to [`Engine::reap`]).
     Reaped {
         marker: String,
+    },
+    /// A job whose run the engine could not start yet (Slurm has it pending), and why; `None`
+    /// once it started.
+    Waiting {
+        marker: String,
+        reason: Option<String>,
     },
 }
 
@@ -193,6 +224,19 @@ pub trait Engine {
 
     /// Remove a folder the core no longer needs (a finished run's shared temp).
     fn remove_files(&mut self, path: &Path);
+
+    /// A run's processes are about to be started (also again after an agent restart): an engine
+    /// that allocates per job submits it here, once per uid and attempt.
+    fn begin_run(&mut self, run: RunAllocation<'_>) -> Result<(), ErrorInfo> {
+        let _ = run;
+        Ok(())
+    }
+
+    /// When the agent starts: the keys this engine's processes run under and the exits not
+    /// acknowledged yet, for engines not watched by the local supervisor.
+    fn recovered(&mut self) -> (Vec<String>, Vec<Exit>) {
+        (Vec::new(), Vec::new())
+    }
 }
 
 /// The engines an agent has, one per kind.
@@ -210,6 +254,10 @@ impl Engines {
 
     pub fn get(&self, kind: EngineKind) -> Option<&dyn Engine> {
         self.engines.iter().find(|e| e.kind() == kind).map(|e| e.as_ref())
+    }
+
+    pub fn all_mut(&mut self) -> impl Iterator<Item = &mut Box<dyn Engine>> {
+        self.engines.iter_mut()
     }
 
     pub fn get_mut(&mut self, kind: EngineKind) -> Option<&mut (dyn Engine + 'static)> {

@@ -20,6 +20,7 @@
 //! only processes of the same user may connect (checked with SO_PEERCRED).
 
 pub mod contain;
+pub mod node;
 pub mod protocol;
 pub mod socket;
 pub mod spawn;

@@ -50,8 +50,10 @@ fn marker_of(request: &SpawnRequest) -> Option<String> {
 }
 
 pub struct Supervisor {
-    listener: UnixListener,
+    /// The agent's socket; `None` for a node launcher, which talks through files (`files`).
+    listener: Option<UnixListener>,
     agent: Option<Agent>,
+    files: Option<super::node::FileLink>,
     running: HashMap<i32, Process>,
     by_key: HashMap<String, i32>,
     /// Exits the agent has not acknowledged yet, in key order (stable for tests and logs).
@@ -76,15 +78,24 @@ fn now_us() -> i64 {
 impl Supervisor {
     /// Take over SIGCHLD and become the subreaper of everything spawned from here.
     pub fn new(listener: UnixListener, tag: &str) -> io::Result<Supervisor> {
+        let mut supervisor = Supervisor::new_unbound(tag, &[Signal::SIGCHLD])?;
+        supervisor.listener = Some(listener);
+        Ok(supervisor)
+    }
+
+    fn new_unbound(tag: &str, handled: &[Signal]) -> io::Result<Supervisor> {
         let mut mask = SigSet::empty();
-        mask.add(Signal::SIGCHLD);
+        for &signal in handled {
+            mask.add(signal);
+        }
         mask.thread_block().map_err(io::Error::from)?;
         let signals =
             SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(io::Error::from)?;
         nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)?;
         Ok(Supervisor {
-            listener,
+            listener: None,
             agent: None,
+            files: None,
             running: HashMap::new(),
             by_key: HashMap::new(),
             exited: BTreeMap::new(),
@@ -98,14 +109,34 @@ impl Supervisor {
         })
     }
 
+    /// A supervisor that talks to its agent through files (a node launcher in a Slurm job): it
+    /// also stops its processes on SIGTERM (Slurm's cancel), and serves until told goodbye.
+    pub fn with_files(link: super::node::FileLink, tag: &str) -> io::Result<Supervisor> {
+        let mut supervisor = Supervisor::new_unbound(tag, &[Signal::SIGCHLD, Signal::SIGTERM])?;
+        supervisor.files = Some(link);
+        Ok(supervisor)
+    }
+
     fn idle(&self) -> bool {
         self.agent.is_none() && self.running.is_empty() && self.exited.is_empty() && self.reaping.is_empty()
     }
 
     /// Serve until idle and unwatched for `IDLE_GRACE`.
     pub fn run(mut self) -> io::Result<()> {
+        if self.files.is_some() {
+            let hello = self.hello();
+            self.send(&hello);
+        }
         loop {
-            let timeout = if !self.reaping.is_empty() {
+            if let Some(files) = &self.files
+                && files.finished(self.running.is_empty() && self.reaping.is_empty())
+            {
+                self.containment.close();
+                return Ok(());
+            }
+            let timeout = if self.files.is_some() {
+                PollTimeout::try_from(super::node::INBOX_POLL.as_millis() as i32).unwrap_or(PollTimeout::MAX)
+            } else if !self.reaping.is_empty() {
                 PollTimeout::try_from(REAP_INTERVAL.as_millis() as i32).unwrap_or(PollTimeout::MAX)
             } else if self.idle() {
                 PollTimeout::try_from(IDLE_GRACE.as_millis() as i32).unwrap_or(PollTimeout::MAX)
@@ -113,16 +144,15 @@ impl Supervisor {
                 PollTimeout::NONE
             };
             let (listener_ready, agent_ready, child_ready) = {
-                let listener_fd = self.listener.as_fd();
                 let signal_fd = self.signals.as_fd();
+                let listener_fd: Option<BorrowedFd<'_>> = self.listener.as_ref().map(|l| l.as_fd());
                 let agent_fd: Option<BorrowedFd<'_>> = self.agent.as_ref().map(|a| a.stream.as_fd());
-                let mut fds =
-                    vec![PollFd::new(listener_fd, PollFlags::POLLIN), PollFd::new(signal_fd, PollFlags::POLLIN)];
-                if let Some(fd) = agent_fd {
-                    fds.push(PollFd::new(fd, PollFlags::POLLIN));
-                }
+                // Signals first, then the listener and the agent when there are: fixed slots.
+                let mut fds = vec![PollFd::new(signal_fd, PollFlags::POLLIN)];
+                fds.extend(listener_fd.map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+                fds.extend(agent_fd.map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
                 match poll(&mut fds, timeout) {
-                    Ok(0) if self.idle() => {
+                    Ok(0) if self.idle() && self.files.is_none() => {
                         self.containment.close();
                         return Ok(());
                     }
@@ -131,11 +161,22 @@ impl Supervisor {
                     Err(e) => return Err(e.into()),
                 }
                 let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-                (ready(&fds[0]), fds.get(2).is_some_and(ready), ready(&fds[1]))
+                let listener_ready = self.listener.is_some() && fds.get(1).is_some_and(ready);
+                let agent_ready = self.agent.is_some() && fds.last().is_some_and(ready) && fds.len() == 3;
+                (listener_ready, agent_ready, ready(&fds[0]))
             };
             if child_ready {
-                while self.signals.read_signal().ok().flatten().is_some() {}
+                let mut terminated = false;
+                while let Some(info) = self.signals.read_signal().ok().flatten() {
+                    terminated |= info.ssi_signo == Signal::SIGTERM as u32;
+                }
+                if terminated {
+                    self.terminated();
+                }
                 self.reap();
+            }
+            if self.files.is_some() {
+                self.serve_files();
             }
             if listener_ready {
                 self.accept();
@@ -174,23 +215,67 @@ impl Supervisor {
     }
 
     fn accept(&mut self) {
-        let Ok((stream, _)) = self.listener.accept() else { return };
+        let Some(listener) = &self.listener else { return };
+        let Ok((stream, _)) = listener.accept() else { return };
         if socket::check_peer(&stream).is_err() {
             return;
         }
         let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
         self.agent = Some(Agent { stream, pending: Vec::new() });
-        let hello = FromSupervisor::Hello {
+        let hello = self.hello();
+        self.send(&hello);
+    }
+
+    fn hello(&self) -> FromSupervisor {
+        FromSupervisor::Hello {
             pid: std::process::id() as i32,
             running: self.running.iter().map(|(pid, p)| Running { key: p.key.clone(), pid: *pid }).collect(),
             exited: self.exited.values().cloned().collect(),
             containment: self.containment.name().to_string(),
             instance: self.instance.clone(),
+        }
+    }
+
+    /// Messages that arrived in the inbox file since the last look.
+    fn serve_files(&mut self) {
+        let messages = match &mut self.files {
+            Some(files) => files.read(),
+            None => return,
         };
-        self.send(&hello);
+        for mut message in messages {
+            if let (Some(files), ToSupervisor::Spawn(request)) = (&self.files, &mut message) {
+                files.localize(request);
+            }
+            if matches!(message, ToSupervisor::Goodbye)
+                && let Some(files) = &mut self.files
+            {
+                files.goodbye = true;
+            }
+            self.handle(message);
+        }
+    }
+
+    /// SIGTERM (Slurm cancels the job, or its time limit passed): every process and marked
+    /// descendant gets it too; the launcher ends once they have exited and their exits are
+    /// written, before Slurm's SIGKILL if they stop within its grace.
+    fn terminated(&mut self) {
+        if let Some(files) = &mut self.files {
+            files.goodbye = true;
+        }
+        let groups: Vec<(i32, Option<String>)> = self.running.iter().map(|(pid, p)| (*pid, p.marker.clone())).collect();
+        for (pid, marker) in groups {
+            let reached = tree::signal_group(pid, libc::SIGTERM).then_some(pid);
+            if let Some(marker) = marker {
+                let sessions = self.sessions.get(&marker).cloned().unwrap_or_default();
+                self.containment.signal(&marker, libc::SIGTERM, reached, &sessions);
+            }
+        }
     }
 
     fn send(&mut self, message: &FromSupervisor) {
+        if let Some(files) = &mut self.files {
+            return files.write(message);
+        }
         if let Some(agent) = &mut self.agent
             && write_line(&mut agent.stream, message).and_then(|_| agent.stream.flush()).is_err()
         {

@@ -219,7 +219,11 @@ impl ClusterSpec {
                 );
             }
             (EngineKind::Local, Some(slurm)) => {
-                return validate::fail("slurm", slurm, "is only for engine 'slurm': set engine to 'slurm' or remove it");
+                return validate::fail(
+                    "slurm",
+                    slurm,
+                    "is only for engine 'slurm': set engine to 'slurm' or remove it",
+                );
             }
             (EngineKind::Local, None) => {}
         }

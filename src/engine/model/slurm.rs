@@ -112,10 +112,15 @@ fn time_limit(field: &str, value: &str) -> Check {
     if matches!(value, "infinite" | "unlimited" | "UNLIMITED" | "INFINITE") {
         return Ok(());
     }
-    let numbers = |part: &str| !part.is_empty() && part.split(':').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let numbers = |part: &str| {
+        !part.is_empty() && part.split(':').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
     let ok = match value.split_once('-') {
         Some((days, rest)) => {
-            !days.is_empty() && days.bytes().all(|b| b.is_ascii_digit()) && numbers(rest) && rest.split(':').count() <= 3
+            !days.is_empty()
+                && days.bytes().all(|b| b.is_ascii_digit())
+                && numbers(rest)
+                && rest.split(':').count() <= 3
         }
         None => numbers(value) && value.split(':').count() <= 3,
     };
@@ -152,7 +157,8 @@ mod tests {
     fn errors_name_the_field_and_the_fix() {
         let blank = settings(serde_json::json!({"partition": " "})).validate("slurm.").unwrap_err();
         assert_eq!(blank.field, "slurm.partition");
-        let spaced = settings(serde_json::json!({"partition": "gpu", "account": "a b"})).validate("slurm.").unwrap_err();
+        let spaced =
+            settings(serde_json::json!({"partition": "gpu", "account": "a b"})).validate("slurm.").unwrap_err();
         assert_eq!(spaced.field, "slurm.account");
         let own = settings(serde_json::json!({"partition": "gpu", "extraSbatchArgs": ["--mem=4G", "-N2"]}))
             .validate("slurm.")

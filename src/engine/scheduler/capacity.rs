@@ -76,6 +76,9 @@ pub fn check_node_count(
             ),
         ));
     }
+    if spec.engine == crate::engine::model::EngineKind::Slurm {
+        return Ok(()); // Slurm's partition, not this machine, holds the nodes (and says if it cannot)
+    }
     let shape = &spec.node_shape;
     let fit = max_nodes(machine, shape, policy, node_count);
     if fit < node_count {

@@ -458,7 +458,8 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, change: &Change, at: i64) -> Result
         }
         Change::JobWaitReason { id, reason, expected_start } => tx
             .prepare_cached(
-                "UPDATE jobs SET wait_reason = ?2, expected_start_us = ?3 WHERE id = ?1 AND execution_state = 'queued'",
+                "UPDATE jobs SET wait_reason = ?2, expected_start_us = ?3
+                 WHERE id = ?1 AND execution_state IN ('queued', 'running')",
             )?
             .execute(params![id, reason, expected_start.map(us)])?,
         Change::LauncherInstance { instance } => tx

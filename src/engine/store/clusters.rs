@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::engine::error::{Error, ResourceKind, Result};
+use crate::engine::model::EngineKind;
 use crate::engine::model::cluster::{AllocationState, NodeStateCounts, ScaleSettings};
 use crate::engine::model::mounts::MountVolumes;
 use crate::engine::model::{Cluster, ClusterSpec, Timestamp, validate};
@@ -85,7 +86,8 @@ impl Store {
     pub fn create_cluster(&mut self, name: &str, spec: &ClusterSpec, now: Timestamp) -> Result<Cluster> {
         validate::name("name", name)?;
         spec.validate()?;
-        if let Some((machine, policy)) = &self.machine {
+        // A Slurm node's shape is a node of the partition, not of this machine.
+        if let Some((machine, policy)) = self.machine.as_ref().filter(|_| spec.engine == EngineKind::Local) {
             crate::engine::scheduler::capacity::check_node_shape(machine, &spec.node_shape, *policy)?;
         }
         let workspace = self.name.clone();

@@ -318,9 +318,16 @@ mod tests {
         let job = store.job("e", "j").unwrap();
         assert_eq!((job.wait_reason.as_deref(), job.expected_start), (None, None));
         assert!(job.to_resource()["properties"].get("waitReason").is_none());
+        // A running job may wait for its engine (Slurm has it pending); an ended one never waits.
+        let engine = Change::JobWaitReason { id, reason: Some("Slurm job 7 is pending".into()), expected_start: None };
+        store.apply(&[engine], at(4)).unwrap();
+        assert_eq!(store.job("e", "j").unwrap().wait_reason.as_deref(), Some("Slurm job 7 is pending"));
+        let done = Change::JobFinished { id, succeeded: true, exit_code: Some(0), errors: Vec::new() };
+        store.apply(&[done], at(5)).unwrap();
+        assert_eq!(store.job("e", "j").unwrap().wait_reason, None, "a job's end clears its reason");
         let stale = Change::JobWaitReason { id, reason: Some("late".into()), expected_start: None };
-        store.apply(&[stale], at(4)).unwrap();
-        assert_eq!(store.job("e", "j").unwrap().wait_reason, None, "only a queued job takes a reason");
+        store.apply(&[stale], at(6)).unwrap();
+        assert_eq!(store.job("e", "j").unwrap().wait_reason, None, "an ended job takes no reason");
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub(crate) fn row_to_stored(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite:
     let experiment: String = c.get(11)?;
     let execution_state = execution_state(&c, 5)?;
     let queued = execution_state == ExecutionState::Queued;
+    let running = execution_state == ExecutionState::Running;
     Ok(StoredJob {
         job_output_directory_path_segment: format!("{workspace}/experiments/{experiment}/jobs/{name}/{uid}"),
         workspace: workspace.to_string(),
@@ -81,8 +82,9 @@ pub(crate) fn row_to_stored(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite:
             node_ids: json_column(&c, 12)?,
             output_paths: json_column(&c, 13)?,
         },
-        // Only a queued job waits; a stale reason of a job that moved on is never shown.
-        wait_reason: if queued { c.get(14)? } else { None },
+        // A queued job waits for nodes; a running one may wait for its engine (Slurm has it
+        // pending). Reasons are cleared when a job starts or ends, so none is stale.
+        wait_reason: if queued || running { c.get(14)? } else { None },
         expected_start: if queued { c.optional_time(15)? } else { None },
     })
 }

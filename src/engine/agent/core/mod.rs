@@ -306,6 +306,16 @@ impl Core {
                 for exit in exited {
                     self.procs.insert(exit.key.clone(), Proc::Exited(exit));
                 }
+                // Engines whose processes the supervisor does not watch (Slurm's, on other hosts).
+                for engine in self.engines.all_mut() {
+                    let (running, exited) = engine.recovered();
+                    for key in running {
+                        self.procs.insert(key, Proc::Running);
+                    }
+                    for exit in exited {
+                        self.procs.insert(exit.key.clone(), Proc::Exited(exit));
+                    }
+                }
                 self.recover();
                 self.ready = true;
             }
@@ -321,6 +331,11 @@ impl Core {
                 self.on_exit(&key, &exit);
             }
             EngineEvent::Reaped { marker } => self.reaped(&marker),
+            EngineEvent::Waiting { marker, reason } => {
+                if let Some(&id) = self.by_uid.get(marker.as_str()) {
+                    self.changes.push(Change::JobWaitReason { id, reason, expected_start: None });
+                }
+            }
         }
     }
 

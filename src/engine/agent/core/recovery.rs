@@ -26,7 +26,9 @@ impl Core {
             entry.run = Some(Box::new(Run::new(job.attempt, job.node_names.to_vec(), deadline)));
             self.running.insert(id);
             let prefix = |kind: &str| format!("{kind}:{}:{}:", job.uid, job.attempt);
-            if self.fresh_engine {
+            // Only the local supervisor's processes die with it: another engine's (a Slurm job's
+            // node launchers) are watched through their own records.
+            if self.fresh_engine && engine == EngineKind::Local {
                 // The launcher that ran this job is gone: its processes (if any survived) are
                 // orphans without an exit status. Stop them and fail the job; never rerun it.
                 self.actions.push(Action::Signal {

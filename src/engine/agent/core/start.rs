@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use super::prepare::{Prepared, engine_missing};
 use super::runs::{Phase, Run, StopReason};
 use super::{Core, Proc};
-use crate::engine::engines::Launch;
+use crate::engine::engines::{Launch, RunAllocation};
 use crate::engine::launcher::protocol::Exit;
+use crate::engine::model::ErrorInfo;
 use crate::engine::toolkits::{self, LaunchPlan, Program};
 
 impl Core {
@@ -35,6 +36,9 @@ impl Core {
             Ok(commands) => prepared.mount_commands = commands,
             Err(error) => return self.stop_run(id, StopReason::Failed(error)),
         }
+        if let Err(error) = self.allocate(id, &nodes, &prepared) {
+            return self.stop_run(id, StopReason::Failed(error));
+        }
         let known_task = self.procs.keys().any(|k| k.starts_with(&format!("task:{uid}:{attempt}:")));
         let needs_prep =
             !prepared.plan.job_preparation.is_empty() || prepared.mount_commands.iter().any(|c| !c.is_empty());
@@ -55,6 +59,30 @@ impl Core {
         };
         self.spawn_all(id, launches);
         self.replay_exits(id);
+    }
+
+    /// Tell the job's engine that the run's processes follow (a Slurm engine submits it).
+    fn allocate(&mut self, id: i64, nodes: &[String], prepared: &super::prepare::Prepared) -> Result<(), ErrorInfo> {
+        let kind = self.job_engine(id);
+        let entry = &self.jobs[&id];
+        let Some(detail) = entry.job.detail.as_ref() else { return Ok(()) };
+        let cluster = self.clusters.values().find(|c| *c.name == *entry.job.cluster);
+        let gpus_per_node = nodes.first().and_then(|n| self.nodes.get(n)).map_or(0, |n| n.gpus.len() as u32);
+        let limit = detail.spec.constraints.max_wall_clock_time;
+        let allocation = RunAllocation {
+            uid: &entry.job.uid,
+            attempt: entry.run.as_ref().map_or(entry.job.attempt, |r| r.attempt),
+            experiment: &detail.experiment,
+            job: &detail.name,
+            nodes,
+            host_files: vec![prepared.host_file.clone(); nodes.len()],
+            gpus_per_node,
+            wall_clock: entry.job.max_wall_clock,
+            wall_clock_set: limit != crate::engine::model::duration::WallClock::DEFAULT,
+            slurm: cluster.and_then(|c| c.spec.slurm.as_ref()),
+        };
+        let engine = self.engines.get_mut(kind).ok_or_else(|| engine_missing(kind))?;
+        engine.begin_run(allocation)
     }
 
     /// Feed exits the supervisor reported before this run was rebuilt (after a restart).
@@ -125,6 +153,7 @@ impl Core {
                         if let Some(commands) = prepared.mount_commands.get(node) {
                             launch.program = Program::Shell(commands.clone());
                         }
+                        launch.node = node;
                         launch
                     }
                 }
@@ -167,6 +196,7 @@ impl Core {
             append: false,
             // stdouterr and the output directories: made by the supervisor, beside the agent.
             make_dirs: run.prepared.as_ref().map(|p| p.dirs.clone()).unwrap_or_default(),
+            node: process.node,
         }
     }
 }

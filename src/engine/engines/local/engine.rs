@@ -200,6 +200,7 @@ impl Engine for LocalEngine {
             marker: format!("setup-{name}"),
             append: true,
             make_dirs: Vec::new(),
+            node: 0,
         });
         Ok(true)
     }

@@ -215,7 +215,7 @@ fn open_core(dir: &tempfile::TempDir, journal: &Rc<RefCell<Journal>>, now: Now) 
     let mut engine = TestEngine::new(4, 0);
     engine.journal = journal.clone();
     let engines = Engines::default().with(Box::new(engine));
-    Core::open(store, engines, Options { python: "python3".into() }, settings(), now).unwrap()
+    Core::open(store, engines, Options { python: "python3".into(), core_module: None }, settings(), now).unwrap()
 }
 
 pub(super) fn exit(key: &str, code: i32) -> Exit {

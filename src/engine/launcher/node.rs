@@ -1,0 +1,292 @@
+//! The node launcher of an engine that allocates nodes per job (Slurm): the supervisor, talking
+//! to the agent through files on the file system the agent and the nodes share.
+//!
+//! Theory of operation:
+//! - A run has a folder (`RunDir`) on the shared file system. The agent writes the manifest (the
+//!   run's nodes, in order), then appends supervisor messages (`ToSupervisor`, JSON lines) to each
+//!   node's `in.jsonl`. Slurm's `srun` starts one launcher per node, which appends its answers
+//!   (`FromSupervisor`) to `out.jsonl`. Both files only grow, so either side can stop at any
+//!   moment and the other finds everything again by reading from the start: a restarted agent
+//!   learns what ran and what ended from the files alone.
+//! - The agent plans processes before Slurm has chosen the hosts, so addresses in a plan are
+//!   placeholders (`host_placeholder`). Each launcher writes its own address, waits for the
+//!   others', and replaces the placeholders in every request and in its node's MPI host file
+//!   before anything starts. Slurm's own variables (`SLURM_*`, the GPUs it allocated in
+//!   `CUDA_VISIBLE_DEVICES`) are added to every process.
+//! - Everything else is the local supervisor's: sessions, markers, kill trees, exit records. A
+//!   launcher ends when the agent says goodbye (the run is over) and nothing of the run is left,
+//!   or after Slurm's SIGTERM once its processes, signalled in turn, have exited.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::protocol::{FromSupervisor, SpawnRequest, ToSupervisor, write_line};
+
+/// How often a launcher looks for new messages (no file-change notification crosses hosts).
+pub const INBOX_POLL: Duration = Duration::from_millis(20);
+
+/// How long a launcher waits for the other nodes of its run to report their addresses.
+const PEER_WAIT: Duration = Duration::from_secs(600);
+
+/// Variables of the Slurm step every process gets (besides `SLURM_*`).
+const STEP_VARIABLES: &[&str] = &["CUDA_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "ROCR_VISIBLE_DEVICES"];
+
+/// The address of a node in a plan made before its host is known.
+pub fn host_placeholder(node: &str) -> String {
+    format!("@@batchai-host:{node}@@")
+}
+
+/// What a launcher needs to know about its run, written by the agent before submitting it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub uid: String,
+    pub attempt: u32,
+    /// The run's nodes in order: node `i` is the launcher with `SLURM_NODEID=i`.
+    pub nodes: Vec<String>,
+    /// Per node, its MPI host file (rewritten with the real addresses).
+    pub host_files: Vec<PathBuf>,
+}
+
+/// A run's folder and the files in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir(pub PathBuf);
+
+impl RunDir {
+    pub fn manifest(&self) -> PathBuf {
+        self.0.join("run.json")
+    }
+    pub fn node(&self, index: usize) -> PathBuf {
+        self.0.join(format!("node-{index}"))
+    }
+    pub fn inbox(&self, index: usize) -> PathBuf {
+        self.node(index).join("in.jsonl")
+    }
+    pub fn outbox(&self, index: usize) -> PathBuf {
+        self.node(index).join("out.jsonl")
+    }
+    pub fn address(&self, index: usize) -> PathBuf {
+        self.node(index).join("address")
+    }
+    /// The Slurm job id, once `sbatch` answered.
+    pub fn slurm_id(&self) -> PathBuf {
+        self.0.join("slurm-id")
+    }
+    /// Present once the agent has no more business with the run.
+    pub fn finished(&self) -> PathBuf {
+        self.0.join("finished")
+    }
+    /// The launchers' own output (Slurm's `--output`).
+    pub fn log(&self) -> PathBuf {
+        self.0.join("slurm.log")
+    }
+
+    pub fn read_manifest(&self) -> io::Result<Manifest> {
+        let text = fs::read(self.manifest())?;
+        serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+}
+
+/// Write a whole file under another name, then rename it: readers never see half of it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
+    fs::write(&temp, bytes)?;
+    fs::rename(&temp, path)
+}
+
+/// The launcher's end of the files.
+pub struct FileLink {
+    inbox: PathBuf,
+    offset: u64,
+    pending: Vec<u8>,
+    outbox: File,
+    /// The agent said goodbye, or Slurm asked the launcher to stop.
+    pub(super) goodbye: bool,
+    /// Placeholder and real address of every node of the run.
+    hosts: Vec<(String, String)>,
+    /// Variables of the Slurm step, added to every process.
+    step_env: Vec<(String, String)>,
+}
+
+impl FileLink {
+    pub fn open(
+        run: &RunDir,
+        index: usize,
+        hosts: Vec<(String, String)>,
+        step_env: Vec<(String, String)>,
+    ) -> io::Result<FileLink> {
+        let outbox = OpenOptions::new().create(true).append(true).open(run.outbox(index))?;
+        Ok(FileLink {
+            inbox: run.inbox(index),
+            offset: 0,
+            pending: Vec::new(),
+            outbox,
+            goodbye: false,
+            hosts,
+            step_env,
+        })
+    }
+
+    /// Complete messages appended since the last call.
+    pub fn read(&mut self) -> Vec<ToSupervisor> {
+        let Ok(mut file) = File::open(&self.inbox) else { return Vec::new() };
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).is_err() {
+            return Vec::new();
+        }
+        self.offset += bytes.len() as u64;
+        self.pending.extend_from_slice(&bytes);
+        let mut messages = Vec::new();
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            match serde_json::from_slice::<ToSupervisor>(&line) {
+                Ok(message) => messages.push(message),
+                Err(e) => tracing::warn!("ignoring a malformed message: {e}"),
+            }
+        }
+        messages
+    }
+
+    pub fn write(&mut self, message: &FromSupervisor) {
+        let mut line = Vec::new();
+        if write_line(&mut line, message).is_ok() && self.outbox.write_all(&line).is_err() {
+            tracing::error!("cannot write to {}", self.inbox.with_file_name("out.jsonl").display());
+        }
+    }
+
+    pub fn finished(&self, nothing_left: bool) -> bool {
+        self.goodbye && nothing_left
+    }
+
+    /// This node's view of a request: real addresses, the step's variables, Slurm's CPU binding.
+    pub fn localize(&self, request: &mut SpawnRequest) {
+        let replace = |text: &mut String| {
+            if text.contains("@@batchai-host:") {
+                for (placeholder, address) in &self.hosts {
+                    *text = text.replace(placeholder, address);
+                }
+            }
+        };
+        request.args.iter_mut().for_each(replace);
+        request.env.iter_mut().for_each(replace);
+        for (name, value) in &self.step_env {
+            let prefix = format!("{name}=");
+            request.env.retain(|e| !e.starts_with(&prefix));
+            request.env.push(format!("{name}={value}"));
+        }
+        // The agent's CPU numbers are slots, not this host's CPUs: Slurm binds the step.
+        request.cpus.clear();
+    }
+}
+
+/// The node launcher's main (see the module docs): returns the process exit code.
+pub fn main(run_dir: &Path) -> i32 {
+    match serve(&RunDir(run_dir.to_path_buf())) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("batchai node launcher: {e}");
+            1
+        }
+    }
+}
+
+fn serve(run: &RunDir) -> io::Result<()> {
+    let index: usize = std::env::var("SLURM_NODEID")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| io::Error::other("SLURM_NODEID is not set: the node launcher runs under srun"))?;
+    let manifest = run.read_manifest()?;
+    if index >= manifest.nodes.len() {
+        return Err(io::Error::other(format!("node {index} of a run of {} nodes", manifest.nodes.len())));
+    }
+    fs::create_dir_all(run.node(index))?;
+    write_atomic(&run.address(index), own_address().as_bytes())?;
+    let addresses = peer_addresses(run, manifest.nodes.len())?;
+    let hosts: Vec<(String, String)> = manifest.nodes.iter().map(|n| host_placeholder(n)).zip(addresses).collect();
+    if let Some(path) = manifest.host_files.get(index)
+        && let Ok(text) = fs::read_to_string(path)
+    {
+        let mut text = text;
+        for (placeholder, address) in &hosts {
+            text = text.replace(placeholder, address);
+        }
+        write_atomic(path, text.as_bytes())?;
+    }
+    let step_env: Vec<(String, String)> =
+        std::env::vars().filter(|(k, _)| k.starts_with("SLURM_") || STEP_VARIABLES.contains(&k.as_str())).collect();
+    let link = FileLink::open(run, index, hosts, step_env)?;
+    let tag = format!("{}-{index}", manifest.uid);
+    super::supervisor::Supervisor::with_files(link, &tag)?.run()
+}
+
+/// How other nodes reach this one: `BATCHAI_NODE_ADDRESS` if set, else the host name.
+fn own_address() -> String {
+    if let Ok(address) = std::env::var("BATCHAI_NODE_ADDRESS")
+        && !address.is_empty()
+    {
+        return address;
+    }
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn peer_addresses(run: &RunDir, count: usize) -> io::Result<Vec<String>> {
+    let deadline = Instant::now() + PEER_WAIT;
+    loop {
+        let found: Vec<Option<String>> =
+            (0..count).map(|i| fs::read_to_string(run.address(i)).ok().filter(|a| !a.is_empty())).collect();
+        if found.iter().all(Option::is_some) {
+            return Ok(found.into_iter().flatten().collect());
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::other(format!("the other nodes of the run did not start within {PEER_WAIT:?}")));
+        }
+        std::thread::sleep(INBOX_POLL);
+    }
+}
+
+/// What a node's outbox says: its launcher started (and its pid), which keys exited, which
+/// markers were reaped. Read from `offset`; returns the messages and the new offset (a partly
+/// written last line is left for the next read).
+pub fn read_outbox(path: &Path, offset: u64) -> (Vec<FromSupervisor>, u64) {
+    let Ok(mut file) = File::open(path) else { return (Vec::new(), offset) };
+    if file.seek(SeekFrom::Start(offset)).is_err() {
+        return (Vec::new(), offset);
+    }
+    let mut bytes = Vec::new();
+    if file.read_to_end(&mut bytes).is_err() {
+        return (Vec::new(), offset);
+    }
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |end| end + 1);
+    let messages = bytes[..complete]
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .filter_map(|line| serde_json::from_slice(line).ok())
+        .collect();
+    (messages, offset + complete as u64)
+}
+
+/// Append messages to a node's inbox.
+pub fn append_inbox(path: &Path, messages: &[ToSupervisor]) -> io::Result<()> {
+    let mut bytes = Vec::new();
+    for message in messages {
+        write_line(&mut bytes, message)?;
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(&bytes)
+}
+
+/// Every message in a node's inbox (what the agent asked for), for a restarted agent.
+pub fn read_inbox(path: &Path) -> Vec<ToSupervisor> {
+    let Ok(bytes) = fs::read(path) else { return Vec::new() };
+    bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).filter_map(|l| serde_json::from_slice(l).ok()).collect()
+}
