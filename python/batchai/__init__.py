@@ -72,6 +72,7 @@ if TYPE_CHECKING:
         ScaleSettings,
         SecretVariable,
         SetupTask,
+        SlurmEngine,
         UnmanagedFileSystemReference,
     )
     from .sweep_job import Sweep, SweepTrial
@@ -144,6 +145,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ScaleSettings",
         "SecretVariable",
         "SetupTask",
+        "SlurmEngine",
         "UnmanagedFileSystemReference",
     ),
     "toolkits": (
@@ -236,6 +238,7 @@ __all__ = [
     "ScaleSettings",
     "SecretVariable",
     "SetupTask",
+    "SlurmEngine",
     "StoreError",
     "Sweep",
     "SweepTrial",

@@ -108,7 +108,8 @@ def from_json_value(tp: Any, data: Any) -> Any:
         return from_json_value(options[0], data) if len(options) == 1 else data
     if origin in (list, tuple):
         (inner, *_) = typing.get_args(tp) or (Any,)
-        return [from_json_value(inner, item) for item in data]
+        items = [from_json_value(inner, item) for item in data]
+        return tuple(items) if origin is tuple else items
     if origin is dict:
         return dict(data)
     if origin is typing.Literal:

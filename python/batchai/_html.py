@@ -154,7 +154,8 @@ def workspace_html(
 
 
 def cluster_html(cluster: Mapping[str, Any]) -> str:
-    """A cluster (its Batch AI JSON): engine, node shape, nodes now and wanted, node states."""
+    """A cluster (its Batch AI JSON): engine (and Slurm settings), node shape, nodes now and wanted,
+    node states."""
     props = cluster.get("properties", {})
     scale = props.get("scaleSettings", {})
     manual, auto = scale.get("manual"), scale.get("autoScale")
@@ -165,10 +166,13 @@ def cluster_html(cluster: Mapping[str, Any]) -> str:
     else:
         target = None
     shape = props.get("nodeShape") or {}
+    # A Slurm cluster's settings on one line: "partition gpu, extraSbatchArgs --mem=4G --exclusive".
+    slurm = ", ".join(f"{k} {' '.join(v) if isinstance(v, list) else v}" for k, v in (props.get("slurm") or {}).items())
     states = {k.removesuffix("NodeCount"): v for k, v in (props.get("nodeStateCounts") or {}).items()}
     errors = "; ".join(str(e.get("message", e)) for e in props.get("errors") or [])
     rows: list[tuple[str, Any]] = [
         ("engine", props.get("engine", "local")),
+        ("slurm", slurm),
         ("vm size", props.get("vmSize")),
         ("node shape", ", ".join(f"{v} {k}" for k, v in shape.items()) or None),
         ("nodes", props.get("currentNodeCount", 0)),

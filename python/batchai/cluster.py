@@ -21,18 +21,27 @@ from .settings import (
     NodeShape,
     NodeStateCounts,
     ScaleSettings,
+    SlurmEngine,
 )
 
 
 class Cluster(Resource):
-    """A cluster of a workspace. Nodes of the ``local`` engine are slices of this machine."""
+    """A cluster of a workspace. Nodes of the ``local`` engine are slices of this machine; a
+    ``slurm`` cluster runs each job as one Slurm job (``slurm`` has its settings)."""
 
     _kind = "cluster"
     __slots__ = ()
 
     @property
     def engine(self) -> str:
+        """``local`` or ``slurm``."""
         return str(self._props.get("engine", "local"))
+
+    @property
+    def slurm(self) -> SlurmEngine | None:
+        """A ``slurm`` cluster's settings (partition, sbatch flags); None for other engines."""
+        settings = self._props.get("slurm")
+        return None if settings is None else from_dict(SlurmEngine, settings)
 
     @property
     def vm_size(self) -> str | None:

@@ -60,6 +60,42 @@ class NodeShape:
 
 
 @dataclass(frozen=True)
+class SlurmEngine:
+    """Where a ``slurm`` cluster's jobs go: give it as ``engine=`` of ``Workspace.create_cluster``.
+
+    Each batchai job runs as one Slurm job on ``partition``, over the job's ``node_count`` nodes.
+    The nodes must share a file system with this machine (the workspace folder and the jobs'
+    outputs, at the same paths) and have the same Python environment, at the same path. The
+    other fields go to ``sbatch`` as their flags: ``account`` (``--account``), ``qos``
+    (``--qos``), ``constraint`` (``--constraint``), ``gres_per_node`` (``--gres``; by default
+    ``gpu:<node_shape.gpus>`` when the node shape has GPUs), ``time_limit`` (``--time`` for jobs
+    with no ``max_wall_clock_time``, in Slurm's format: ``90``, ``1:30:00``, ``2-00:00:00``) and
+    ``extra_sbatch_args``, further flags, one per item (``--mem=4G``, ``--exclusive``), none of
+    those batchai sets itself (``--nodes``, ``--job-name``, ``--output``, ``--time``, ...).
+    """
+
+    partition: str
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    gres_per_node: str | None = None
+    time_limit: str | None = None
+    extra_sbatch_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        args = self.extra_sbatch_args
+        if isinstance(args, str):
+            import json
+
+            from .exceptions import ValidationError
+
+            value, rule = json.dumps(args), f"must be a sequence of flags, one per item: ({args!r},)"
+            raise ValidationError(f"invalid extra_sbatch_args: {value} {rule}", "extra_sbatch_args", value, rule)
+        if not isinstance(args, tuple):  # a list compares and hashes as the tuple it holds
+            object.__setattr__(self, "extra_sbatch_args", tuple(args))
+
+
+@dataclass(frozen=True)
 class ManualScaleSettings:
     target_node_count: int = 0
     node_deallocation_option: DeallocationOption = "requeue"

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from . import _agent, _core
 from ._convert import dumps, parse_time, python_field_names
 from .cluster import Cluster
-from .exceptions import AlreadyExistsError, BatchAIWarning
+from .exceptions import AlreadyExistsError, BatchAIWarning, ValidationError
 from .experiment import Experiment, _json_text
 from .file_server import FileServer
 from .job import Job
@@ -27,6 +27,7 @@ from .settings import (
     NodeSetup,
     NodeShape,
     ScaleSettings,
+    SlurmEngine,
     VmPriority,
 )
 
@@ -165,15 +166,16 @@ class Workspace:
         node_setup: NodeSetup | None = None,
         vm_size: str | None = None,
         vm_priority: VmPriority = "dedicated",
-        engine: EngineKind = "local",
+        engine: EngineKind | SlurmEngine = "local",
         exist_ok: bool = False,
     ) -> Cluster:
         """Create a cluster. With no settings: one ``local`` node of 1 CPU. ``target_node_count``
-        is a shortcut for manual scale settings."""
+        is a shortcut for manual scale settings.
+
+        ``engine=SlurmEngine(partition=...)`` makes a Slurm cluster: each job is one Slurm job
+        on that partition, and the scale settings bound how many nodes its jobs use at once."""
         if target_node_count is not None:
             if scale_settings is not None:
-                from .exceptions import ValidationError
-
                 raise ValidationError(
                     "invalid target_node_count: give it or scale_settings, not both",
                     "target_node_count",
@@ -181,7 +183,14 @@ class Workspace:
                     "cannot be combined with scale_settings",
                 )
             scale_settings = ScaleSettings(manual=ManualScaleSettings(target_node_count))
-        spec: dict[str, Any] = {"engine": engine, "vmPriority": vm_priority}
+        spec: dict[str, Any] = {"vmPriority": vm_priority}
+        if isinstance(engine, SlurmEngine):
+            spec["engine"], spec["slurm"] = "slurm", engine
+        elif engine == "slurm":
+            rule = "needs the Slurm settings: give engine=batchai.SlurmEngine(partition=...)"
+            raise ValidationError(f'invalid engine: "slurm" {rule}', "engine", '"slurm"', rule)
+        else:
+            spec["engine"] = engine
         for key, value in (
             ("vmSize", vm_size),
             ("nodeShape", node_shape),

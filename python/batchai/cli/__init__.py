@@ -2,6 +2,7 @@
 
 batchai workspace create -n ws
 batchai cluster create -w ws -n local --target 2
+batchai cluster create -w ws -n hpc -t 4 --engine slurm --partition gpu
 batchai experiment create -w ws -n demo
 batchai job create -w ws -e demo -n hello -f job.json
 batchai job list -w ws -o table
@@ -231,6 +232,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vm-priority", choices=["dedicated", "lowpriority"], default="dedicated")
     p.add_argument("--setup-task", help="command line run on each node when it is allocated")
     p.add_argument("--setup-task-output", help="where the setup task's output goes")
+    p.add_argument(
+        "--engine", choices=["local", "slurm"], default="local", help="local: this machine (default); slurm: sbatch"
+    )
+    slurm = p.add_argument_group("Slurm clusters (with --engine slurm)")
+    slurm.add_argument("--partition", help="the partition the jobs go to (required)")
+    slurm.add_argument("--account", help="sbatch --account")
+    slurm.add_argument("--qos", help="sbatch --qos")
+    slurm.add_argument("--constraint", help="sbatch --constraint")
+    slurm.add_argument("--gres-per-node", help="sbatch --gres, such as gpu:2 (default: gpu:GPUS with --gpus)")
+    slurm.add_argument("--time-limit", help="sbatch --time for jobs with no wall clock limit (90, 1:30:00, 2-00:00:00)")
+    slurm.add_argument(
+        "--sbatch-arg",
+        action="append",
+        dest="sbatch_args",
+        metavar="FLAG",
+        help="a further sbatch flag, written with '=': --sbatch-arg=--mem=4G (repeatable)",
+    )
     _named_verbs(cl, "a cluster", {"show": c.cluster_show, "delete": c.cluster_delete})
     _workspace_arg(_verb(cl, "list", c.cluster_list, "list clusters"))
 

@@ -101,7 +101,40 @@ def workspace_delete(args: argparse.Namespace) -> Any:
 # -- cluster ------------------------------------------------------------------------------
 
 
+# The Slurm flags of `cluster create`: (option, attribute of args).
+SLURM_FLAGS = (
+    ("--partition", "partition"),
+    ("--account", "account"),
+    ("--qos", "qos"),
+    ("--constraint", "constraint"),
+    ("--gres-per-node", "gres_per_node"),
+    ("--time-limit", "time_limit"),
+    ("--sbatch-arg", "sbatch_args"),
+)
+
+
+def _engine(args: argparse.Namespace) -> s.EngineKind | s.SlurmEngine:
+    """``--engine`` with the Slurm flags: a SlurmEngine for ``slurm``, refusing them for ``local``."""
+    given = [flag for flag, attr in SLURM_FLAGS if getattr(args, attr) is not None]
+    if args.engine != "slurm":
+        if given:
+            raise SystemExit(f"batchai: error: {given[0]} is for Slurm clusters: add --engine slurm")
+        return "local"
+    if args.partition is None:
+        raise SystemExit("batchai: error: --engine slurm needs --partition (the Slurm partition its jobs go to)")
+    return s.SlurmEngine(
+        partition=args.partition,
+        account=args.account,
+        qos=args.qos,
+        constraint=args.constraint,
+        gres_per_node=args.gres_per_node,
+        time_limit=args.time_limit,
+        extra_sbatch_args=tuple(args.sbatch_args or ()),
+    )
+
+
 def cluster_create(args: argparse.Namespace) -> Any:
+    engine = _engine(args)  # before the workspace is created: a wrong command line changes nothing
     ws = open_workspace(args, create=True)
     if args.config_file:
         return ws.create_cluster_from_json(args.name, args.config_file).to_dict(), None
@@ -126,6 +159,7 @@ def cluster_create(args: argparse.Namespace) -> Any:
         node_setup=setup,
         vm_size=args.vm_size,
         vm_priority=args.vm_priority,
+        engine=engine,
     )
     return cluster.to_dict(), None
 
