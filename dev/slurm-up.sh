@@ -137,11 +137,20 @@ want_hosts=$(
   for ((k = 1; k <= NODES; k++)); do echo "127.0.1.$k n$k"; done
   echo "$HOSTS_END"
 )
-have_hosts=$(sed -n "/^$HOSTS_BEGIN\$/,/^$HOSTS_END\$/p" /etc/hosts 2>/dev/null || true)
+# the lines of /etc/hosts outside our block (fixed-string match, no regex)
+other_hosts() { awk -v b="$HOSTS_BEGIN" -v e="$HOSTS_END" '$0==b{s=1;next} $0==e{s=0;next} !s' /etc/hosts; }
+have_hosts=$(awk -v b="$HOSTS_BEGIN" -v e="$HOSTS_END" '$0==b{s=1} s{print} $0==e{s=0}' /etc/hosts) \
+  || die "cannot read /etc/hosts"
 if [[ $have_hosts != "$want_hosts" ]]; then
-  # rewrite in place (cat >) : /etc/hosts may be a bind mount that cannot be replaced
-  new_hosts=$(sed "/^$HOSTS_BEGIN\$/,/^$HOSTS_END\$/d" /etc/hosts; echo "$want_hosts")
-  printf '%s\n' "$new_hosts" >/etc/hosts || die "cannot write /etc/hosts"
+  new_hosts=$(mktemp)
+  { other_hosts && echo "$want_hosts"; } >"$new_hosts" || { rm -f "$new_hosts"; die "cannot read /etc/hosts"; }
+  # never lose the existing entries: the new file must hold every line that was outside our block
+  old_count=$(other_hosts | wc -l)
+  [[ $old_count -gt 0 && $(($(wc -l <"$new_hosts"))) -eq $((old_count + NODES + 2)) ]] \
+    || { rm -f "$new_hosts"; die "refusing to rewrite /etc/hosts (unexpected content)"; }
+  # rewrite in place (cat >): /etc/hosts may be a bind mount that cannot be replaced by mv
+  cat "$new_hosts" >/etc/hosts || { rm -f "$new_hosts"; die "cannot write /etc/hosts"; }
+  rm -f "$new_hosts"
   log "node addresses written to /etc/hosts (n1..n$NODES -> 127.0.1.1..$NODES)"
 fi
 for n in "${NODE_NAMES[@]}"; do
@@ -222,6 +231,7 @@ done
 if [[ $(cat "$RUN/uts" 2>/dev/null) != "$UTS" ]]; then changed=1; echo "$UTS" >"$RUN/uts"; fi
 
 # ------------------------------------------------------------------ 4. daemons
+started=0
 running=0
 alive "$RUN/slurmctld.pid" slurmctld && running=1
 for pf in "$RUN"/slurmd-*.pid; do [[ -e $pf ]] && alive "$pf" slurmd && running=1; done
@@ -234,6 +244,7 @@ if ! alive "$RUN/slurmctld.pid" slurmctld; then
     die "a slurmctld not started by this script answers on port $CTLD_PORT; stop it first"
   fi
   log "starting slurmctld"
+  started=1
   rm -f "$RUN/slurmctld.pid"
   # -i: ignore unreadable state files (e.g. after a config change); job state is kept.
   slurmctld -i || { tail_log "$RUN/slurmctld.log"; die "slurmctld failed to start"; }
@@ -242,6 +253,7 @@ wait_for 20 scontrol ping || { tail_log "$RUN/slurmctld.log"; die "slurmctld doe
 for n in "${NODE_NAMES[@]}"; do
   alive "$RUN/slurmd-$n.pid" slurmd && continue
   log "starting slurmd for $n (port $((CTLD_PORT + ${n#n})))"
+  started=1
   rm -f "$RUN/slurmd-$n.pid"
   if ((UTS)); then
     # own hostname namespace: tasks of this node see `hostname` = n
@@ -256,23 +268,32 @@ for n in "${NODE_NAMES[@]}"; do
   st=""
   for _ in $(seq 300); do
     st=$(sinfo -h -n "$n" -o %t 2>/dev/null || true)
-    [[ $st == idle* || $st == mix* || $st == alloc* || $st == comp* ]] && break
+    [[ $st =~ ^(idle|mix|alloc|comp)$ ]] && break  # a trailing * means "not responding"
     if [[ $st == down* || $st == drain* || $st == drng* ]]; then
       scontrol update nodename="$n" state=resume >/dev/null 2>&1 || true
     fi
     sleep 0.1
   done
-  [[ $st == idle* || $st == mix* || $st == alloc* || $st == comp* ]] || {
+  [[ $st =~ ^(idle|mix|alloc|comp)$ ]] || {
     tail_log "$RUN/slurmd-$n.log"
-    die "node $n is '$st', not idle after 30 s ($(scontrol show node "$n" 2>&1 | grep -o 'Reason=.*' || true))"
+    die "node $n is '$st', not up after 30 s ($(scontrol show node "$n" 2>&1 | grep -o 'Reason=.*' || true))"
   }
 done
 
 # ------------------------------------------------------------------ 5. smoke test
-out=$(cd /tmp && timeout 60 srun -p debug -N"$NODES" -n"$NODES" -t 1 hostname 2>&1) || die "srun smoke test failed: $out"
-if ((UTS)); then
-  got=$(echo "$out" | sort | tr '\n' ' ')
-  [[ $got == "${NODE_NAMES[*]} " ]] || die "srun -N$NODES hostname printed '$got', expected '${NODE_NAMES[*]}'"
+# Run jobs only when this run started a daemon (or SLURM_SMOKE=1): a rerun against a cluster that
+# is up but busy with other jobs must not wait for free resources.
+if ((started)) || [[ ${SLURM_SMOKE:-0} == 1 ]]; then
+  # stdout only: srun also writes "job N queued and waiting for resources" to stderr when the
+  # cluster is busy with other jobs.
+  err=$(mktemp)
+  out=$(cd /tmp && timeout 120 srun -p debug -N"$NODES" -n"$NODES" -t 1 hostname 2>"$err") \
+    || { out="$out $(cat "$err")"; rm -f "$err"; die "srun smoke test failed: $out"; }
+  rm -f "$err"
+  if ((UTS)); then
+    got=$(echo "$out" | sort | tr '\n' ' ')
+    [[ $got == "${NODE_NAMES[*]} " ]] || die "srun -N$NODES hostname printed '$got', expected '${NODE_NAMES[*]}'"
+  fi
+  out=$(cd /tmp && timeout 120 sbatch --wait -t 1 -o /dev/null --wrap true 2>&1) || die "sbatch --wait smoke test failed: $out"
 fi
-out=$(cd /tmp && timeout 60 sbatch --wait -t 1 -o /dev/null --wrap true 2>&1) || die "sbatch --wait smoke test failed: $out"
 log "up: $(sinfo -h -p debug -o '%P: %D nodes (%N) %t, cpus A/I/O/T %C, gres %G' | tr '\n' ' ')(run dir $RUN, hostnames per node: $( ((UTS)) && echo yes || echo no))"

@@ -27,6 +27,19 @@ install_open_mpi() {
 }
 install_open_mpi
 
+# A real Slurm for tests/test_slurm.py: as root, dev/slurm-up.sh installs slurm-wlm and munge and
+# starts munged, slurmctld and two slurmd (nodes n1, n2) on this host; stopped at the end only if
+# this run started it. Not root: those tests skip, saying why.
+if [ "$(id -u)" = 0 ]; then
+    if command -v sinfo >/dev/null 2>&1 && sinfo -h >/dev/null 2>&1; then
+        echo "== a Slurm already answers here: the Slurm tests use it"
+    else
+        echo "== starting a local Slurm (dev/slurm-up.sh)"
+        bash dev/slurm-up.sh
+        trap 'bash dev/slurm-down.sh >/dev/null 2>&1 || true' EXIT
+    fi
+fi
+
 python3 -m venv .venv
 export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
 pip install -q --disable-pip-version-check -r dev/requirements-test.txt

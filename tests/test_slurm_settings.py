@@ -54,10 +54,6 @@ def test_settings_survive_reopening_the_workspace(ws: batchai.Workspace) -> None
     assert ws.create_cluster("local", target_node_count=0).slurm is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core checks node_shape against this machine's CPUs, memory and GPUs, also for Slurm nodes",
-)
 def test_a_slurm_nodes_shape_is_not_this_machines(ws: batchai.Workspace) -> None:
     shape = batchai.NodeShape(cpus=4096, gpus=8, memory_mb=10**9)
     assert slurm_cluster(ws, node_shape=shape).node_shape == shape

@@ -203,10 +203,14 @@ class Job(Resource):
     @property
     def wait_reason(self) -> str | None:
         """Why the job has not started, in plain words ("needs 2 nodes of cluster 'gpu'; 1 idle,
-        1 preparing"); None unless it is queued. As of the last ``refresh``."""
+        1 preparing"). A job of a Slurm cluster that Slurm holds pending is ``running`` in
+        batchai's terms (its nodes are held) and says why Slurm waits ("Slurm job 12 is pending
+        (Resources): ..."). None otherwise. As of the last ``refresh``."""
+        reason = self._props.get("waitReason")
+        if self.execution_state == "running":
+            return str(reason) if reason else None
         if self.execution_state != "queued":
             return None
-        reason = self._props.get("waitReason")
         return str(reason) if reason else BEHIND_OTHERS.format(cluster=self.cluster_name)
 
     @property

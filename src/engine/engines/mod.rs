@@ -232,6 +232,13 @@ pub trait Engine {
         Ok(())
     }
 
+    /// Whether this engine runs (or ran) the job `uid`: how the engine of a job whose cluster
+    /// row is gone (deleted with the workspace) is found. The local engine answers by default.
+    fn owns_run(&self, uid: &str) -> bool {
+        let _ = uid;
+        false
+    }
+
     /// When the agent starts: the keys this engine's processes run under and the exits not
     /// acknowledged yet, for engines not watched by the local supervisor.
     fn recovered(&mut self) -> (Vec<String>, Vec<Exit>) {
@@ -250,6 +257,11 @@ impl Engines {
         self.engines.retain(|e| e.kind() != engine.kind());
         self.engines.push(engine);
         self
+    }
+
+    /// The engine that says it runs job `uid`, if any does.
+    pub fn owner_of(&self, uid: &str) -> Option<EngineKind> {
+        self.engines.iter().find(|e| e.owns_run(uid)).map(|e| e.kind())
     }
 
     pub fn get(&self, kind: EngineKind) -> Option<&dyn Engine> {

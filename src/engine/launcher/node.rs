@@ -11,7 +11,7 @@
 //! - The agent plans processes before Slurm has chosen the hosts, so addresses in a plan are
 //!   placeholders (`host_placeholder`). Each launcher writes its own address, waits for the
 //!   others', and replaces the placeholders in every request and in its node's MPI host file
-//!   before anything starts. Slurm's own variables (`SLURM_*`, the GPUs it allocated in
+//!   before anything starts. Slurm's own variables (`SLURM_*`, `SLURMD_NODENAME`, the GPUs it allocated in
 //!   `CUDA_VISIBLE_DEVICES`) are added to every process.
 //! - Everything else is the local supervisor's: sessions, markers, kill trees, exit records. A
 //!   launcher ends when the agent says goodbye (the run is over) and nothing of the run is left,
@@ -28,6 +28,13 @@ use super::protocol::{FromSupervisor, SpawnRequest, ToSupervisor, write_line};
 
 /// How often a launcher looks for new messages (no file-change notification crosses hosts).
 pub const INBOX_POLL: Duration = Duration::from_millis(20);
+
+/// How often a launcher checks that its run's folder still exists.
+const ORPHAN_CHECK: Duration = Duration::from_secs(1);
+
+/// How long processes get between the SIGTERM of a stop the launcher decides itself (an
+/// orphaned run) and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a launcher waits for the other nodes of its run to report their addresses.
 const PEER_WAIT: Duration = Duration::from_secs(600);
@@ -109,6 +116,10 @@ pub struct FileLink {
     hosts: Vec<(String, String)>,
     /// Variables of the Slurm step, added to every process.
     step_env: Vec<(String, String)>,
+    manifest: PathBuf,
+    next_check: Instant,
+    /// When processes still running after a stop get SIGKILL.
+    pub(super) kill_at: Option<Instant>,
 }
 
 impl FileLink {
@@ -127,7 +138,20 @@ impl FileLink {
             goodbye: false,
             hosts,
             step_env,
+            manifest: run.manifest(),
+            next_check: Instant::now() + ORPHAN_CHECK,
+            kill_at: None,
         })
+    }
+
+    /// The run's folder is gone (its workspace was deleted while no agent could stop the job):
+    /// nobody will read what this launcher writes, so it stops its processes and ends.
+    pub fn orphaned(&mut self) -> bool {
+        if Instant::now() < self.next_check {
+            return false;
+        }
+        self.next_check = Instant::now() + ORPHAN_CHECK;
+        !self.manifest.exists()
     }
 
     /// Complete messages appended since the last call.
@@ -219,7 +243,7 @@ fn serve(run: &RunDir) -> io::Result<()> {
         write_atomic(path, text.as_bytes())?;
     }
     let step_env: Vec<(String, String)> =
-        std::env::vars().filter(|(k, _)| k.starts_with("SLURM_") || STEP_VARIABLES.contains(&k.as_str())).collect();
+        std::env::vars().filter(|(k, _)| k.starts_with("SLURM") || STEP_VARIABLES.contains(&k.as_str())).collect();
     let link = FileLink::open(run, index, hosts, step_env)?;
     let tag = format!("{}-{index}", manifest.uid);
     super::supervisor::Supervisor::with_files(link, &tag)?.run()
@@ -289,4 +313,74 @@ pub fn append_inbox(path: &Path, messages: &[ToSupervisor]) -> io::Result<()> {
 pub fn read_inbox(path: &Path) -> Vec<ToSupervisor> {
     let Ok(bytes) = fs::read(path) else { return Vec::new() };
     bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).filter_map(|l| serde_json::from_slice(l).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(env: &[&str], args: &[&str]) -> SpawnRequest {
+        SpawnRequest {
+            key: "task:u:1:0".into(),
+            program: "/bin/sh".into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: env.iter().map(|a| a.to_string()).collect(),
+            cwd: "/".into(),
+            stdout: "/o".into(),
+            stderr: "/e".into(),
+            append: false,
+            cpus: vec![0, 1],
+            make_dirs: vec![],
+        }
+    }
+
+    #[test]
+    fn a_request_gets_real_addresses_the_steps_variables_and_no_slot_cpus() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir(dir.path().to_path_buf());
+        fs::create_dir_all(run.node(0)).unwrap();
+        let hosts = vec![(host_placeholder("c-0"), "n1.cluster".to_string()), (host_placeholder("c-1"), "n2".into())];
+        let step = vec![("CUDA_VISIBLE_DEVICES".to_string(), "1".to_string()), ("SLURM_JOB_ID".into(), "7".into())];
+        let link = FileLink::open(&run, 0, hosts, step).unwrap();
+        let mut spawn = request(
+            &[
+                "MASTER_ADDR=@@batchai-host:c-0@@",
+                "TF_CONFIG={\"w\":[\"@@batchai-host:c-1@@:2222\"]}",
+                "CUDA_VISIBLE_DEVICES=0",
+            ],
+            &["sh", "-c", "ping @@batchai-host:c-1@@"],
+        );
+        link.localize(&mut spawn);
+        assert!(spawn.env.contains(&"MASTER_ADDR=n1.cluster".to_string()));
+        assert!(spawn.env.contains(&"TF_CONFIG={\"w\":[\"n2:2222\"]}".to_string()));
+        assert_eq!(spawn.env.iter().filter(|e| e.starts_with("CUDA_VISIBLE_DEVICES=")).count(), 1);
+        assert!(spawn.env.contains(&"CUDA_VISIBLE_DEVICES=1".to_string()), "Slurm's GPUs win");
+        assert!(spawn.env.contains(&"SLURM_JOB_ID=7".to_string()));
+        assert_eq!(spawn.args[2], "ping n2");
+        assert!(spawn.cpus.is_empty());
+    }
+
+    #[test]
+    fn inbox_and_outbox_are_read_from_where_the_last_read_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir(dir.path().to_path_buf());
+        fs::create_dir_all(run.node(0)).unwrap();
+        append_inbox(&run.inbox(0), &[ToSupervisor::Spawn(request(&[], &["true"]))]).unwrap();
+        let mut link = FileLink::open(&run, 0, Vec::new(), Vec::new()).unwrap();
+        assert_eq!(link.read().len(), 1);
+        assert!(link.read().is_empty(), "nothing twice");
+        // Half a line stays for the next read.
+        let mut file = OpenOptions::new().append(true).open(run.inbox(0)).unwrap();
+        file.write_all(b"{\"op\":\"goodbye\"").unwrap();
+        assert!(link.read().is_empty());
+        file.write_all(b"}\n").unwrap();
+        assert_eq!(link.read(), vec![ToSupervisor::Goodbye]);
+        link.write(&FromSupervisor::Reaped { marker: "u".into() });
+        let mut out = OpenOptions::new().append(true).open(run.outbox(0)).unwrap();
+        out.write_all(b"{\"op\":\"reaped\",").unwrap();
+        let (messages, offset) = read_outbox(&run.outbox(0), 0);
+        assert_eq!(messages, vec![FromSupervisor::Reaped { marker: "u".into() }]);
+        let (again, _) = read_outbox(&run.outbox(0), offset);
+        assert!(again.is_empty(), "a partial line waits");
+    }
 }

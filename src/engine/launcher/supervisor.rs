@@ -238,10 +238,30 @@ impl Supervisor {
 
     /// Messages that arrived in the inbox file since the last look.
     fn serve_files(&mut self) {
-        let messages = match &mut self.files {
-            Some(files) => files.read(),
+        let (messages, orphaned, kill) = match &mut self.files {
+            Some(files) => {
+                let kill = files.kill_at.is_some_and(|at| std::time::Instant::now() >= at);
+                if kill {
+                    files.kill_at = None;
+                }
+                (files.read(), files.orphaned(), kill)
+            }
             None => return,
         };
+        if orphaned && self.files.as_ref().is_some_and(|f| f.kill_at.is_none()) {
+            tracing::warn!("the run's folder is gone: stopping its processes");
+            self.terminated();
+            if let Some(files) = &mut self.files {
+                files.kill_at = Some(std::time::Instant::now() + super::node::STOP_GRACE);
+            }
+        }
+        if kill {
+            let markers: Vec<String> = self.running.values().filter_map(|p| p.marker.clone()).collect();
+            for marker in markers {
+                let sessions = self.sessions.get(&marker).cloned().unwrap_or_default();
+                self.kill_marker(&marker, &sessions);
+            }
+        }
         for mut message in messages {
             if let (Some(files), ToSupervisor::Spawn(request)) = (&self.files, &mut message) {
                 files.localize(request);

@@ -511,13 +511,14 @@ impl Core {
         self.clusters.values().find(|c| c.name == name)
     }
 
-    /// The engine of a job's cluster (the local engine once the cluster is gone: the only one
-    /// whose processes outlive a cluster row).
+    /// The engine of a job's cluster; once the cluster row is gone (the workspace is being
+    /// deleted), the engine that says it runs the job, else the local engine.
     pub(crate) fn job_engine(&self, id: i64) -> EngineKind {
-        self.jobs
-            .get(&id)
-            .and_then(|e| self.cluster_by_name(&e.job.cluster))
-            .map_or(EngineKind::Local, |c| c.spec.engine)
+        let Some(entry) = self.jobs.get(&id) else { return EngineKind::Local };
+        match self.cluster_by_name(&entry.job.cluster) {
+            Some(cluster) => cluster.spec.engine,
+            None => self.engines.owner_of(&entry.job.uid).unwrap_or(EngineKind::Local),
+        }
     }
 
     pub(crate) fn node_engine(&self, name: &str) -> EngineKind {

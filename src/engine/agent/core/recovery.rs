@@ -148,9 +148,11 @@ impl Core {
         if let Some(node) = key.strip_prefix("setup:") {
             return self.node_engine(node);
         }
-        match parse_key(key).and_then(|(_, uid, _, _)| self.by_uid.get(uid)) {
+        let Some((_, uid, _, _)) = parse_key(key) else { return EngineKind::Local };
+        match self.by_uid.get(uid) {
             Some(&id) => self.job_engine(id),
-            None => EngineKind::Local,
+            // A job the store no longer has: whichever engine says it ran it.
+            None => self.engines.owner_of(uid).unwrap_or(EngineKind::Local),
         }
     }
 }

@@ -81,7 +81,7 @@ impl Tracked {
     /// reported. Returns the keys still running and the exits not acknowledged.
     pub fn load(name: &str, dir: RunDir) -> Option<(Tracked, Vec<String>, Vec<Exit>)> {
         let manifest = dir.read_manifest().ok()?;
-        let (uid, _) = name.split_once(':')?;
+        let (uid, _) = name.rsplit_once(':')?;
         let mut run = Tracked::new(uid.to_string(), dir.clone(), manifest.nodes.len());
         run.slurm_id = std::fs::read_to_string(dir.slurm_id()).ok().and_then(|t| sbatch::parse_job_id(&t));
         let mut exits = Vec::new();
@@ -113,7 +113,12 @@ impl Tracked {
             }
         }
         if run.slurm_id.is_none() {
+            // The agent stopped inside `sbatch`: whether Slurm took the job is unknown. Its keys
+            // fail; should its launchers start anyway, they find a goodbye and end.
             run.submit_error = Some("the agent stopped while submitting this job to Slurm".into());
+            for index in 0..run.nodes {
+                let _ = node::append_inbox(&dir.inbox(index), &[ToSupervisor::Goodbye]);
+            }
         }
         let running: Vec<String> = run.requested.keys().filter(|k| !run.exited.contains(*k)).cloned().collect();
         exits.retain(|e| !run.acked.contains(&e.key));
@@ -475,5 +480,83 @@ fn scancel(id: u64) {
         }
         Err(e) => tracing::warn!("cannot run scancel: {e}"),
         Ok(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawn(key: &str) -> ToSupervisor {
+        ToSupervisor::Spawn(SpawnRequest {
+            key: key.into(),
+            program: "/bin/true".into(),
+            args: vec!["true".into()],
+            env: vec![],
+            cwd: "/".into(),
+            stdout: "/o".into(),
+            stderr: "/e".into(),
+            append: false,
+            cpus: vec![],
+            make_dirs: vec![],
+        })
+    }
+
+    fn exit(key: &str, code: i32) -> FromSupervisor {
+        FromSupervisor::Exited(Exit {
+            key: key.into(),
+            pid: 5,
+            code: Some(code),
+            signal: None,
+            end_us: 1,
+            rest_gone: false,
+        })
+    }
+
+    #[test]
+    fn a_restarted_agent_finds_what_ran_what_ended_and_what_it_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir(dir.path().join("u1-2"));
+        let manifest =
+            Manifest { uid: "u1".into(), attempt: 2, nodes: vec!["c-0".into(), "c-1".into()], host_files: vec![] };
+        write_run(&run, &manifest, "#!/bin/sh\n").unwrap();
+        node::write_atomic(&run.slurm_id(), b"42").unwrap();
+        node::append_inbox(&run.inbox(0), &[spawn("prep:u1:2:0"), spawn("task:u1:2:0")]).unwrap();
+        node::append_inbox(&run.inbox(1), &[spawn("prep:u1:2:1"), spawn("task:u1:2:1")]).unwrap();
+        node::append_inbox(&run.inbox(0), &[ToSupervisor::Ack { keys: vec!["prep:u1:2:0".into()] }]).unwrap();
+        let write = |index: usize, messages: &[FromSupervisor]| {
+            let mut bytes = Vec::new();
+            for m in messages {
+                crate::engine::launcher::protocol::write_line(&mut bytes, m).unwrap();
+            }
+            std::fs::write(run.outbox(index), bytes).unwrap();
+        };
+        let hello = FromSupervisor::Hello {
+            pid: 1,
+            running: vec![],
+            exited: vec![],
+            containment: String::new(),
+            instance: String::new(),
+        };
+        write(0, &[hello.clone(), exit("prep:u1:2:0", 0), exit("task:u1:2:0", 3)]);
+        write(1, &[hello, exit("prep:u1:2:1", 0)]);
+        let (tracked, running, exits) = Tracked::load("u1:2", run.clone()).unwrap();
+        assert_eq!(tracked.slurm_id, Some(42));
+        assert!(tracked.started && tracked.submit_error.is_none());
+        assert_eq!(running, vec!["task:u1:2:1".to_string()]);
+        let mut ended: Vec<&str> = exits.iter().map(|e| e.key.as_str()).collect();
+        ended.sort();
+        assert_eq!(ended, ["prep:u1:2:1", "task:u1:2:0"], "an acknowledged exit is not reported again");
+        assert_eq!(tracked.offsets[0], std::fs::metadata(run.outbox(0)).unwrap().len());
+    }
+
+    #[test]
+    fn a_run_without_a_slurm_id_was_never_submitted() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir(dir.path().join("u1-1"));
+        let manifest = Manifest { uid: "u1".into(), attempt: 1, nodes: vec!["c-0".into()], host_files: vec![] };
+        write_run(&run, &manifest, "#!/bin/sh\n").unwrap();
+        let (tracked, _, _) = Tracked::load("u1:1", run).unwrap();
+        assert!(tracked.submit_error.is_some());
     }
 }

@@ -63,12 +63,17 @@ impl SlurmEngine {
         // Runs the last agent left unfinished: tracked again, reported to the core at Hello.
         for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
             let dir = RunDir(entry.path());
-            let Some(name) = entry.file_name().to_str().map(|n| n.replacen('-', ":", 1)) else { continue };
+            // `<uid>-<attempt>` (a uid may hold dashes itself).
+            let Some(name) =
+                entry.file_name().to_str().and_then(|n| n.rsplit_once('-')).map(|(u, a)| format!("{u}:{a}"))
+            else {
+                continue;
+            };
             if dir.finished().exists() {
                 continue;
             }
             if let Some((run, keys, exits)) = Tracked::load(&name, dir) {
-                if let Some((uid, attempt)) = name.split_once(':') {
+                if let Some((uid, attempt)) = name.rsplit_once(':') {
                     runs.insert(uid.to_string(), attempt.parse().unwrap_or(0));
                 }
                 running.extend(keys);
@@ -249,6 +254,10 @@ impl Engine for SlurmEngine {
 
     fn remove_files(&mut self, path: &Path) {
         self.folders.remove_files(path);
+    }
+
+    fn owns_run(&self, uid: &str) -> bool {
+        self.runs.contains_key(uid)
     }
 
     fn recovered(&mut self) -> (Vec<String>, Vec<Exit>) {
