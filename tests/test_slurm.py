@@ -236,6 +236,13 @@ def test_gpus_come_from_slurms_gres(slurm: None, ws: batchai.Workspace, experime
     assert job.execution_state == "succeeded", (job.execution_info.errors, job.stderr())
     line = job.stdout().split()
     assert line[0] in {"n1", "n2"} and line[1] == "0" and line[2] == "1", line
+    # A one-node job runs its launcher in the batch step itself (no srun): Slurm's GPUs too.
+    single = experiment.create_job(
+        "cuda1", cluster=gpu, command_line='echo "$SLURMD_NODENAME $CUDA_VISIBLE_DEVICES $AZ_BATCHAI_NUM_GPUS"'
+    ).wait(timeout=180)
+    assert single.execution_state == "succeeded", single.execution_info.errors
+    line = single.stdout().split()
+    assert line[0] in {"n1", "n2"} and line[1] == "0" and line[2] == "1", line
 
 
 def test_a_job_slurm_holds_pending_says_why(slurm: None, ws: batchai.Workspace, experiment: batchai.Experiment) -> None:

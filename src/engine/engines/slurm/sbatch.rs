@@ -44,20 +44,26 @@ pub fn submission(run: &RunAllocation<'_>, run_dir: &Path, launcher: &[String]) 
     if let Some(slurm) = run.slurm {
         args.extend(slurm.extra_sbatch_args.iter().cloned());
     }
-    let mut step = vec![
-        "srun".to_string(),
-        format!("--nodes={nodes}"),
-        format!("--ntasks={nodes}"),
-        "--ntasks-per-node=1".to_string(),
-        // One launcher failing must not kill the others: each reports its own processes.
-        "--kill-on-bad-exit=0".to_string(),
-    ];
-    if let Some(gres) = &gres {
-        step.push(format!("--gres={gres}"));
+    // A one-node job's batch script already runs on its node: the launcher starts there without
+    // a job step (srun costs a step launch per job, most of a short job's overhead).
+    let mut step = Vec::new();
+    if nodes > 1 {
+        step.extend([
+            "srun".to_string(),
+            format!("--nodes={nodes}"),
+            format!("--ntasks={nodes}"),
+            "--ntasks-per-node=1".to_string(),
+            // One launcher failing must not kill the others: each reports its own processes.
+            "--kill-on-bad-exit=0".to_string(),
+        ]);
+        if let Some(gres) = &gres {
+            step.push(format!("--gres={gres}"));
+        }
     }
     step.extend(launcher.iter().cloned());
     let script = format!(
-        "#!/bin/sh\n# batchai job {}/{} (uid {}, attempt {}): one node launcher per node.\nexec {}\n",
+        "#!/bin/sh\n# batchai job {}/{} (uid {}, attempt {}): one node launcher per node.\n\
+         export SLURM_NODEID=\"${{SLURM_NODEID:-0}}\"\nexec {}\n",
         run.experiment,
         run.job,
         run.uid,
@@ -206,8 +212,9 @@ mod tests {
             SlurmSettings { partition: "p".into(), time_limit: Some("1:00:00".into()), ..Default::default() };
         let mut allocation = run(&nodes, Some(&settings), 0);
         allocation.wall_clock_set = false;
-        let (args, _) = submission(&allocation, Path::new("/r"), &[]);
+        let (args, script) = submission(&allocation, Path::new("/r"), &["launcher".to_string()]);
         assert!(args.contains(&"--time=1:00:00".to_string()));
+        assert!(script.ends_with("exec launcher\n"), "one node: no job step: {script}");
         assert!(!args.iter().any(|a| a.starts_with("--gres")));
         allocation.wall_clock_set = true;
         let (args, _) = submission(&allocation, Path::new("/r"), &[]);
