@@ -378,3 +378,27 @@ def test_deleting_the_workspace_cancels_its_slurm_jobs_running_and_pending(
     ws.delete(timeout=60)
     left = [j for j in slurm_jobs("exp/held", after=before) if "|RUNNING" in j or "|PENDING" in j]
     assert not left, left
+
+
+def test_a_job_whose_slurm_node_goes_down_is_requeued_and_runs_again(
+    hpc: batchai.Cluster, experiment: batchai.Experiment, tmp_path: Path
+) -> None:
+    mark = tmp_path / "first-attempt"
+    job = experiment.create_job(
+        "phoenix",
+        cluster=hpc,
+        command_line=f'if [ -e {mark} ]; then echo "second attempt on $SLURMD_NODENAME"; '
+        f"else touch {mark}; sleep 600; fi",
+    )
+    until(mark.exists, timeout=120, what="the first attempt to run")
+    (line,) = [j for j in slurm_jobs("exp/phoenix") if "|RUNNING" in j]
+    node = subprocess.run(
+        ["squeue", "-h", "-j", line.split("|")[0], "-o", "%N"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=down", "reason=batchai-test"], check=True)
+        job = job.wait(timeout=180)
+    finally:
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], check=False)
+    assert job.execution_state == "succeeded", job.execution_info.errors
+    assert job.stdout().startswith("second attempt on n"), job.stdout()

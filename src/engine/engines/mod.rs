@@ -143,6 +143,13 @@ pub enum EngineEvent {
     Reaped {
         marker: String,
     },
+    /// The run of job `marker` is over without its processes' exits: its nodes were taken away
+    /// (Slurm preempted the job, or a node failed). The core requeues or fails the job as its
+    /// cluster's deallocation option says.
+    Lost {
+        marker: String,
+        error: String,
+    },
     /// A job whose run the engine could not start yet (Slurm has it pending), and why; `None`
     /// once it started.
     Waiting {

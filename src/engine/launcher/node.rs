@@ -112,6 +112,9 @@ pub struct FileLink {
     outbox: File,
     /// The agent said goodbye, or Slurm asked the launcher to stop.
     pub(super) goodbye: bool,
+    /// Slurm asked the launcher to stop (SIGTERM), or its run's folder went: exits from now on
+    /// are marked `engine_stop`.
+    pub(super) stopped: bool,
     /// Placeholder and real address of every node of the run.
     hosts: Vec<(String, String)>,
     /// Variables of the Slurm step, added to every process.
@@ -136,6 +139,7 @@ impl FileLink {
             pending: Vec::new(),
             outbox,
             goodbye: false,
+            stopped: false,
             hosts,
             step_env,
             manifest: run.manifest(),

@@ -91,6 +91,11 @@ pub struct Exit {
     /// containment can tell cheaply): then nothing needs reaping.
     #[serde(default)]
     pub rest_gone: bool,
+    /// A node launcher ended it because its engine stopped the launcher itself (Slurm cancelled
+    /// the job: its time limit, a node taken away, `scancel` outside batchai), not because the
+    /// agent asked: what it means waits for the engine's account of why.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub engine_stop: bool,
 }
 
 impl Exit {
@@ -179,7 +184,15 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_shell() {
-        let exit = |code, signal| Exit { key: String::new(), pid: 1, code, signal, end_us: 0, rest_gone: false };
+        let exit = |code, signal| Exit {
+            key: String::new(),
+            pid: 1,
+            code,
+            signal,
+            end_us: 0,
+            rest_gone: false,
+            engine_stop: false,
+        };
         assert_eq!(exit(Some(3), None).exit_code(), 3);
         assert_eq!(exit(None, Some(9)).exit_code(), 137);
     }

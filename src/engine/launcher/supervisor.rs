@@ -281,6 +281,7 @@ impl Supervisor {
     fn terminated(&mut self) {
         if let Some(files) = &mut self.files {
             files.goodbye = true;
+            files.stopped = true;
         }
         let groups: Vec<(i32, Option<String>)> = self.running.iter().map(|(pid, p)| (*pid, p.marker.clone())).collect();
         for (pid, marker) in groups {
@@ -435,7 +436,8 @@ impl Supervisor {
                 }
                 empty
             });
-            let exit = Exit { key: process.key.clone(), pid, code, signal, end_us: now_us(), rest_gone };
+            let engine_stop = self.files.as_ref().is_some_and(|f| f.stopped);
+            let exit = Exit { key: process.key.clone(), pid, code, signal, end_us: now_us(), rest_gone, engine_stop };
             self.exited.insert(process.key, exit.clone());
             self.send(&FromSupervisor::Exited(exit));
         }

@@ -17,6 +17,7 @@ use super::prepare::Prepared;
 use super::{Action, Core};
 use crate::engine::launcher::protocol::Exit;
 use crate::engine::model::NodeState;
+use crate::engine::model::cluster::DeallocationOption;
 use crate::engine::model::{ErrorInfo, ExecutionState, Timestamp};
 use crate::engine::scheduler::{JobId, QueuedJob, SchedulerInput, Time, schedule};
 use crate::engine::store::{Change, ClusterRow};
@@ -294,6 +295,36 @@ impl Core {
         self.procs.remove(key);
         let error = ErrorInfo::new("ProcessStartFailed", error.to_string());
         self.stop_run(id, StopReason::Failed(error));
+    }
+
+    /// The engine lost the run's nodes (a preempted Slurm job, a failed node): nothing of it
+    /// runs any more. Requeued, as Batch AI requeued the jobs of nodes taken away, unless the
+    /// cluster's deallocation option is `terminate`; a stop already decided (terminate, wall
+    /// clock) keeps its reason.
+    pub(super) fn run_lost(&mut self, uid: &str, error: &str) {
+        let Some(&id) = self.by_uid.get(uid) else { return };
+        let terminate = self
+            .jobs
+            .get(&id)
+            .and_then(|e| self.cluster_by_name(&e.job.cluster))
+            .and_then(|c| c.spec.scale_settings.manual.as_ref())
+            .is_some_and(|m| m.node_deallocation_option == DeallocationOption::Terminate);
+        let Some(run) = self.jobs.get_mut(&id).and_then(|e| e.run.as_mut()) else { return };
+        let lost: Vec<String> = std::mem::take(&mut run.pending).into_iter().collect();
+        run.rest_gone = true;
+        for key in lost {
+            self.procs.remove(&key);
+        }
+        let reason = if terminate {
+            StopReason::Failed(
+                ErrorInfo::new("NodeLost", error.to_string())
+                    .with_detail("nodeDeallocationOption", "terminate".to_string()),
+            )
+        } else {
+            StopReason::Requeue
+        };
+        tracing::warn!("job {uid}: {error}");
+        self.stop_run(id, reason);
     }
 
     /// Stop a job. The first reason is kept (a terminate that arrives while the job is already

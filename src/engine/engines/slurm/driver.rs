@@ -54,6 +54,9 @@ pub(super) struct Tracked {
     /// Slurm's final state, once the job is gone.
     pub gone: Option<String>,
     pub reason: Option<String>,
+    /// Exits of processes the launchers stopped because Slurm stopped them: delivered once
+    /// squeue says why (dropped if Slurm took the nodes away: the job is requeued instead).
+    pub held: Vec<Exit>,
 }
 
 impl Tracked {
@@ -74,6 +77,7 @@ impl Tracked {
             cancelled: false,
             gone: None,
             reason: None,
+            held: Vec::new(),
         }
     }
 
@@ -285,8 +289,15 @@ impl Driver {
 
     fn read_outboxes(&mut self) {
         let mut events = Vec::new();
+        let mut ask = false;
         for tracked in self.runs.values_mut().filter(|t| t.gone.is_none() || t.goodbye.is_none()) {
+            let held = tracked.held.len();
             read_run(tracked, &mut events);
+            ask |= tracked.held.len() > held;
+        }
+        if ask {
+            // Slurm stopped a job: learn why soon.
+            self.next_squeue = self.next_squeue.min(Instant::now() + OUTBOX_POLL * 5);
         }
         for event in events {
             self.send(event);
@@ -330,7 +341,24 @@ impl Driver {
                 found => {
                     let state = found.map_or("gone from squeue".to_string(), |e| e.state.clone());
                     read_run(tracked, &mut events);
-                    lose_rest(tracked, id, &state, &mut events);
+                    if sbatch::nodes_taken(&state) && tracked.requested.keys().any(|k| !tracked.exited.contains(k)) {
+                        tracked.held.clear();
+                        // Its nodes were taken away: the core requeues (or fails) the job.
+                        let keys: Vec<String> = tracked.requested.keys().cloned().collect();
+                        tracked.exited.extend(keys);
+                        tracked.reaping = None;
+                        let error = format!(
+                            "the Slurm job {id} lost its nodes ({state}){}",
+                            found.map(|e| format!(": {}", e.reason)).filter(|r| r.len() > 2).unwrap_or_default()
+                        );
+                        events.push(EngineEvent::Lost { marker: tracked.uid.clone(), error });
+                    } else {
+                        for exit in std::mem::take(&mut tracked.held) {
+                            tracked.exited.insert(exit.key.clone());
+                            events.push(EngineEvent::Exited(exit));
+                        }
+                        lose_rest(tracked, id, &state, &mut events);
+                    }
                     tracked.gone = Some(state);
                 }
             }
@@ -386,6 +414,9 @@ fn read_run(tracked: &mut Tracked, events: &mut Vec<EngineEvent>) {
                 FromSupervisor::SpawnFailed { key, error } => {
                     tracked.exited.insert(key.clone());
                     events.push(EngineEvent::SpawnFailed { key, error });
+                }
+                FromSupervisor::Exited(exit) if exit.engine_stop && tracked.gone.is_none() => {
+                    tracked.held.push(exit);
                 }
                 FromSupervisor::Exited(exit) => {
                     tracked.exited.insert(exit.key.clone());
@@ -510,6 +541,7 @@ mod tests {
             signal: None,
             end_us: 1,
             rest_gone: false,
+            engine_stop: false,
         })
     }
 

@@ -137,6 +137,11 @@ pub fn phase(state: &str) -> Phase {
     }
 }
 
+/// Slurm ended the job because its nodes went away, not because of anything the job did.
+pub fn nodes_taken(state: &str) -> bool {
+    matches!(state, "PREEMPTED" | "NODE_FAIL" | "BOOT_FAIL")
+}
+
 /// Slurm's pending reasons, in words a user can act on.
 pub fn explain_pending(id: u64, reason: &str) -> String {
     let words = match reason {

@@ -306,3 +306,51 @@ fn mpi_ranks_without_mpirun_fail_the_job_before_anything_starts() {
     assert_eq!(errors[0].code, "MpirunNotFound");
     assert!(errors[0].message.contains("apt-get install openmpi-bin"), "{}", errors[0].message);
 }
+
+#[test]
+fn a_run_whose_engine_lost_its_nodes_is_requeued_and_runs_again() {
+    let mut h = one_node_cluster();
+    let uid = h.submit("j", ONE_NODE);
+    h.effects();
+    h.core.advance(h.now());
+    h.core.on_engine(EngineEvent::Lost {
+        marker: uid.clone(),
+        error: "the Slurm job 7 lost its nodes (NODE_FAIL)".into(),
+    });
+    h.turn();
+    let effects = h.effects();
+    assert!(signals(&effects).is_empty(), "nothing of the run is left to signal");
+    assert_eq!(starts(&effects), vec![format!("task:{uid}:2:0")], "requeued and placed again, as attempt 2");
+    assert_eq!(h.state("j"), ExecutionState::Running);
+    h.exit(&format!("task:{uid}:2:0"), 0);
+    assert_eq!(h.state("j"), ExecutionState::Succeeded);
+}
+
+#[test]
+fn a_lost_run_fails_when_the_cluster_says_terminate_and_a_terminate_keeps_its_reason() {
+    let mut h = Harness::new();
+    h.manual_cluster("c", 2, DeallocationOption::Terminate);
+    let uid = h.submit("j", ONE_NODE);
+    h.core.advance(h.now());
+    h.core.on_engine(EngineEvent::Lost {
+        marker: uid.clone(),
+        error: "the Slurm job 7 lost its nodes (PREEMPTED)".into(),
+    });
+    h.turn();
+    let job = h.job("j");
+    assert_eq!(job.execution_state, ExecutionState::Failed);
+    assert_eq!(job.execution_info.errors[0].code, "NodeLost");
+    assert!(job.execution_info.errors[0].message.contains("PREEMPTED"));
+    // A job being terminated when its nodes go stays terminated, not requeued.
+    let uid = h.submit("k", ONE_NODE);
+    h.client.request_terminate("e", "k", h.now().wall).unwrap();
+    h.turn();
+    h.core.advance(h.now());
+    h.core.on_engine(EngineEvent::Lost { marker: uid, error: "lost".into() });
+    h.turn();
+    let job = h.job("k");
+    assert_eq!(
+        (job.execution_state, job.execution_info.errors[0].code.as_str()),
+        (ExecutionState::Failed, "JobTerminated")
+    );
+}

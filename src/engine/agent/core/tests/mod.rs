@@ -219,7 +219,15 @@ fn open_core(dir: &tempfile::TempDir, journal: &Rc<RefCell<Journal>>, now: Now) 
 }
 
 pub(super) fn exit(key: &str, code: i32) -> Exit {
-    Exit { key: key.to_string(), pid: 100, code: Some(code), signal: None, end_us: 0, rest_gone: false }
+    Exit {
+        key: key.to_string(),
+        pid: 100,
+        code: Some(code),
+        signal: None,
+        end_us: 0,
+        rest_gone: false,
+        engine_stop: false,
+    }
 }
 
 pub(super) const ONE_NODE: &str =
