@@ -69,12 +69,18 @@ alive() {
   [[ -n $pid && -r /proc/$pid/comm ]] || return 1
   [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]]
 }
-# wait_for SECONDS CMD...: retry CMD every 0.1 s
+# wait_for SECONDS CMD...: retry CMD (a command each try limited to 5 s, or a shell function)
+# every 0.1 s until it succeeds or SECONDS have passed
 wait_for() {
-  local t=$1; shift
-  for _ in $(seq $((t * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
+  local end=$((SECONDS + $1)); shift
+  while :; do
+    if declare -F "$1" >/dev/null; then "$@" >/dev/null 2>&1 && return 0
+    else timeout 5 "$@" >/dev/null 2>&1 && return 0; fi
+    ((SECONDS < end)) || return 1
+    sleep 0.1
+  done
 }
+ctld_up() { timeout 5 scontrol ping 2>/dev/null | grep -q 'is UP'; }
 tail_log() { [[ -s $1 ]] && echo "--- last lines of $1:" >&2 && tail -n 8 "$1" >&2; return 0; }
 
 # ------------------------------------------------------------------ 1. packages
@@ -240,7 +246,7 @@ if ((changed && running)); then
   "$HERE/slurm-down.sh" --slurm-only >/dev/null 2>&1 || true
 fi
 if ! alive "$RUN/slurmctld.pid" slurmctld; then
-  if timeout 5 scontrol ping 2>/dev/null | grep -q UP; then
+  if ctld_up; then
     die "a slurmctld not started by this script answers on port $CTLD_PORT; stop it first"
   fi
   log "starting slurmctld"
@@ -249,7 +255,15 @@ if ! alive "$RUN/slurmctld.pid" slurmctld; then
   # -i: ignore unreadable state files (e.g. after a config change); job state is kept.
   slurmctld -i || { tail_log "$RUN/slurmctld.log"; die "slurmctld failed to start"; }
 fi
-wait_for 20 scontrol ping || { tail_log "$RUN/slurmctld.log"; die "slurmctld does not answer 'scontrol ping'"; }
+end=$((SECONDS + 30))
+until ctld_up; do
+  # slurmctld daemonizes and then writes its pid file: pid file there but no process = it died
+  if [[ -s $RUN/slurmctld.pid ]] && ! alive "$RUN/slurmctld.pid" slurmctld; then
+    tail_log "$RUN/slurmctld.log"; die "slurmctld exited after starting"
+  fi
+  ((SECONDS < end)) || { tail_log "$RUN/slurmctld.log"; die "slurmctld does not answer 'scontrol ping' after 30 s"; }
+  sleep 0.2
+done
 for n in "${NODE_NAMES[@]}"; do
   alive "$RUN/slurmd-$n.pid" slurmd && continue
   log "starting slurmd for $n (port $((CTLD_PORT + ${n#n})))"
@@ -267,7 +281,7 @@ done
 for n in "${NODE_NAMES[@]}"; do
   st=""
   for _ in $(seq 300); do
-    st=$(sinfo -h -n "$n" -o %t 2>/dev/null || true)
+    st=$(timeout 5 sinfo -h -n "$n" -o %t 2>/dev/null || true)
     [[ $st =~ ^(idle|mix|alloc|comp)$ ]] && break  # a trailing * means "not responding"
     if [[ $st == down* || $st == drain* || $st == drng* ]]; then
       scontrol update nodename="$n" state=resume >/dev/null 2>&1 || true

@@ -402,3 +402,14 @@ def test_a_job_whose_slurm_node_goes_down_is_requeued_and_runs_again(
         subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], check=False)
     assert job.execution_state == "succeeded", job.execution_info.errors
     assert job.stdout().startswith("second attempt on n"), job.stdout()
+
+
+def test_an_mpi_job_of_several_ranks_fails_saying_slurm_clusters_do_not_run_mpirun(
+    hpc: batchai.Cluster, experiment: batchai.Experiment
+) -> None:
+    job = experiment.create_job(
+        "mpi", cluster=hpc, node_count=2, toolkit=batchai.CustomMpiSettings("hostname", process_count=2)
+    ).wait(timeout=60)
+    assert job.execution_state == "failed"
+    error = job.execution_info.errors[0]
+    assert error.code == "MpirunNotFound" and "Slurm clusters do not run yet" in error.message, error

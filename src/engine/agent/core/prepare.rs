@@ -147,7 +147,23 @@ impl Core {
             mpirun: engine.mpirun(),
             secrets: &secrets,
         };
-        let plan = toolkits::plan(&request).map_err(|e| ErrorInfo::new(e.code(), e.to_string()))?;
+        let plan = toolkits::plan(&request).map_err(|e| match e {
+            // On Slurm the question is not this machine's PATH: ranks across an allocation would
+            // need mpirun to start through Slurm, which this version does not do.
+            toolkits::PlanError::MpirunNotFound { settings, ranks }
+                if kind == crate::engine::model::EngineKind::Slurm =>
+            {
+                ErrorInfo::new(
+                    e.code(),
+                    format!(
+                        "{settings} runs its {ranks} ranks under mpirun, which jobs on Slurm clusters do not run yet: \
+                         use a local cluster, set processCount to 1, or rendezvous without MPI (PyTorch's gloo or \
+                         nccl backend over MASTER_ADDR/MASTER_PORT, TensorFlow's TF_CONFIG)"
+                    ),
+                )
+            }
+            e => ErrorInfo::new(e.code(), e.to_string()),
+        })?;
         let mut recorded: std::collections::BTreeMap<String, String> =
             paths.outputs.iter().map(|d| (d.id.clone(), d.path.clone())).collect();
         recorded.insert(crate::engine::model::job::STDOUTERR_ID.to_string(), paths.stdouterr.clone());
