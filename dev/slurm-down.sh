@@ -11,11 +11,16 @@ SLURM_ONLY=0
 [[ ${1:-} == --slurm-only ]] && SLURM_ONLY=1
 log() { echo "slurm-down: $*"; }
 
-pid_of() {  # pid_of PIDFILE COMM: print the pid if it is alive and named COMM
+running() {  # running PID: the process exists and is not a zombie (init may reap late here)
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ ${stat##*) } != Z* ]]
+}
+pid_of() {  # pid_of PIDFILE COMM: print the pid if it is running and named COMM
   local pf=$1 comm=$2 pid
   [[ -s $pf ]] || return 1
   pid=$(tr -dc 0-9 <"$pf")
-  [[ -n $pid && -r /proc/$pid/comm && $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]] || return 1
+  [[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]] && running "$pid" || return 1
   echo "$pid"
 }
 stop_pidfile() {  # stop_pidfile PIDFILE COMM
@@ -23,8 +28,8 @@ stop_pidfile() {  # stop_pidfile PIDFILE COMM
   if pid=$(pid_of "$pf" "$comm"); then
     log "stopping $comm (pid $pid)"
     kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 100); do [[ -e /proc/$pid ]] || break; sleep 0.1; done
-    if [[ -e /proc/$pid ]]; then
+    for _ in $(seq 100); do running "$pid" || break; sleep 0.1; done
+    if running "$pid"; then
       log "$comm $pid ignored SIGTERM for 10 s, sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null
       sleep 0.2
