@@ -12,6 +12,10 @@ from pathlib import Path
 
 from . import _core
 
+# Engine warnings reach Python's `logging` from here on (not at the native module's import: the
+# agent and Slurm's node launchers load it alone and never need `logging`).
+_core.forward_logging()
+
 # The agent's process: this interpreter without site, loading only the native module by its
 # file (importing the batchai package would cost ~0.1 s of start-up that the agent never uses).
 _AGENT_CODE = (

@@ -18,11 +18,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    // The engine logs through `tracing` (for example a change committed while the agent could
-    // not be woken): forward warnings and errors to Python's `logging` (logger `batchai...`).
-    // Nothing below a warning crosses, so no dependency's chatter costs a call into Python.
-    let logger = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::LoggersAndLevels)?.filter(log::LevelFilter::Warn);
-    let _ = logger.install();
+    m.add_function(wrap_pyfunction!(forward_logging, m)?)?;
     m.add_class::<workspace::WorkspaceHandle>()?;
     m.add_function(wrap_pyfunction!(workspace::home, m)?)?;
     m.add_function(wrap_pyfunction!(workspace::named_workspace_path, m)?)?;
@@ -35,5 +31,21 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(agent::wait_jobs_async, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::read_metrics, m)?)?;
     sweep::register(m)?;
+    Ok(())
+}
+
+/// The engine logs through `tracing` (for example a change committed while the agent could not be
+/// woken): forward warnings and errors to Python's `logging` (logger `batchai...`). Nothing below
+/// a warning crosses, so no dependency's chatter costs a call into Python. Called by the Python
+/// package when it opens a workspace, not at import: it imports `logging` (~20 ms), which the
+/// processes that load this module alone (the agent, Slurm node launchers) never need.
+#[pyfunction]
+fn forward_logging(py: Python<'_>) -> PyResult<()> {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if INSTALLED.get().is_none() {
+        let logger = pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels)?.filter(log::LevelFilter::Warn);
+        let _ = logger.install();
+        let _ = INSTALLED.set(());
+    }
     Ok(())
 }

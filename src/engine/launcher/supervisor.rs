@@ -126,6 +126,9 @@ impl Supervisor {
         if self.files.is_some() {
             let hello = self.hello();
             self.send(&hello);
+            // What the agent asked before the job started is there already: start it now, not
+            // after a first poll interval.
+            self.serve_files();
         }
         loop {
             if let Some(files) = &self.files
