@@ -33,6 +33,12 @@ impl Workspace {
                 ));
             }
         };
-        sinfo::partition_nodes(&partition)
+        // Slurm's words about the partition, said of the cluster the user named.
+        sinfo::partition_nodes(&partition).map_err(|e| match e {
+            Error::Conflict(said) => Error::Conflict(format!("cluster '{cluster}': {said}")),
+            Error::Timeout(said) => Error::Timeout(format!("cluster '{cluster}': {said}")),
+            Error::Io { context, source } => Error::Io { context: format!("cluster '{cluster}': {context}"), source },
+            other => other,
+        })
     }
 }
