@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .experiment import Experiment
     from .file_server import FileServer
     from .job import Job, JobEvent
+    from .node import SlurmNode
     from .settings import (
         AutoScaleSettings,
         AzureBlobFileSystemReference,
@@ -120,6 +121,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "experiment": ("Experiment",),
     "file_server": ("FileServer",),
     "job": ("Job", "JobEvent"),
+    "node": ("SlurmNode",),
     "sweep_job": ("Sweep", "SweepTrial"),
     "settings": (
         "AutoScaleSettings",
@@ -239,6 +241,7 @@ __all__ = [
     "SecretVariable",
     "SetupTask",
     "SlurmEngine",
+    "SlurmNode",
     "StoreError",
     "Sweep",
     "SweepTrial",

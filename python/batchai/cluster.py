@@ -11,7 +11,7 @@ from typing import Any, Self
 from ._convert import dumps, from_dict, from_json_value, parse_time, python_field_names
 from ._resource import Resource
 from .exceptions import BatchAITimeoutError
-from .node import Node
+from .node import Node, SlurmNode
 from .settings import (
     AutoScaleSettings,
     BatchAIErrorInfo,
@@ -106,6 +106,16 @@ class Cluster(Resource):
     def nodes(self) -> list[Node]:
         """The cluster's nodes (Batch AI's remote login information, plus each node's slice)."""
         return [Node._from_json(n) for n in json.loads(self._handle.nodes(self.name))]
+
+    def partition_nodes(self) -> list[SlurmNode]:
+        """The nodes of a Slurm cluster's partition, as Slurm reports them (``sinfo``): the hosts
+        Slurm runs the cluster's jobs on, with their states mapped to Batch AI's. ``nodes()`` are
+        batchai's slots instead (how many nodes the cluster's jobs use at once). Asks Slurm each
+        time; nothing is stored. Raises ValidationError for a cluster of another engine (its nodes
+        are ``nodes()``), ConflictError when Slurm does not know the partition or ``sinfo`` fails,
+        BatchAITimeoutError when Slurm does not answer in time, FileNotFoundError when ``sinfo`` is
+        not installed."""
+        return [SlurmNode._from_json(n) for n in json.loads(self._handle.slurm_nodes(self.name))]
 
     def wait_for_steady(self, timeout: float = 60.0) -> Self:
         """Wait until the cluster has its target nodes, none preparing or leaving."""

@@ -327,6 +327,13 @@ impl WorkspaceHandle {
         self.with(py, |w| Ok(serde_json::to_string(&w.nodes(cluster.as_deref())?).expect("nodes serialize")))
     }
 
+    /// The nodes of a Slurm cluster's partition, as `sinfo` reports them, as a JSON array of
+    /// `{name, state, slurmState, cpus, memoryMb, gres, address, reason}`. Runs `sinfo` (up to
+    /// its timeout) with the GIL released.
+    fn slurm_nodes(&self, py: Python<'_>, cluster: String) -> PyResult<String> {
+        self.with(py, |w| Ok(serde_json::to_string(&w.slurm_nodes(&cluster)?).expect("partition nodes serialize")))
+    }
+
     /// New scale settings for a cluster (resize or switch between manual and auto-scale).
     fn set_scale_settings(&self, py: Python<'_>, cluster: String, settings_json: String) -> PyResult<String> {
         self.with(py, |w| w.set_scale_settings(&cluster, &settings_json).map(to_text))

@@ -95,6 +95,12 @@ Run a command with bash on a node of the cluster (the first by default), with th
 GPUs and AZ_BATCHAI_* variables, as 'az batchai cluster node exec' did over SSH. Prints its
 stdout and stderr and exits with its exit code (128+N when killed by signal N)."""
 
+PARTITION_NODES_HELP = """\
+List the nodes of a Slurm cluster's partition as Slurm reports them (sinfo): name, state in
+Batch AI's words (idle, running, preparing, unusable, leaving), Slurm's own state, CPUs, memory,
+gres, address and why a node is out of service. 'cluster nodes' lists batchai's slots instead:
+how many nodes the cluster's jobs use at once; Slurm picks the hosts from these."""
+
 AGENT_HELP = """\
 The workspace agent runs the jobs; it starts itself when a job or cluster is created, so these
 are for inspection and maintenance. 'status' prints the agent's status (pid, queued and running
@@ -170,6 +176,11 @@ def _run_verbs(cl: Any, jb: Any, groups: Any) -> None:
     p.add_argument("--max", type=int, required=True, help="maximum nodes")
 
     p = _verb(cl, "nodes", r.cluster_nodes, "list a cluster's nodes (id, state, IP, CPUs, GPUs, job)")
+    _workspace_arg(p)
+    p.add_argument("-n", "--name", required=True)
+
+    p = _verb(cl, "partition-nodes", r.cluster_partition_nodes, "list a Slurm cluster's partition nodes (sinfo)")
+    p.description, p.formatter_class = PARTITION_NODES_HELP, fmt
     _workspace_arg(p)
     p.add_argument("-n", "--name", required=True)
 

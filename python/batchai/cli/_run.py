@@ -1,5 +1,6 @@
 """``batchai`` commands about running work: waiting for jobs, their logs and files, terminating
-them, resizing clusters, their nodes, and the workspace agent. Thin over the Python API.
+them, resizing clusters, their nodes (and a Slurm cluster's partition nodes), and the workspace
+agent. Thin over the Python API.
 
 Handlers return ``(data, columns)`` like the resource commands, or ``(data, columns, status)``
 when the command has an exit status of its own (``job wait``, ``cluster node-exec``,
@@ -19,7 +20,7 @@ from typing import Any
 
 from ..exceptions import BatchAITimeoutError, NotFoundError, ValidationError
 from ..job import TERMINAL, Job, OutputFile
-from ..node import Node
+from ..node import Node, SlurmNode
 from ._commands import JOB_COLUMNS, open_workspace
 from ._output import Column
 
@@ -267,6 +268,36 @@ def cluster_nodes(args: argparse.Namespace) -> Any:
     nodes = ws.cluster(args.name).nodes()
     jobs = {j.uid: j for j in ws.jobs()} if any(n.job_uid for n in nodes) else {}
     return [_node_dict(n, jobs) for n in nodes], NODE_COLUMNS
+
+
+PARTITION_NODE_COLUMNS: list[Column] = [
+    ("Name", lambda n: n["name"]),
+    ("State", lambda n: n["state"]),
+    ("Slurm state", lambda n: n["slurmState"]),
+    ("CPUs", lambda n: n["cpus"]),
+    ("Memory MB", lambda n: n["memoryMb"]),
+    ("GRES", lambda n: n["gres"]),
+    ("Address", lambda n: n["address"]),
+    ("Reason", lambda n: n["reason"]),
+]
+
+
+def cluster_partition_nodes(args: argparse.Namespace) -> Any:
+    nodes = open_workspace(args).cluster(args.name).partition_nodes()
+    return [_partition_node_dict(n) for n in nodes], PARTITION_NODE_COLUMNS
+
+
+def _partition_node_dict(node: SlurmNode) -> dict[str, Any]:
+    return {
+        "name": node.name,
+        "state": node.state,
+        "slurmState": node.slurm_state,
+        "cpus": node.cpus,
+        "memoryMb": node.memory_mb,
+        "gres": node.gres,
+        "address": node.address,
+        "reason": node.reason,
+    }
 
 
 def cluster_node_exec(args: argparse.Namespace) -> Any:

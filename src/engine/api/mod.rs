@@ -9,12 +9,14 @@
 //!   agent (`wake`), which acts on it. The commit is the operation: once it is in, the call
 //!   succeeds even when the agent cannot be reached, since agents reconcile from the store.
 //! - Deleting the workspace is carried out by the agent (`deletion`); running a command on a node
-//!   is asked of the node's engine (`node_exec`).
+//!   is asked of the node's engine (`node_exec`); a Slurm cluster's partition nodes are asked of
+//!   Slurm, read-only (`slurm_nodes`).
 //! - Specs and resources are Batch AI's camelCase JSON: the wire format every caller shares.
 
 mod deletion;
 mod node_exec;
 mod resources;
+mod slurm_nodes;
 mod sweeps;
 #[cfg(test)]
 mod tests;

@@ -69,3 +69,15 @@ fn kinds_and_batch_sizes_are_checked_before_anything_is_written() {
     };
     assert_eq!((e.field.as_str(), e.rule.as_str()), ("experiment", "is required for jobs"));
 }
+
+#[test]
+fn only_a_slurm_cluster_has_partition_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = broken_workspace(dir.path());
+    ws.create(Kind::Cluster, None, "c", r#"{"scaleSettings": {"manual": {"targetNodeCount": 1}}}"#, &as_is).unwrap();
+    let Err(Error::Validation(e)) = ws.slurm_nodes("c") else { panic!("a local cluster has no partition") };
+    assert_eq!((e.field.as_str(), e.value.as_str()), ("cluster", "\"c\""));
+    assert!(e.rule.starts_with("runs on the local engine, not on Slurm"), "{}", e.rule);
+    assert!(e.rule.contains("nodes()"), "{}", e.rule);
+    assert!(matches!(ws.slurm_nodes("nope"), Err(Error::NotFound { .. })));
+}

@@ -14,6 +14,8 @@
 //!   poll interval covers every Slurm job of the workspace; a job Slurm holds pending is reported
 //!   with Slurm's reason, and one that ended without its processes' exit records (cancelled
 //!   outside batchai, node failure, time limit) fails its processes with what Slurm said.
+//! - The partition's hosts, as Slurm reports them, are a read-only view for people (`sinfo`):
+//!   the scheduler never reads them.
 //! - A restarted agent reads the run folders again (`recovered`): what was asked, what ran,
 //!   what ended; nothing is submitted twice (a run folder with a Slurm id is never resubmitted).
 //!
@@ -22,5 +24,6 @@
 mod driver;
 mod engine;
 pub mod sbatch;
+pub mod sinfo;
 
 pub use engine::SlurmEngine;
