@@ -8,6 +8,9 @@ script, on the same local Slurm, in one run.
    submitted as fast as each way allows, timed from the first submission until the last job has
    ended:
 
+   Each of ``--runs`` runs measures the three in turn (the machine's load drifts); the table
+   gives medians, and each run is printed.
+
    * *raw sbatch*: one ``sbatch --output=/dev/null script`` per job, back to back; the end is
      when ``squeue`` lists none of them any more (Slurm's own end);
    * *batchai*: ``create_jobs_from_template`` of as many jobs on a Slurm cluster, until every
@@ -54,6 +57,7 @@ def squeue_ids() -> set[str]:
 
 
 def raw_throughput(folder: Path, jobs: int) -> float:
+    folder.mkdir(parents=True, exist_ok=True)
     script = folder / "job.sh"
     script.write_text(SCRIPT)
     start = time.perf_counter()
@@ -143,6 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--latency", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json")
     args = parser.parse_args()
     if subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0:
@@ -156,9 +161,16 @@ def main() -> None:
         # Warm up (page cache, the agent, Slurm's first scheduling pass).
         warm = exp.create_job("warm", cluster=wide, command_line="true").wait(timeout=300)
         assert warm.execution_state == "succeeded", warm.execution_info.errors
-        raw_s = raw_throughput(folder, args.jobs)
-        wide_s = batchai_throughput(ws.create_experiment("wide"), wide, folder, args.jobs)
-        narrow_s = batchai_throughput(ws.create_experiment("narrow"), narrow, folder, args.jobs)
+        runs = []
+        for run in range(args.runs):
+            raw_run = raw_throughput(folder / f"run{run}", args.jobs)
+            wide_run = batchai_throughput(ws.create_experiment(f"wide{run}"), wide, folder, args.jobs)
+            narrow_run = batchai_throughput(ws.create_experiment(f"narrow{run}"), narrow, folder, args.jobs)
+            runs.append((raw_run, wide_run, narrow_run))
+            print(
+                f"run {run + 1}: raw {raw_run:.2f} s, batchai {wide_run:.2f} s, 16 slots {narrow_run:.2f} s", flush=True
+            )
+        raw_s, wide_s, narrow_s = (statistics.median(r[i] for r in runs) for i in range(3))
         lat_raw, lat_ours = paired_latency(exp, wide, folder, args.latency)
     finally:
         ws.delete(timeout=120)
@@ -172,6 +184,7 @@ def main() -> None:
         "batchai_16_slots_s": narrow_s,
         "ratio": raw_s / wide_s,
         "ratio_16_slots": raw_s / narrow_s,
+        "runs": [{"raw_s": r, "batchai_s": w, "batchai_16_slots_s": n} for r, w, n in runs],
         "latency_raw_median_s": statistics.median(lat_raw),
         "latency_batchai_median_s": statistics.median(lat_ours),
         "latency_added_median_ms": 1000 * statistics.median(added),
@@ -179,7 +192,7 @@ def main() -> None:
         "latency_added_ms": [round(1000 * a, 1) for a in added],
     }
     n = args.jobs
-    print(f"machine: {result['machine']}; {result['date']}\n")
+    print(f"machine: {result['machine']}; {result['date']}; medians of {args.runs} runs\n")
     print("| | wall time | jobs/s | vs raw |")
     print("|---|---|---|---|")
     print(f"| raw sbatch ({n} jobs) | {raw_s:.1f} s | {n / raw_s:.2f} | 1.00x |")

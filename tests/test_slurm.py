@@ -376,8 +376,12 @@ def test_deleting_the_workspace_cancels_its_slurm_jobs_running_and_pending(
         lambda: sum("|RUNNING" in j for j in slurm_jobs("exp/held", after=before)) == 2, timeout=60, what="two running"
     )
     ws.delete(timeout=60)
-    left = [j for j in slurm_jobs("exp/held", after=before) if "|RUNNING" in j or "|PENDING" in j]
-    assert not left, left
+
+    def left() -> list[str]:
+        return [j for j in slurm_jobs("exp/held", after=before) if "|RUNNING" in j or "|PENDING" in j]
+
+    # Told goodbye before the workspace's files went, the launchers end their Slurm jobs at once.
+    until(lambda: not left(), timeout=10, what=f"the Slurm jobs to end: {left()}")
 
 
 def test_a_job_whose_slurm_node_goes_down_is_requeued_and_runs_again(
@@ -413,3 +417,15 @@ def test_an_mpi_job_of_several_ranks_fails_saying_slurm_clusters_do_not_run_mpir
     assert job.execution_state == "failed"
     error = job.execution_info.errors[0]
     assert error.code == "MpirunNotFound" and "Slurm clusters do not run yet" in error.message, error
+
+
+def test_a_job_slurm_can_never_start_fails_at_once_saying_why(
+    slurm: None, ws: batchai.Workspace, experiment: batchai.Experiment
+) -> None:
+    # Three nodes on a partition of two: Slurm accepts it and would keep it pending forever.
+    wide = ws.create_cluster("wide", engine=batchai.SlurmEngine("debug"), target_node_count=3)
+    job = experiment.create_job("too-big", cluster=wide, node_count=3, command_line="true").wait(timeout=60)
+    assert job.execution_state == "failed"
+    message = job.execution_info.errors[0].message
+    assert "can never start" in message and "Partition" in message and "fewer nodes" in message, message
+    assert not [j for j in slurm_jobs("exp/too-big") if "|PENDING" in j], "cancelled in Slurm too"

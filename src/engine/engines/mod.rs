@@ -150,6 +150,11 @@ pub enum EngineEvent {
         marker: String,
         error: String,
     },
+    /// The engine let go of everything it held for job `marker`'s run (Slurm: the launchers were
+    /// told goodbye). Nothing to decide; a deletion waiting for the engine looks again.
+    Released {
+        marker: String,
+    },
     /// A job whose run the engine could not start yet (Slurm has it pending), and why; `None`
     /// once it started.
     Waiting {
@@ -239,6 +244,12 @@ pub trait Engine {
         Ok(())
     }
 
+    /// Whether the engine still holds runs the core has finished with (Slurm: launchers not yet
+    /// told goodbye): a workspace is not deleted under them.
+    fn busy(&self) -> bool {
+        false
+    }
+
     /// Whether this engine runs (or ran) the job `uid`: how the engine of a job whose cluster
     /// row is gone (deleted with the workspace) is found. The local engine answers by default.
     fn owns_run(&self, uid: &str) -> bool {
@@ -264,6 +275,10 @@ impl Engines {
         self.engines.retain(|e| e.kind() != engine.kind());
         self.engines.push(engine);
         self
+    }
+
+    pub fn any_busy(&self) -> bool {
+        self.engines.iter().any(|e| e.busy())
     }
 
     /// The engine that says it runs job `uid`, if any does.

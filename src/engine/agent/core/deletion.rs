@@ -82,7 +82,8 @@ impl Core {
         let busy = !self.running.is_empty()
             || !self.nodes.is_empty()
             || !self.reaping.is_empty()
-            || self.procs.values().any(|p| matches!(p, Proc::Starting | Proc::Running));
+            || self.procs.values().any(|p| matches!(p, Proc::Starting | Proc::Running))
+            || self.engines.any_busy();
         if busy {
             return;
         }

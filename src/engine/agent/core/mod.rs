@@ -332,6 +332,7 @@ impl Core {
             }
             EngineEvent::Reaped { marker } => self.reaped(&marker),
             EngineEvent::Lost { marker, error } => self.run_lost(&marker, &error),
+            EngineEvent::Released { .. } => {}
             EngineEvent::Waiting { marker, reason } => {
                 if let Some(&id) = self.by_uid.get(marker.as_str()) {
                     self.changes.push(Change::JobWaitReason { id, reason, expected_start: None });

@@ -138,6 +138,8 @@ pub(super) struct Driver {
     pub runs: HashMap<String, Tracked>,
     pub events: UnboundedSender<EngineEvent>,
     pub next_squeue: Instant,
+    /// How many runs have not been told goodbye yet (read by the engine: `busy`).
+    pub holding: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The run a process key belongs to: `<uid>:<attempt>`.
@@ -330,6 +332,19 @@ impl Driver {
         for tracked in self.runs.values_mut().filter(|t| t.gone.is_none()) {
             let Some(id) = tracked.slurm_id else { continue };
             match by_id.get(&id) {
+                Some(entry)
+                    if sbatch::phase(&entry.state) == Phase::Pending
+                        && sbatch::never_starts(&entry.reason).is_some() =>
+                {
+                    // It would wait forever: cancel it and fail the job with the reason.
+                    let fix = sbatch::never_starts(&entry.reason).unwrap_or_default();
+                    scancel(id);
+                    tracked.cancelled = true;
+                    let error = format!("Slurm can never start job {id} ({}): {fix}", entry.reason);
+                    tracked.submit_error = Some(error);
+                    lose_rest(tracked, id, &entry.state, &mut events);
+                    tracked.gone = Some(entry.state.clone());
+                }
                 Some(entry) if sbatch::phase(&entry.state) == Phase::Pending => {
                     let reason = sbatch::explain_pending(id, &entry.reason);
                     if tracked.reason.as_ref() != Some(&reason) && !tracked.started {
@@ -371,6 +386,7 @@ impl Driver {
     /// Say goodbye to runs whose every key the core acknowledged; forget runs that are over.
     fn finish_runs(&mut self) {
         let now = Instant::now();
+        let mut released = Vec::new();
         for tracked in self.runs.values_mut() {
             let done = tracked.reaping.is_none()
                 && !tracked.requested.is_empty()
@@ -383,6 +399,7 @@ impl Driver {
                     }
                 }
                 let _ = std::fs::write(tracked.dir.finished(), b"");
+                released.push(tracked.uid.clone());
             }
             if let (Some(at), None, false) = (tracked.goodbye, &tracked.gone, tracked.cancelled)
                 && now.duration_since(at) > GOODBYE_GRACE
@@ -394,6 +411,12 @@ impl Driver {
             }
         }
         self.runs.retain(|_, t| t.active());
+        // Counted before the events go: the core, woken by one, must see the new count.
+        let holding = self.runs.values().filter(|t| t.goodbye.is_none()).count();
+        self.holding.store(holding, std::sync::atomic::Ordering::Release);
+        for marker in released {
+            self.send(EngineEvent::Released { marker });
+        }
     }
 }
 

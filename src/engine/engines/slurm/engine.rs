@@ -42,6 +42,8 @@ pub struct SlurmEngine {
     /// The attempt of each uid's current run (process keys name both).
     runs: HashMap<String, u32>,
     recovered: Option<(Vec<String>, Vec<Exit>)>,
+    /// Runs the thread has not told goodbye yet.
+    holding: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// The thread's state until it is needed (`wake`).
     idle: Option<(Driver, std::sync::mpsc::Receiver<Command>)>,
 }
@@ -85,7 +87,8 @@ impl SlurmEngine {
         let node_command = vec![python.to_string(), "-S".into(), "-c".into(), NODE_CODE.into(), module];
         let (commands, receiver) = std::sync::mpsc::channel();
         let active = !tracked.is_empty();
-        let driver = Driver { runs: tracked, events, next_squeue: Instant::now() };
+        let holding = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(tracked.len()));
+        let driver = Driver { runs: tracked, events, next_squeue: Instant::now(), holding: holding.clone() };
         let machine = Machine { cpus: Vec::new(), gpus: Vec::new(), memory_mb: 0, gpu_ids: Default::default() };
         let mut engine = SlurmEngine {
             folders: LocalEngine::with_machine(layout, Outbox::default(), machine),
@@ -95,6 +98,7 @@ impl SlurmEngine {
             commands,
             runs,
             recovered: Some((running, exited)),
+            holding,
             idle: None,
         };
         engine.idle = Some((driver, receiver));
@@ -254,6 +258,10 @@ impl Engine for SlurmEngine {
 
     fn remove_files(&mut self, path: &Path) {
         self.folders.remove_files(path);
+    }
+
+    fn busy(&self) -> bool {
+        self.holding.load(std::sync::atomic::Ordering::Acquire) > 0
     }
 
     fn owns_run(&self, uid: &str) -> bool {

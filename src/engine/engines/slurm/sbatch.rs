@@ -142,6 +142,23 @@ pub fn nodes_taken(state: &str) -> bool {
     matches!(state, "PREEMPTED" | "NODE_FAIL" | "BOOT_FAIL")
 }
 
+/// Pending reasons that no change in the queue clears: the request exceeds what the partition
+/// or the account can ever give, so the job would wait forever. With what to do about it.
+pub fn never_starts(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "PartitionNodeLimit" => "the job asks for more nodes than its partition allows: ask for fewer nodes",
+        "PartitionConfig" => {
+            "the job asks for more than the partition can give (nodes, or CPUs, memory or GRES per node): ask for \
+             fewer nodes, or lower the node shape, gresPerNode or extraSbatchArgs"
+        }
+        "PartitionTimeLimit" => "the job's time limit exceeds the partition's: lower maxWallClockTime or timeLimit",
+        "BadConstraints" => "no node of the partition has the requested constraint: fix slurm.constraint",
+        "InvalidAccount" => "the account is not valid: fix slurm.account",
+        "InvalidQOS" => "the QOS is not valid for this account: fix slurm.qos",
+        _ => return None,
+    })
+}
+
 /// Slurm's pending reasons, in words a user can act on.
 pub fn explain_pending(id: u64, reason: &str) -> String {
     let words = match reason {
@@ -239,6 +256,9 @@ mod tests {
         assert_eq!(parse_job_id("4242\n"), Some(4242));
         assert_eq!(parse_job_id("4242;cluster\n"), Some(4242));
         assert!(explain_pending(7, "Resources").contains("busy"));
+        assert!(never_starts("PartitionNodeLimit").unwrap().contains("fewer nodes"));
+        assert_eq!(never_starts("Resources"), None);
+        assert_eq!(never_starts("Priority"), None);
         assert_eq!(explain_pending(7, "OddReason"), "Slurm job 7 is pending (OddReason)");
     }
 }
