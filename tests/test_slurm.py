@@ -429,3 +429,36 @@ def test_a_job_slurm_can_never_start_fails_at_once_saying_why(
     message = job.execution_info.errors[0].message
     assert "can never start" in message and "Partition" in message and "fewer nodes" in message, message
     assert not [j for j in slurm_jobs("exp/too-big") if "|PENDING" in j], "cancelled in Slurm too"
+
+
+def test_a_sweep_on_slurm_survives_its_agent_being_sigkilled_mid_sweep(
+    hpc: batchai.Cluster, experiment: batchai.Experiment, ws: batchai.Workspace, tmp_path: Path
+) -> None:
+    from batchai import sweep
+
+    before = last_slurm_id()
+    script = tmp_path / "trial.py"
+    script.write_text(
+        "import sys, time, batchai\n"
+        "for epoch in range(1, 4):\n"
+        "    batchai.log_metric('loss', float(sys.argv[1]) + 1 / epoch, step=epoch)\n"
+        "    time.sleep(0.3)\n"
+    )
+    s = experiment.create_sweep(
+        "killed",
+        search_space={"x": sweep.choice([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])},
+        sampler=sweep.GridSampler(),
+        metric="loss",
+        mode="min",
+        trial=dict(cluster=hpc, command_line=f"{sys.executable} {script} ${{{{search_space.x}}}}"),
+        max_concurrent_trials=2,
+    )
+    until(lambda: len(s.trials()) >= 2, timeout=120, what="trials to start")
+    os.kill(agent_pid(ws), signal.SIGKILL)
+    s = s.wait(timeout=300)
+    trials = s.trials()
+    assert (s.state, len(trials)) == ("completed", 6), (s.state, s.reason, [(t.status, t.reason) for t in trials])
+    assert sorted(t.params["x"] for t in trials) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "each point once"
+    assert {t.status for t in trials} == {"completed"}, [(t.status, t.reason, t.job_state) for t in trials]
+    assert all(t.last_step == 3 for t in trials), "every trial's metrics arrived"
+    assert len(slurm_jobs("batchai:exp/killed", after=before)) == 6, "no trial submitted twice"

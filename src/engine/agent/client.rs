@@ -178,7 +178,26 @@ fn file_tail(path: &std::path::Path, max: u64) -> String {
 
 /// Tell the agent to look at the store, starting it if needed; returns once it has acted.
 pub fn wake(layout: &Layout, launcher: &Launcher) -> Result<()> {
-    wake_on(connect_or_start(layout, launcher)?)
+    // An agent killed after accepting the connection and before answering drops it: connect
+    // again (which starts a new agent once the dead one's lock is free). A few times only: an
+    // agent that dies at every wake-up is an error to report.
+    let mut lost = 0;
+    loop {
+        match wake_on(connect_or_start(layout, launcher)?) {
+            Err(Error::Agent(message)) if lost < 3 && connection_lost(&message) => {
+                lost += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an agent error says the connection went away (the agent died), not that it refused.
+fn connection_lost(message: &str) -> bool {
+    message.starts_with("reading from the agent")
+        || message.starts_with("sending to the agent")
+        || message == "the agent closed the connection"
 }
 
 /// Send a wake-up on `connection`; returns once the agent has acted.

@@ -82,6 +82,11 @@ impl RunDir {
     pub fn slurm_id(&self) -> PathBuf {
         self.0.join("slurm-id")
     }
+    /// Written just before `sbatch` is called: without it (and without an id) the run was never
+    /// handed to Slurm.
+    pub fn submitting(&self) -> PathBuf {
+        self.0.join("submitting")
+    }
     /// Present once the agent has no more business with the run.
     pub fn finished(&self) -> PathBuf {
         self.0.join("finished")

@@ -244,7 +244,11 @@ impl Driver {
             return; // submitted before (begin_run again after a restart)
         }
         let mut tracked = Tracked::new(manifest.uid.clone(), dir.clone(), manifest.nodes.len());
-        match write_run(&dir, &manifest, &script).and_then(|script| sbatch_submit(&args, &script)) {
+        let submitted = write_run(&dir, &manifest, &script).and_then(|script| {
+            std::fs::write(dir.submitting(), b"").map_err(|e| format!("cannot write {}: {e}", dir.0.display()))?;
+            sbatch_submit(&args, &script)
+        });
+        match submitted {
             Ok(id) => {
                 tracked.slurm_id = Some(id);
                 if let Err(e) = node::write_atomic(&dir.slurm_id(), id.to_string().as_bytes()) {
@@ -513,6 +517,24 @@ fn sbatch_submit(args: &[String], script: &std::path::Path) -> Result<u64, Strin
         return Err(format!("sbatch refused the job: {}", stderr.trim()));
     }
     sbatch::parse_job_id(&stdout).ok_or_else(|| format!("sbatch answered without a job id: {}", stdout.trim()))
+}
+
+/// The id of the Slurm job whose comment is `comment` (see `sbatch::submission`), if Slurm
+/// still lists it: how a run whose `sbatch` was cut short by the agent's death is found again.
+pub(super) fn find_by_comment(comment: &str) -> Result<Option<u64>, String> {
+    let output = Process::new("squeue")
+        .args(["--me", "--noheader", "--states=all", "--format", "%i|%k"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run squeue: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("squeue failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('|'))
+        .find(|(_, k)| k.trim() == comment)
+        .and_then(|(id, _)| id.trim().parse().ok()))
 }
 
 fn squeue() -> Result<Vec<QueueEntry>, String> {

@@ -71,7 +71,7 @@ impl SlurmEngine {
             else {
                 continue;
             };
-            if dir.finished().exists() {
+            if dir.finished().exists() || !settle_submission(&name, &dir) {
                 continue;
             }
             if let Some((run, keys, exits)) = Tracked::load(&name, dir) {
@@ -270,5 +270,44 @@ impl Engine for SlurmEngine {
 
     fn recovered(&mut self) -> (Vec<String>, Vec<Exit>) {
         self.recovered.take().unwrap_or_default()
+    }
+}
+
+/// A run folder without a Slurm id: the last agent died before or inside `sbatch`. Returns false
+/// when the run was never handed to Slurm (it is submitted again when the core resumes it), true
+/// when it was (its id, found again by the job's comment, is recorded) or when that cannot be
+/// known and a launcher of it already ran.
+fn settle_submission(name: &str, dir: &RunDir) -> bool {
+    if dir.slurm_id().exists() {
+        return true;
+    }
+    if !dir.submitting().exists() {
+        return false; // died before sbatch: nothing reached Slurm
+    }
+    let (uid, attempt) = name.rsplit_once(':').unwrap_or((name, "0"));
+    let comment = sbatch::comment(uid, attempt.parse().unwrap_or(0));
+    match super::driver::find_by_comment(&comment) {
+        Ok(Some(id)) => {
+            tracing::info!("run {name}: found its Slurm job {id} again by its comment");
+            let _ = crate::engine::launcher::node::write_atomic(&dir.slurm_id(), id.to_string().as_bytes());
+            true
+        }
+        // Slurm lists no such job: it never took it, or it ended and was purged. A launcher that
+        // ran wrote to an outbox; without one, nothing ran and submitting again is safe.
+        Ok(None) => {
+            let ran = std::fs::read_dir(&dir.0)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| std::fs::metadata(e.path().join("out.jsonl")).is_ok_and(|m| m.len() > 0));
+            if !ran {
+                let _ = std::fs::remove_file(dir.submitting());
+            }
+            ran
+        }
+        Err(e) => {
+            tracing::warn!("run {name}: cannot ask Slurm whether it took the job ({e})");
+            true
+        }
     }
 }

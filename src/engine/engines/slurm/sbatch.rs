@@ -24,6 +24,8 @@ pub fn submission(run: &RunAllocation<'_>, run_dir: &Path, launcher: &[String]) 
         format!("--chdir={}", run_dir.display()),
         // A requeued Slurm job would start the launchers again; batchai requeues by itself.
         "--no-requeue".to_string(),
+        // How a restarted agent finds the job if it died inside `sbatch` (see `driver`).
+        format!("--comment={}", comment(run.uid, run.attempt)),
     ];
     let gres = gres(run);
     if let Some(slurm) = run.slurm {
@@ -71,6 +73,11 @@ pub fn submission(run: &RunAllocation<'_>, run_dir: &Path, launcher: &[String]) 
         step.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
     );
     (args, script)
+}
+
+/// The Slurm comment that names a run.
+pub fn comment(uid: &str, attempt: u32) -> String {
+    format!("batchai:{uid}:{attempt}")
 }
 
 /// The `--gres` of each node: the cluster's, or the node shape's GPUs.
