@@ -55,6 +55,7 @@ const OWN_FLAGS: &[(&str, &str)] = &[
     ("-D", "the job's working directory"),
     ("--parsable", "batchai reading sbatch's answer"),
     ("--wait", "batchai's agent, which watches the job itself"),
+    ("--comment", "batchai's record of which run the job is (found again after an agent restart)"),
     ("-W", "batchai's agent, which watches the job itself"),
 ];
 
