@@ -150,12 +150,14 @@ impl MountTargets<'_> {
 
 /// What batchai makes inside a workspace folder, in the order deleting the workspace removes
 /// it: the store and the agent's lock go last, so a deletion cut short can be taken up again.
-const WORKSPACE_ENTRIES: [&str; 13] = [
+const WORKSPACE_ENTRIES: [&str; 15] = [
     "nodes",
     "shared",
     "outputs",
     "fileservers",
     "azure",
+    // Slurm runs' folders (the launchers' inboxes and outboxes).
+    "slurm",
     "agent.sock",
     "workspace.db",
     "workspace.db-wal",
@@ -163,6 +165,8 @@ const WORKSPACE_ENTRIES: [&str; 13] = [
     "agent.log",
     "agent.log.1",
     "agent.log.2",
+    // The endpoints' secret: last but one, so clients of a deletion cut short still reach it.
+    ".endpoints",
     "agent.lock",
 ];
 
