@@ -136,8 +136,11 @@ def sweep_spec(
     metric_regex: str | None = None,
 ) -> dict[str, Any]:
     """The stored form of a sweep (camelCase, as the core validates it)."""
-    from .experiment import job_spec
+    from ._keywords import check_keywords
+    from .experiment import JOB_KEYWORDS, job_spec
     from .sweep._aml import default_seed
+
+    check_keywords("Experiment.create_sweep", trial, JOB_KEYWORDS, " in trial")
 
     space = search_space if isinstance(search_space, Space) else Space(search_space)
     # A seed the caller did not choose is derived from the sweep's experiment and name, so that
