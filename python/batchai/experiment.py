@@ -424,6 +424,7 @@ class Experiment(Resource):
         return self.jobs()
 
     def job(self, name: str) -> Job:
+        """The job of that name (raises :class:`NotFoundError` when there is none)."""
         return Job._from_json(self._handle, self._handle.get("job", self.name, name), self.name)
 
     @suggest_keywords
@@ -510,12 +511,15 @@ class Experiment(Resource):
         )
 
     def sweep(self, name: str) -> Sweep:
+        """The sweep of that name (raises :class:`NotFoundError` when there is none)."""
         return Sweep._get(self._handle, self.name, name)
 
     def sweeps(self) -> list[Sweep]:
+        """The experiment's sweeps."""
         return Sweep._list(self._handle, self.name)
 
     def jobs(self) -> list[Job]:
+        """The experiment's jobs, oldest first (sweeps' trial jobs included)."""
         return Job._listed(self._handle, self.name)
 
     def to_pandas(self) -> Any:
