@@ -85,9 +85,7 @@ def _undocumented() -> list[str]:
             for name, member in vars(klass).items():
                 if name.startswith("_") or (klass, name) in seen_members:
                     continue
-                if not (
-                    inspect.isfunction(member) or isinstance(member, property | classmethod | staticmethod)
-                ):
+                if not (inspect.isfunction(member) or isinstance(member, property | classmethod | staticmethod)):
                     continue
                 seen_members.add((klass, name))
                 if not _own_doc(member):

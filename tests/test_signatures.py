@@ -77,3 +77,23 @@ def test_help_shows_the_parameters() -> None:
     text = inspect.signature(batchai.Experiment.create_job)
     assert "node_count: 'int' = 1" in str(text)
     assert "node_count:" in (batchai.Experiment.create_job.__doc__ or "")
+
+
+@pytest.mark.parametrize(
+    "method",
+    (
+        batchai.Experiment.create_job,
+        batchai.Experiment.create_sweep,
+        batchai.Workspace.create_cluster,
+        batchai.Workspace.create_file_server,
+        batchai.Workspace.create_experiment,
+        batchai.Workspace.create,
+        batchai.Workspace.open,
+    ),
+    ids=lambda m: m.__qualname__,
+)
+def test_create_methods_document_every_parameter(method: object) -> None:
+    doc = inspect.getdoc(method) or ""
+    args = doc.split("Args:", 1)[1] if "Args:" in doc else ""
+    missing = [n for n in keyword_names(method) if f"\n    {n}: " not in args]  # type: ignore[arg-type]
+    assert not missing, f"{method.__qualname__} does not document {missing} under Args:"  # type: ignore[attr-defined]

@@ -206,7 +206,30 @@ class Workspace:
         is a shortcut for manual scale settings.
 
         ``engine=SlurmEngine(partition=...)`` makes a Slurm cluster: each job is one Slurm job
-        on that partition, and the scale settings bound how many nodes its jobs use at once."""
+        on that partition, and the scale settings bound how many nodes its jobs use at once.
+
+        Args:
+            name: The cluster's name, unique in the workspace.
+            node_shape: What each node is: CPUs, GPUs and memory (MiB) of this machine; default
+                1 CPU, no GPU.
+            scale_settings: Manual or automatic scaling; default one node, manual.
+            target_node_count: Shortcut for ``ScaleSettings(manual=ManualScaleSettings(n))``
+                (give it or ``scale_settings``).
+            node_setup: A setup task and volumes every node gets when allocated.
+            vm_size: Batch AI's VM size, recorded as given.
+            vm_priority: Batch AI's VM priority, recorded as given.
+            engine: ``"local"`` (slices of this machine) or a :class:`SlurmEngine`.
+            exist_ok: Return the existing cluster of that name (as stored, whatever the settings
+                given) instead of raising :class:`AlreadyExistsError`.
+
+        Returns:
+            The cluster, with the nodes the agent allocated so far (see
+            :meth:`Cluster.wait_for_steady`).
+
+        Raises:
+            ValidationError: A setting is invalid, or asks for more than this machine has.
+            AlreadyExistsError: A cluster of that name exists (and ``exist_ok`` is False).
+        """
         if target_node_count is not None:
             if scale_settings is not None:
                 raise ValidationError(
@@ -259,7 +282,16 @@ class Workspace:
         vm_size: str | None = None,
         exist_ok: bool = False,
     ) -> FileServer:
-        """Create a file server: a folder the workspace owns, or the existing folder ``path``."""
+        """Create a file server: a folder the workspace owns, or the existing folder ``path``.
+
+        Args:
+            name: The file server's name, unique in the workspace.
+            path: An existing folder to share (a relative path is taken from the current working
+                directory); None: a new folder in the workspace, deleted with the file server.
+            vm_size: Batch AI's VM size, recorded as given.
+            exist_ok: Return the existing file server of that name instead of raising
+                :class:`AlreadyExistsError`.
+        """
         spec: dict[str, Any] = {}
         if path is not None:
             spec["path"] = os.path.abspath(os.fspath(path))
