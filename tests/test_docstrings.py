@@ -66,6 +66,7 @@ def _batchai_classes(cls: type) -> Iterator[type]:
 def _undocumented() -> list[str]:
     missing: list[str] = []
     seen: set[int] = set()
+    seen_members: set[tuple[type, str]] = set()
     for qualname, obj in _public_objects():
         if not (inspect.isclass(obj) or inspect.isfunction(obj)):
             continue  # type aliases (Literal[...]) and constants: documented where they are used
@@ -93,11 +94,7 @@ def _undocumented() -> list[str]:
     return sorted(set(missing))
 
 
-seen_members: set[tuple[type, str]] = set()
-
-
 def test_every_public_name_is_documented() -> None:
-    seen_members.clear()
     missing = _undocumented()
     assert not missing, f"{len(missing)} public names have no docstring:\n" + "\n".join(missing)
 
