@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ._convert import parse_time
+from .settings import ProvisioningState
 
 if TYPE_CHECKING:
     from . import _core
@@ -55,14 +56,18 @@ class Resource:
 
     @property
     def name(self) -> str:
+        """The resource's name, unique among its kind in its workspace (or experiment)."""
         return str(self._data["name"])
 
     @property
     def id(self) -> str:
+        """Batch AI's resource id: ``/workspaces/<ws>/clusters/<name>``,
+        ``/workspaces/<ws>/experiments/<exp>/jobs/<name>``..."""
         return str(self._data["id"])
 
     @property
     def workspace_name(self) -> str:
+        """The name of the workspace that holds the resource."""
         return self._handle.name
 
     @property
@@ -72,16 +77,20 @@ class Resource:
 
     @property
     def creation_time(self) -> dt.datetime:
+        """When the resource was created (UTC)."""
         created = parse_time(self._props["creationTime"])
         assert created is not None
         return created
 
     @property
-    def provisioning_state(self) -> str:
-        return str(self._props["provisioningState"])
+    def provisioning_state(self) -> ProvisioningState:
+        """``succeeded`` once created; ``deleting`` while it is being deleted."""
+        state: ProvisioningState = self._props["provisioningState"]
+        return state
 
     @property
     def provisioning_state_transition_time(self) -> dt.datetime | None:
+        """When ``provisioning_state`` last changed (UTC)."""
         return parse_time(self._props.get("provisioningStateTransitionTime"))
 
     def refresh(self) -> Self:
@@ -97,6 +106,11 @@ class Resource:
         return copy.deepcopy(self._data)
 
     def to_json(self, indent: int | None = 2) -> str:
+        """Batch AI's JSON view of the resource as text (see :meth:`to_dict`).
+
+        Args:
+            indent: Spaces per level; None for one line.
+        """
         return json.dumps(self._data, indent=indent)
 
     def delete(self) -> None:

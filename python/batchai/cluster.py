@@ -13,15 +13,18 @@ from ._resource import Resource
 from .exceptions import BatchAITimeoutError
 from .node import Node, SlurmNode
 from .settings import (
+    AllocationState,
     AutoScaleSettings,
     BatchAIErrorInfo,
     DeallocationOption,
+    EngineKind,
     ManualScaleSettings,
     NodeSetup,
     NodeShape,
     NodeStateCounts,
     ScaleSettings,
     SlurmEngine,
+    VmPriority,
 )
 
 
@@ -33,9 +36,10 @@ class Cluster(Resource):
     __slots__ = ()
 
     @property
-    def engine(self) -> str:
-        """``local`` or ``slurm``."""
-        return str(self._props.get("engine", "local"))
+    def engine(self) -> EngineKind:
+        """``local`` (slices of this machine) or ``slurm`` (each job one Slurm job)."""
+        engine: EngineKind = self._props.get("engine", "local")
+        return engine
 
     @property
     def slurm(self) -> SlurmEngine | None:
@@ -45,59 +49,96 @@ class Cluster(Resource):
 
     @property
     def vm_size(self) -> str | None:
+        """Batch AI's VM size, recorded as given (the node shape is :attr:`node_shape`)."""
         return self._props.get("vmSize")
 
     @property
-    def vm_priority(self) -> str:
-        return str(self._props.get("vmPriority", "dedicated"))
+    def vm_priority(self) -> VmPriority:
+        """Batch AI's VM priority (``dedicated`` or ``lowpriority``), recorded as given."""
+        priority: VmPriority = self._props.get("vmPriority", "dedicated")
+        return priority
 
     @property
     def node_shape(self) -> NodeShape:
+        """What each node is: CPUs, GPUs and memory (MiB) of this machine."""
         return from_dict(NodeShape, self._props.get("nodeShape", {}))
 
     @property
     def scale_settings(self) -> ScaleSettings:
+        """Manual (a target node count) or automatic scaling (bounds)."""
         return from_dict(ScaleSettings, self._props["scaleSettings"])
 
     @property
     def node_setup(self) -> NodeSetup | None:
+        """The setup task and mount volumes every node gets; None when there are none."""
         setup = self._props.get("nodeSetup")
         return None if setup is None else from_dict(NodeSetup, setup)
 
     @property
-    def allocation_state(self) -> str:
-        return str(self._props["allocationState"])
+    def allocation_state(self) -> AllocationState:
+        """``steady`` at its target node count, ``resizing`` on the way (as of the last
+        :meth:`refresh`)."""
+        state: AllocationState = self._props["allocationState"]
+        return state
 
     @property
     def allocation_state_transition_time(self) -> dt.datetime | None:
+        """When ``allocation_state`` last changed (UTC)."""
         return parse_time(self._props.get("allocationStateTransitionTime"))
 
     @property
     def current_node_count(self) -> int:
+        """How many nodes the cluster has now."""
         return int(self._props.get("currentNodeCount", 0))
 
     @property
     def node_state_counts(self) -> NodeStateCounts:
+        """How many nodes are idle, running, preparing, unusable and leaving."""
         return from_dict(NodeStateCounts, self._props.get("nodeStateCounts", {}))
 
     @property
     def errors(self) -> list[BatchAIErrorInfo]:
+        """Errors of the cluster's nodes (a failed setup task...); empty when there are none."""
         result: list[BatchAIErrorInfo] = from_json_value(list[BatchAIErrorInfo], self._props.get("errors", []))
         return result
 
     def resize(self, target_node_count: int, node_deallocation_option: DeallocationOption = "requeue") -> Self:
-        """Manual scale to ``target_node_count`` nodes (``az batchai cluster resize``)."""
+        """Manual scale to ``target_node_count`` nodes (``az batchai cluster resize``).
+
+        Args:
+            target_node_count: How many nodes the cluster should have.
+            node_deallocation_option: What happens to the running jobs of nodes that go:
+                ``requeue`` (back in the queue), ``terminate`` (failed) or
+                ``waitforjobcompletion`` (the nodes go once their jobs end).
+
+        Returns:
+            The cluster, refreshed (it may still be ``resizing``: see :meth:`wait_for_steady`).
+        """
         return self.update_scale_settings(
             ScaleSettings(manual=ManualScaleSettings(target_node_count, node_deallocation_option))
         )
 
     def auto_scale(self, minimum_node_count: int, maximum_node_count: int) -> Self:
-        """Scale between the bounds with the jobs' demand (``az batchai cluster auto-scale``)."""
+        """Scale between the bounds with the jobs' demand (``az batchai cluster auto-scale``).
+
+        Args:
+            minimum_node_count: The fewest nodes the cluster keeps, even when idle.
+            maximum_node_count: The most nodes it grows to.
+
+        Returns:
+            The cluster, refreshed.
+        """
         return self.update_scale_settings(
             ScaleSettings(auto_scale=AutoScaleSettings(minimum_node_count, maximum_node_count))
         )
 
     def update_scale_settings(self, scale_settings: ScaleSettings) -> Self:
+        """Replace the scale settings (Batch AI's cluster update); :meth:`resize` and
+        :meth:`auto_scale` are shortcuts.
+
+        Returns:
+            The cluster, refreshed.
+        """
         with python_field_names():
             text = self._handle.set_scale_settings(self.name, dumps(scale_settings))
         self._data = Resource._from_json(self._handle, text)._data
@@ -118,7 +159,17 @@ class Cluster(Resource):
         return [SlurmNode._from_json(n) for n in json.loads(self._handle.slurm_nodes(self.name))]
 
     def wait_for_steady(self, timeout: float = 60.0) -> Self:
-        """Wait until the cluster has its target nodes, none preparing or leaving."""
+        """Wait until the cluster has its target nodes, none preparing or leaving.
+
+        Args:
+            timeout: Seconds to wait at most.
+
+        Returns:
+            The cluster, refreshed.
+
+        Raises:
+            BatchAITimeoutError: The cluster is still resizing after ``timeout`` seconds.
+        """
         deadline = time.monotonic() + timeout
         while self.refresh().allocation_state != "steady":
             if time.monotonic() > deadline:

@@ -25,6 +25,7 @@ class FileServer(Resource):
 
     @property
     def vm_size(self) -> str | None:
+        """Batch AI's VM size, recorded as given (a local file server is a folder)."""
         return self._props.get("vmSize")
 
     def _repr_fields(self) -> dict[str, Any]:

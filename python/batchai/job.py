@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Any, Self, cast
 
 from . import _agent, _core
 from ._convert import from_dict, from_json_value, parse_duration, parse_time
@@ -21,10 +21,12 @@ from .node import Node
 from .settings import (
     ContainerSettings,
     ExecutionInfo,
+    ExecutionState,
     InputDirectory,
     JobPreparation,
     MountVolumes,
     OutputDirectory,
+    Priority,
 )
 from .toolkits import BY_KEY, ToolkitSettings
 
@@ -33,7 +35,15 @@ TERMINAL = ("succeeded", "failed")
 
 @dataclass(frozen=True)
 class OutputFile:
-    """A file or folder of a job's output directory (Batch AI's ``File``)."""
+    """A file or folder of a job's output directory (Batch AI's ``File``).
+
+    Attributes:
+        name: The file's name (its last path component).
+        path: Its absolute path.
+        is_directory: True for a folder.
+        content_length: Its size in bytes; None for a folder.
+        last_modified: When it was last written (UTC).
+    """
 
     name: str
     path: Path
@@ -50,7 +60,15 @@ class OutputFile:
 @dataclass(frozen=True)
 class JobEvent:
     """One state change of a job, from the workspace's event log: ``from_state`` is None for the
-    job's creation; ``reason`` says why in a line ("placed on nodes c-0, c-1", "exit code 3")."""
+    job's creation; ``reason`` says why in a line ("placed on nodes c-0, c-1", "exit code 3").
+
+    Attributes:
+        time: When it happened (UTC).
+        from_state: The execution state before; None for the job's creation.
+        to_state: The execution state after (``queued``, ``running``, ``terminating``,
+            ``succeeded``, ``failed``).
+        reason: Why, in a line.
+    """
 
     time: dt.datetime
     from_state: str | None
@@ -58,6 +76,8 @@ class JobEvent:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"time": ISO 8601 text, "from": ..., "to": ..., "reason": ...}``, as
+        ``batchai job events -o json`` prints it."""
         return {
             "time": self.time.isoformat(),
             "from": self.from_state,
@@ -109,29 +129,37 @@ class Job(Resource):
 
     @property
     def name(self) -> str:
+        """The job's name, unique in its experiment."""
         if self._json is None and self._row is not None:
             return self._row[0]
         return super().name
 
     @property
     def experiment_name(self) -> str:
+        """The name of the job's experiment."""
         assert self._parent is not None
         return self._parent
 
     @property
     def cluster_name(self) -> str:
+        """The name of the cluster the job runs on."""
         return str(self._props["cluster"]["id"]).rstrip("/").rsplit("/", 1)[-1]
 
     @property
     def node_count(self) -> int:
+        """How many nodes the job runs on (gang-scheduled: all at once)."""
         return int(self._props["nodeCount"])
 
     @property
-    def scheduling_priority(self) -> str:
-        return str(self._props.get("schedulingPriority", "normal"))
+    def scheduling_priority(self) -> Priority:
+        """``low``, ``normal`` or ``high``: queued jobs of higher priority are placed first."""
+        priority: Priority = self._props.get("schedulingPriority", "normal")
+        return priority
 
     @property
     def tool_type(self) -> str:
+        """The toolkit's name: ``custom``, ``custommpi``, ``pytorch``, ``tensorflow``,
+        ``horovod``, ``cntk``, ``caffe``, ``caffe2`` or ``chainer``."""
         return str(self._props["toolType"])
 
     @property
@@ -144,21 +172,26 @@ class Job(Resource):
 
     @property
     def mount_volumes(self) -> MountVolumes | None:
+        """The job's own volumes, under ``$AZ_BATCHAI_JOB_MOUNT_ROOT``; None when none."""
         mv = self._props.get("mountVolumes")
         return None if mv is None else from_dict(MountVolumes, mv)
 
     @property
     def container_settings(self) -> ContainerSettings | None:
+        """The container recorded with the job (processes run on this machine); None when none."""
         cs = self._props.get("containerSettings")
         return None if cs is None else from_dict(ContainerSettings, cs)
 
     @property
     def job_preparation(self) -> JobPreparation | None:
+        """The command run on every node before the toolkit starts; None when none."""
         jp = self._props.get("jobPreparation")
         return None if jp is None else from_dict(JobPreparation, jp)
 
     @property
     def std_out_err_path_prefix(self) -> str | None:
+        """The prefix as given at create (None: the workspace's ``outputs`` folder); the
+        folder the logs are really in is :meth:`output_path`."""
         return self._props.get("stdOutErrPathPrefix")
 
     @property
@@ -169,16 +202,19 @@ class Job(Resource):
 
     @property
     def input_directories(self) -> list[InputDirectory]:
+        """The folders exposed as ``$AZ_BATCHAI_INPUT_<id>``."""
         result: list[InputDirectory] = from_json_value(list[InputDirectory], self._props.get("inputDirectories", []))
         return result
 
     @property
     def output_directories(self) -> list[OutputDirectory]:
+        """The output folders exposed as ``$AZ_BATCHAI_OUTPUT_<id>`` (besides ``stdouterr``)."""
         result: list[OutputDirectory] = from_json_value(list[OutputDirectory], self._props.get("outputDirectories", []))
         return result
 
     @property
     def environment_variables(self) -> dict[str, str]:
+        """The job's own variables, ``{name: value}`` (secrets are in :attr:`secret_names`)."""
         return {v["name"]: v["value"] for v in self._props.get("environmentVariables", [])}
 
     @property
@@ -188,16 +224,21 @@ class Job(Resource):
 
     @property
     def max_wall_clock_time(self) -> dt.timedelta:
+        """The longest the job may run once started; past it, it is terminated and fails."""
         return parse_duration(self._props["constraints"]["maxWallClockTime"])
 
     @property
-    def execution_state(self) -> str:
+    def execution_state(self) -> ExecutionState:
+        """``queued``, ``running``, ``terminating``, ``succeeded`` or ``failed`` (as of the
+        last :meth:`refresh`)."""
         if self._json is None and self._row is not None:
-            return self._row[2]
-        return str(self._props["executionState"])
+            return cast(ExecutionState, self._row[2])
+        state: ExecutionState = self._props["executionState"]
+        return state
 
     @property
     def execution_state_transition_time(self) -> dt.datetime | None:
+        """When ``execution_state`` last changed (UTC)."""
         return parse_time(self._props.get("executionStateTransitionTime"))
 
     @property
@@ -244,15 +285,21 @@ class Job(Resource):
 
     @property
     def execution_info(self) -> ExecutionInfo:
+        """Start and end time, exit code and errors of the latest attempt."""
         return from_dict(ExecutionInfo, self._props.get("executionInfo", {}))
 
     @property
     def exit_code(self) -> int | None:
+        """The exit code that decided the job's outcome; None until it ends, or when it failed
+        before any process ran."""
         code = self._props.get("executionInfo", {}).get("exitCode")
         return None if code is None else int(code)
 
     @property
     def job_output_directory_path_segment(self) -> str:
+        """The job's folder under each output prefix,
+        ``<workspace>/experiments/<experiment>/jobs/<job>/<uid>``: unique for the life of the
+        workspace."""
         return str(self._props["jobOutputDirectoryPathSegment"])
 
     @property
@@ -369,6 +416,7 @@ class Job(Resource):
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stderr(self) -> str:
+        """The primary process's standard error so far (``stderr.txt``, or rank/worker 0's)."""
         path = self._primary_log("stderr")
         return path.read_text(errors="replace") if path.exists() else ""
 

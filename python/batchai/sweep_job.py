@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from . import _agent, _core
 from ._convert import dumps, python_field_names
 from .exceptions import BatchAITimeoutError, ValidationError
+from .settings import ExecutionState
 from .sweep import GridSampler, Policy, Sampler, Space, TPESampler
 from .sweep._space import Param
 
@@ -61,7 +62,28 @@ class SweepTrial:
 
     ``status`` is ``queued`` or ``running`` until the outcome is known: ``completed``, ``failed``,
     ``stopped`` (ended early by the policy; ``reason`` says why) or ``cancelled``. ``value`` is
-    the trial's best value of the sweep's metric (how Azure ML ranks trials)."""
+    the trial's best value of the sweep's metric (how Azure ML ranks trials).
+
+    Attributes:
+        id: The trial's number in the sweep, from 0 in the order trials were created.
+        params: Parameter name → the trial's value.
+        status: ``queued``, ``running``, ``completed``, ``failed``, ``stopped`` or
+            ``cancelled``.
+        reason: Why the trial ended as it did (the policy's reason for ``stopped``, what went
+            wrong for ``failed``); None when there is nothing to say.
+        value: The trial's best value of the metric so far; None before it logs one.
+        best_step: The step of that value (the interval count when steps were not logged).
+        last_value: The latest value of the metric it logged.
+        last_step: The step of that value.
+        job_name: The name of the trial's job, in the sweep's experiment.
+        job_state: The job's execution state; None when the job is gone.
+        exit_code: The job's exit code; None until it ends.
+        created: When the trial was created (UTC).
+        started: When its job was placed on nodes (UTC); None until then.
+        ended: When the trial ended (UTC); None until then.
+        overheads: Seconds spent in each phase outside the training itself (``queued``,
+            ``launch``, ``ingest``, ``decision``, ``teardown``; see :meth:`Sweep.overheads`).
+    """
 
     id: int
     params: dict[str, Any]
@@ -72,7 +94,7 @@ class SweepTrial:
     last_value: float | None
     last_step: int | None
     job_name: str
-    job_state: str | None
+    job_state: ExecutionState | None
     exit_code: int | None
     created: dt.datetime
     started: dt.datetime | None
@@ -136,8 +158,11 @@ def sweep_spec(
     metric_regex: str | None = None,
 ) -> dict[str, Any]:
     """The stored form of a sweep (camelCase, as the core validates it)."""
-    from .experiment import job_spec
+    from ._keywords import check_keywords
+    from .experiment import JOB_KEYWORDS, job_spec
     from .sweep._aml import default_seed
+
+    check_keywords("Experiment.create_sweep", trial, JOB_KEYWORDS, " in trial")
 
     space = search_space if isinstance(search_space, Space) else Space(search_space)
     # A seed the caller did not choose is derived from the sweep's experiment and name, so that
@@ -206,19 +231,24 @@ class Sweep:
         return [cls(handle, experiment, r) for r in json.loads(handle.sweep(experiment, None))]
 
     def refresh(self) -> Sweep:
+        """Read the sweep from the store again (the agent updates it as trials run)."""
         self._data = json.loads(self._handle.sweep(self._experiment, self.name))
         return self
 
     @property
     def name(self) -> str:
+        """The sweep's name, unique in its experiment."""
         return str(self._data["name"])
 
     @property
     def experiment(self) -> str:
+        """The name of the sweep's experiment (its trials' jobs are there)."""
         return self._experiment
 
     @property
     def state(self) -> SweepState:
+        """``running``, then ``completed``, ``cancelled`` or ``failed`` (:attr:`reason` says
+        why)."""
         state: SweepState = self._data["state"]
         return state
 
@@ -230,19 +260,23 @@ class Sweep:
 
     @property
     def metric(self) -> str:
+        """The metric the search optimizes."""
         return str(self._data["metric"])
 
     @property
     def mode(self) -> Literal["min", "max"]:
+        """``"min"`` or ``"max"``: whether lower or higher values of the metric are better."""
         mode: Literal["min", "max"] = self._data["mode"]
         return mode
 
     @property
     def max_trials(self) -> int:
+        """How many trials run at most (raise it with :meth:`extend`)."""
         return int(self._data["max_trials"])
 
     @property
     def max_concurrent_trials(self) -> int:
+        """How many trials run at once at most."""
         return int(self._data["max_concurrent_trials"])
 
     @property
@@ -252,16 +286,19 @@ class Sweep:
 
     @property
     def created(self) -> dt.datetime:
+        """When the sweep was created (UTC)."""
         created = _time(self._data["created"])
         assert created is not None
         return created
 
     @property
     def ended(self) -> dt.datetime | None:
+        """When the sweep ended (UTC); None while it runs."""
         return _time(self._data["ended"])
 
     @property
     def done(self) -> bool:
+        """True once the sweep has ended (its state is no longer ``running``)."""
         return self.state != "running"
 
     @property
@@ -276,6 +313,11 @@ class Sweep:
         return [SweepTrial._from_record(self._handle, self._experiment, r) for r in records]
 
     def trial(self, trial_id: int) -> SweepTrial:
+        """The trial of that id (read from the store now).
+
+        Raises:
+            ValidationError: The sweep has no such trial.
+        """
         for t in self.trials():
             if t.id == trial_id:
                 return t

@@ -26,6 +26,7 @@ from .settings import (
     ManualScaleSettings,
     NodeSetup,
     NodeShape,
+    ProvisioningState,
     ScaleSettings,
     SlurmEngine,
     VmPriority,
@@ -68,6 +69,18 @@ class Workspace:
     def create(
         cls, name: str, *, path: str | os.PathLike[str] | None = None, tags: Mapping[str, str] | None = None
     ) -> Workspace:
+        """Create a workspace; fails if it exists (Batch AI's workspace create).
+
+        Args:
+            name: The workspace's name; a named workspace lives in
+                ``$BATCHAI_HOME/workspaces/<name>`` (``$BATCHAI_HOME`` defaults to ``~/.batchai``).
+            path: Any folder to hold the workspace instead (then ``name`` defaults to the
+                folder's name).
+            tags: Free-form ``{name: value}`` labels.
+
+        Raises:
+            AlreadyExistsError: A workspace exists there.
+        """
         ws_name, folder = _resolve(name, path)
         with python_field_names():
             handle = _core.WorkspaceHandle.create_workspace(
@@ -77,6 +90,15 @@ class Workspace:
 
     @classmethod
     def open(cls, name: str | None = None, *, path: str | os.PathLike[str] | None = None) -> Workspace:
+        """Open an existing workspace; fails if there is none (Batch AI's workspace get).
+
+        Args:
+            name: The workspace's name (default ``default``), under ``$BATCHAI_HOME/workspaces``.
+            path: The workspace's folder instead.
+
+        Raises:
+            WorkspaceNotFoundError: No workspace is there.
+        """
         _, folder = _resolve(name, path)
         return cls._wrap(_core.WorkspaceHandle.open_workspace(folder, _agent.command()))
 
@@ -84,29 +106,36 @@ class Workspace:
 
     @property
     def name(self) -> str:
+        """The workspace's name."""
         return str(self._data["name"])
 
     @property
     def id(self) -> str:
+        """Batch AI's resource id, ``/workspaces/<name>``."""
         return str(self._data["id"])
 
     @property
     def path(self) -> Path:
+        """The workspace's folder (absolute): its database, ``outputs``, ``agent.log``..."""
         return Path(self._handle.path)
 
     @property
     def tags(self) -> dict[str, str]:
+        """Free-form labels (change them with :meth:`set_tags`)."""
         return dict(self._data.get("tags", {}))
 
     @property
     def creation_time(self) -> dt.datetime:
+        """When the workspace was created (UTC)."""
         created = parse_time(self._data["properties"]["creationTime"])
         assert created is not None
         return created
 
     @property
-    def provisioning_state(self) -> str:
-        return str(self._data["properties"]["provisioningState"])
+    def provisioning_state(self) -> ProvisioningState:
+        """``succeeded`` once created; ``deleting`` while it is being deleted."""
+        state: ProvisioningState = self._data["properties"]["provisioningState"]
+        return state
 
     def set_tags(self, tags: Mapping[str, str]) -> Workspace:
         """Replace the tags (Batch AI's workspace update)."""
@@ -115,13 +144,17 @@ class Workspace:
         return self
 
     def refresh(self) -> Workspace:
+        """Reload from the workspace store (another process may have changed it)."""
         self._data = json.loads(self._handle.workspace())
         return self
 
     def to_dict(self) -> dict[str, Any]:
+        """Batch AI's JSON view of the workspace (``id``, ``name``, ``type``, ``tags``,
+        ``properties``)."""
         return json.loads(json.dumps(self._data))  # type: ignore[no-any-return]
 
     def to_json(self, indent: int | None = 2) -> str:
+        """The workspace's JSON as text; ``indent`` spaces per level (None: one line)."""
         return json.dumps(self._data, indent=indent)
 
     def delete(self, timeout: float = 60.0) -> None:
@@ -173,7 +206,30 @@ class Workspace:
         is a shortcut for manual scale settings.
 
         ``engine=SlurmEngine(partition=...)`` makes a Slurm cluster: each job is one Slurm job
-        on that partition, and the scale settings bound how many nodes its jobs use at once."""
+        on that partition, and the scale settings bound how many nodes its jobs use at once.
+
+        Args:
+            name: The cluster's name, unique in the workspace.
+            node_shape: What each node is: CPUs, GPUs and memory (MiB) of this machine; default
+                1 CPU, no GPU.
+            scale_settings: Manual or automatic scaling; default one node, manual.
+            target_node_count: Shortcut for ``ScaleSettings(manual=ManualScaleSettings(n))``
+                (give it or ``scale_settings``).
+            node_setup: A setup task and volumes every node gets when allocated.
+            vm_size: Batch AI's VM size, recorded as given.
+            vm_priority: Batch AI's VM priority, recorded as given.
+            engine: ``"local"`` (slices of this machine) or a :class:`SlurmEngine`.
+            exist_ok: Return the existing cluster of that name (as stored, whatever the settings
+                given) instead of raising :class:`AlreadyExistsError`.
+
+        Returns:
+            The cluster, with the nodes the agent allocated so far (see
+            :meth:`Cluster.wait_for_steady`).
+
+        Raises:
+            ValidationError: A setting is invalid, or asks for more than this machine has.
+            AlreadyExistsError: A cluster of that name exists (and ``exist_ok`` is False).
+        """
         if target_node_count is not None:
             if scale_settings is not None:
                 raise ValidationError(
@@ -209,9 +265,11 @@ class Workspace:
         return Cluster._from_json(self._handle, text).refresh()
 
     def cluster(self, name: str) -> Cluster:
+        """The cluster of that name (raises :class:`NotFoundError` when there is none)."""
         return Cluster._from_json(self._handle, self._handle.get("cluster", None, name))
 
     def clusters(self) -> list[Cluster]:
+        """The workspace's clusters."""
         return [Cluster(self._handle, d) for d in json.loads(self._handle.list("cluster"))]
 
     # -- file servers ---------------------------------------------------------------------
@@ -224,7 +282,16 @@ class Workspace:
         vm_size: str | None = None,
         exist_ok: bool = False,
     ) -> FileServer:
-        """Create a file server: a folder the workspace owns, or the existing folder ``path``."""
+        """Create a file server: a folder the workspace owns, or the existing folder ``path``.
+
+        Args:
+            name: The file server's name, unique in the workspace.
+            path: An existing folder to share (a relative path is taken from the current working
+                directory); None: a new folder in the workspace, deleted with the file server.
+            vm_size: Batch AI's VM size, recorded as given.
+            exist_ok: Return the existing file server of that name instead of raising
+                :class:`AlreadyExistsError`.
+        """
         spec: dict[str, Any] = {}
         if path is not None:
             spec["path"] = os.path.abspath(os.fspath(path))
@@ -233,26 +300,39 @@ class Workspace:
         return self._create(FileServer, name, spec, exist_ok)
 
     def create_file_server_from_json(self, name: str, source: str | os.PathLike[str] | Mapping[str, Any]) -> FileServer:
+        """Create a file server from Batch AI ``FileServerCreateParameters`` JSON (a path, JSON
+        text or a mapping); Azure-only fields are reported as :class:`BatchAIWarning`."""
         text, notes = self._handle.create_from_batchai_json("file_server", None, name, _json_text(source))
         for note in notes:
             warnings.warn(note, BatchAIWarning, stacklevel=2)
         return FileServer._from_json(self._handle, text)
 
     def file_server(self, name: str) -> FileServer:
+        """The file server of that name (raises :class:`NotFoundError` when there is none)."""
         return FileServer._from_json(self._handle, self._handle.get("file_server", None, name))
 
     def file_servers(self) -> list[FileServer]:
+        """The workspace's file servers."""
         return [FileServer(self._handle, d) for d in json.loads(self._handle.list("file_server"))]
 
     # -- experiments and jobs -------------------------------------------------------------
 
     def create_experiment(self, name: str, *, exist_ok: bool = False) -> Experiment:
+        """Create an experiment: a named group of jobs.
+
+        Args:
+            name: The experiment's name, unique in the workspace.
+            exist_ok: Return the existing experiment of that name instead of raising
+                :class:`AlreadyExistsError`.
+        """
         return self._create(Experiment, name, {}, exist_ok)
 
     def experiment(self, name: str) -> Experiment:
+        """The experiment of that name (raises :class:`NotFoundError` when there is none)."""
         return Experiment._from_json(self._handle, self._handle.get("experiment", None, name))
 
     def experiments(self) -> list[Experiment]:
+        """The workspace's experiments."""
         return [Experiment(self._handle, d) for d in json.loads(self._handle.list("experiment"))]
 
     @property
@@ -286,6 +366,8 @@ class Agent:
         self._path = workspace_path
 
     def start(self) -> dict[str, Any]:
+        """Start the agent if none runs (it also starts by itself when needed); returns its
+        :meth:`status`."""
         _core.agent_start(self._path, _agent.command())
         status = self.status()
         assert status is not None

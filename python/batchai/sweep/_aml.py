@@ -67,7 +67,14 @@ DEFAULT_MAX_TRIALS = 1000
 @dataclass(frozen=True)
 class SweepDefinition:
     """A sweep read from Azure ML YAML: create it with
-    ``workspace.experiment(d.experiment).create_sweep(d.name, **d.kwargs)``."""
+    ``workspace.experiment(d.experiment).create_sweep(d.name, **d.kwargs)``.
+
+    Attributes:
+        name: The sweep's name (the file's ``name``, or the one given).
+        experiment: The experiment's name (the file's ``experiment_name``, or the one given).
+        kwargs: Keyword arguments of :meth:`batchai.Experiment.create_sweep`.
+        warnings: What in the file was not carried over, one line each.
+    """
 
     name: str
     experiment: str

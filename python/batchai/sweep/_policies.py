@@ -52,7 +52,15 @@ class BanditPolicy(Policy, kind="bandit"):
     an accuracy of 0.9 is 0.21 of accuracy, 0.3 of the matching loss 0.1 is 0.03. Give one slack;
     with neither, ``slack_factor`` takes its default, which suits metrics far from zero such as
     accuracies. For a loss near zero, give ``slack_amount`` in the loss's units. The benchmark in
-    ``docs/benchmarks.md`` shows where the default keeps the best configuration and where not."""
+    ``docs/benchmarks.md`` shows where the default keeps the best configuration and where not.
+
+    Attributes:
+        slack_factor: The slack as a ratio of the best value (see above); None with
+            ``slack_amount``, else its default.
+        slack_amount: The slack in the metric's units; None: use ``slack_factor``.
+        evaluation_interval: Judge a trial every this many reported steps.
+        delay_evaluation: Judge no trial before this step.
+    """
 
     slack_factor: float | None = None
     slack_amount: float | None = None
@@ -69,7 +77,13 @@ class MedianStoppingPolicy(Policy, kind="median_stopping"):
     not failed ones), and nothing is stopped until ``min_trials`` of them have (Azure ML judges
     against a single peer). Only comparisons, so the same for any sign, scale and direction.
     Azure ML's default delay is kept; comparing a best value with averages is lenient, so it
-    saves less than the other policies where good configurations learn slowly."""
+    saves less than the other policies where good configurations learn slowly.
+
+    Attributes:
+        evaluation_interval: Judge a trial every this many reported steps.
+        delay_evaluation: Judge no trial before this step.
+        min_trials: Other trials that must have reached the step before anything is stopped.
+    """
 
     evaluation_interval: int = default("median_stopping", "evaluation_interval")
     delay_evaluation: int = default("median_stopping", "delay_evaluation")
@@ -83,7 +97,14 @@ class TruncationSelectionPolicy(Policy, kind="truncation_selection"):
 
     With n trials there, k = floor(n * percentage / 100) are cut: a trial is stopped when fewer
     than k are strictly worse than it (ties are kept; Azure ML does not document its rounding).
-    Ranks only, so the same for any sign, scale and direction of the metric."""
+    Ranks only, so the same for any sign, scale and direction of the metric.
+
+    Attributes:
+        truncation_percentage: The percentage of trials cut at each evaluation point.
+        evaluation_interval: Judge a trial every this many reported steps.
+        delay_evaluation: Judge no trial before this step.
+        exclude_finished_trials: Leave trials that have ended out of the comparison.
+    """
 
     truncation_percentage: int = default("truncation_selection", "truncation_percentage")
     evaluation_interval: int = default("truncation_selection", "evaluation_interval")
@@ -98,7 +119,15 @@ class ASHAPolicy(Policy, kind="asha"):
     continue; a report that skips past a rung is judged at it. No trial is stopped before
     ``grace_period`` steps. Ranks only, so the same for any sign, scale and direction.
     The first rung is the one bet ASHA makes on how early configurations separate: see
-    :class:`HyperbandPolicy` to hedge it."""
+    :class:`HyperbandPolicy` to hedge it.
+
+    Attributes:
+        reduction_factor: Only the best ``1/reduction_factor`` at a rung continue; rungs are
+            this factor apart.
+        min_resource: The first rung's step.
+        max_resource: No rung at or past this step; None: no bound.
+        grace_period: No trial is stopped before this many steps.
+    """
 
     reduction_factor: int = default("asha", "reduction_factor")
     min_resource: int = default("asha", "min_resource")
@@ -115,7 +144,15 @@ class HyperbandPolicy(Policy, kind="hyperband"):
     trials (Optuna's weights), and competes only within it: the best ``1/reduction_factor`` at
     each rung continue. Ranks only, so the same for any sign, scale and direction of the metric.
     Set ``max_resource`` to the steps a trial runs (Ray Tune's ``max_t``; default 100);
-    ``seed`` salts the assignment of trial ids to brackets."""
+    ``seed`` salts the assignment of trial ids to brackets.
+
+    Attributes:
+        reduction_factor: Only the best ``1/reduction_factor`` at a rung continue; rungs are
+            this factor apart.
+        min_resource: The first rung's step in the most aggressive bracket.
+        max_resource: The steps a trial runs when not stopped (Ray Tune's ``max_t``).
+        seed: Salts the assignment of trial ids to brackets.
+    """
 
     reduction_factor: int = default("hyperband", "reduction_factor")
     min_resource: int = default("hyperband", "min_resource")

@@ -49,14 +49,23 @@ class GridSampler(Sampler, kind="grid"):
 
     The grid is walked by which points are done, running or failed, not by count: a point added
     with :meth:`Search.add` (a warm start) is not run again. A point whose trial failed runs
-    again up to ``retries`` more times (0: a failed point counts as done)."""
+    again up to ``retries`` more times (0: a failed point counts as done).
+
+    Attributes:
+        retries: How many more times a point whose trial failed runs again.
+    """
 
     retries: int = default("grid", "retries")
 
 
 @dataclass(frozen=True)
 class RandomSampler(Sampler, kind="random"):
-    """Independent uniform draws (log-uniform on log scales)."""
+    """Independent uniform draws (log-uniform on log scales).
+
+    Attributes:
+        seed: The seed: the same seed and history give the same suggestions; None draws one
+            when the sampler is made (a sweep derives it from its experiment and name).
+    """
 
     seed: int | None = None
 
@@ -64,7 +73,12 @@ class RandomSampler(Sampler, kind="random"):
 @dataclass(frozen=True)
 class SobolSampler(Sampler, kind="sobol"):
     """Scrambled (Owen) Sobol points: evenly spread, best with power-of-two budgets. Up to 256
-    parameters."""
+    parameters.
+
+    Attributes:
+        seed: The seed: the same seed and history give the same suggestions; None draws one
+            when the sampler is made (a sweep derives it from its experiment and name).
+    """
 
     seed: int | None = None
 
@@ -87,6 +101,23 @@ class TPESampler(Sampler, kind="tpe"):
     again: on a discrete space every trial is new until all configurations have been tried, and
     then the search is exhausted (:meth:`Search.ask` raises :class:`batchai.ConflictError`). The
     defaults were tuned on synthetic functions (see ``docs/benchmarks.md``).
+
+    Attributes:
+        seed: The seed: the same seed and history give the same suggestions; None draws one
+            when the sampler is made (a sweep derives it from its experiment and name).
+        n_startup_trials: Finished trials needed before the model is used.
+        n_candidates: Points drawn from the good trials' density per suggestion; more means
+            more exploitation.
+        gamma: The fraction of finished trials in the good set...
+        gamma_max: ...but at most this many trials.
+        prior_weight: Weight of the prior kernel relative to one observation.
+        min_bandwidth_divisor: Bandwidths are at least range / min(this, n + 1).
+        bandwidth_factor: Multiplies the bandwidths of the good trials' density: below 1 it
+            concentrates candidates around good points.
+        rank_weight_exponent: Each trial's kernel is weighted by d ** this, d being its
+            distance in ranks from the good/bad split (0: all weigh the same, as in Optuna).
+        constant_liar: Treat running trials as bad results so parallel suggestions spread out.
+        startup: How the startup trials are drawn: ``"sobol"`` or ``"random"``.
     """
 
     seed: int | None = None

@@ -72,26 +72,32 @@ class Search:
         return self
 
     def to_json(self) -> str:
+        """The search with its settings and every trial, as JSON text for :meth:`from_json`."""
         return self._core.to_json()
 
     @property
     def space(self) -> Space:
+        """The parameter space searched."""
         return self._space
 
     @property
     def sampler(self) -> Sampler:
+        """The sampler that suggests trials (TPE by default)."""
         return self._sampler
 
     @property
     def policy(self) -> Policy | None:
+        """The early-termination policy :meth:`report` consults; None: none."""
         return self._policy
 
     @property
     def metric(self) -> str:
+        """The name of the value optimized (in decisions' reasons and saved searches)."""
         return self._metric
 
     @property
     def mode(self) -> Mode:
+        """``"min"`` or ``"max"``: whether lower or higher values are better."""
         return self._mode
 
     def ask(self) -> Trial:
@@ -119,10 +125,12 @@ class Search:
         return self._core.add(dict(params), value, state)
 
     def trial(self, trial_id: int) -> Trial:
+        """The trial of that id (as :meth:`ask` numbered it)."""
         return self._core.trial(trial_id)
 
     @property
     def trials(self) -> list[Trial]:
+        """Every trial so far, by id."""
         return self._core.trials()
 
     @property

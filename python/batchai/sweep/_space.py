@@ -28,14 +28,25 @@ class Param(Settings):
 
 @dataclass(frozen=True)
 class Choice(Param, kind="choice"):
-    """One of ``values`` (strings, numbers or booleans, each once; 1 and 1.0 are the same)."""
+    """One of ``values`` (strings, numbers or booleans, each once; 1 and 1.0 are the same).
+
+    Attributes:
+        values: The options, in order (a grid walks them in this order).
+    """
 
     values: tuple[Scalar, ...]
 
 
 @dataclass(frozen=True)
 class Uniform(Param, kind="uniform"):
-    """A real number in ``[low, high]``; ``log`` samples log-uniformly; ``q`` rounds to ``low + k*q``."""
+    """A real number in ``[low, high]``; ``log`` samples log-uniformly; ``q`` rounds to ``low + k*q``.
+
+    Attributes:
+        low: The lower bound (included).
+        high: The upper bound (included).
+        log: Sample uniformly in the logarithm (``loguniform``; both bounds positive).
+        q: Round to ``low + k*q``; None: no rounding.
+    """
 
     low: float
     high: float
@@ -46,7 +57,14 @@ class Uniform(Param, kind="uniform"):
 @dataclass(frozen=True)
 class IntRange(Param, kind="int"):
     """An integer in ``[low, high]``, both ends included, on a grid of ``step``; ``log`` samples
-    log-uniformly (``step`` must then be 1)."""
+    log-uniformly (``step`` must then be 1).
+
+    Attributes:
+        low: The smallest value.
+        high: The largest value (included).
+        step: The grid: values are ``low + k*step``.
+        log: Sample log-uniformly (``step`` must be 1).
+    """
 
     low: int
     high: int
@@ -57,7 +75,11 @@ class IntRange(Param, kind="int"):
 @dataclass(frozen=True)
 class Tied(Param, kind="tied"):
     """Parameters that vary together: each option is a dict with the same keys (Batch AI's
-    ``DictParameter``). A trial's value for it is one of the dicts."""
+    ``DictParameter``). A trial's value for it is one of the dicts.
+
+    Attributes:
+        values: The options, dicts of the same keys.
+    """
 
     values: tuple[dict[str, Scalar], ...]
 
@@ -65,7 +87,14 @@ class Tied(Param, kind="tied"):
 @dataclass(frozen=True)
 class Files(Param, kind="files"):
     """One trial per file: the files under ``folder`` whose relative path matches the glob
-    ``pattern``, listed (sorted) when this object is made."""
+    ``pattern``, listed (sorted) when this object is made.
+
+    Attributes:
+        folder: The folder searched, as given (a relative one is read from the working
+            directory of the process that makes this object).
+        pattern: The glob matched against paths relative to ``folder``.
+        values: The matching files, sorted: each trial's value is one of them.
+    """
 
     folder: str
     pattern: str
@@ -77,7 +106,14 @@ class Normal(Param, kind="normal"):
     """A real number drawn from a normal distribution of mean ``mu`` and standard deviation
     ``sigma`` (Azure ML's ``normal``). With ``log`` the value is ``exp()`` of that draw
     (``lognormal``: ``mu`` and ``sigma`` are the logarithm's); with ``q`` it is rounded to a
-    multiple of ``q``: ``round(value / q) * q``. Unbounded, so a grid search cannot use it."""
+    multiple of ``q``: ``round(value / q) * q``. Unbounded, so a grid search cannot use it.
+
+    Attributes:
+        mu: The mean (of the logarithm, with ``log``).
+        sigma: The standard deviation (of the logarithm, with ``log``).
+        log: The value is ``exp()`` of the draw (``lognormal``).
+        q: Round to a multiple of ``q``; None: no rounding.
+    """
 
     mu: float
     sigma: float
@@ -90,7 +126,11 @@ class Conditional(Param, kind="conditional"):
     """One of several named options, each with its own parameters (an optimizer and its own
     hyperparameters). A trial's value is a dict naming the option under ``"name"`` with that
     option's parameters only: ``{"name": "adam", "lr": 0.001, "beta1": 0.9}``. Grid search runs
-    each option's own grid; TPE learns each option's parameters from the trials that chose it."""
+    each option's own grid; TPE learns each option's parameters from the trials that chose it.
+
+    Attributes:
+        options: Option name → its parameters (name → distribution; ``{}`` for none).
+    """
 
     options: dict[str, dict[str, Param]]
 
@@ -108,6 +148,7 @@ class Conditional(Param, kind="conditional"):
         self._validate(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
+        """The core's settings of the choice (``{"type": "conditional", "options": ...}``)."""
         options = {o: {name: p.to_dict() for name, p in params.items()} for o, params in self.options.items()}
         return {"type": self._kind, "options": options}
 
