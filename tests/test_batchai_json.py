@@ -234,4 +234,4 @@ def test_cli_reports_errors_and_warnings(
     )
     assert "batchai: warning: mountVolumes.azureFileShares[0].credentials" in capsys.readouterr().err
     assert main(["cluster", "show", "-w", "ws", "-n", "nope"]) == 1
-    assert "cluster 'nope' was not found" in capsys.readouterr().err
+    assert "no cluster 'nope' in workspace 'ws'" in capsys.readouterr().err

@@ -272,13 +272,13 @@ def test_files_lists_an_output_directory_in_batchai_file_shape(
 def test_job_verbs_report_an_unknown_job(verb: list[str], experiment: batchai.Experiment, capsys: Capsys) -> None:
     code, out, err = cli(capsys, *verb[:2], *JOB, "ghost", *verb[2:])
     assert (code, out) == (1, "")
-    assert err == "batchai: error: job 'ghost' was not found\n"
+    assert err == "batchai: error: no job 'ghost' in experiment 'exp' of workspace 'ws'; there are no jobs\n"
 
 
 def test_job_verbs_report_an_unknown_experiment_and_workspace(ws: batchai.Workspace, capsys: Capsys) -> None:
     code, _, err = cli(capsys, "job", "wait", "-w", "ws", "-e", "nope", "-n", "j")
     assert code == 1
-    assert "batchai: error: experiment 'nope' was not found" in err
+    assert "batchai: error: no experiment 'nope' in workspace 'ws'" in err
     code, _, err = cli(capsys, "job", "files", "-w", "elsewhere", "-e", "exp", "-n", "j")
     assert code == 1
     assert err.startswith("batchai: error: ")
@@ -323,7 +323,7 @@ def test_resize_and_auto_scale(cluster: batchai.Cluster, capsys: Capsys) -> None
     assert code == 1
     assert "must not exceed" in err
     code, _, err = cli(capsys, "cluster", "resize", "-w", "ws", "-n", "nope", "-t", "1")
-    assert (code, err) == (1, "batchai: error: cluster 'nope' was not found\n")
+    assert (code, err) == (1, "batchai: error: no cluster 'nope' in workspace 'ws'; clusters: local\n")
     with pytest.raises(SystemExit) as bad:
         main(["cluster", "resize", "-w", "ws", "-n", "local", "-t", "1", "--node-deallocation-option", "later"])
     assert bad.value.code == 2

@@ -63,13 +63,20 @@ def test_a_missing_workspace_names_the_folder_and_how_to_create_it(home: Path, t
     assert isinstance(e, batchai.NotFoundError) and isinstance(e, LookupError)
     folder = home / "workspaces" / "missing"
     assert (e.kind, e.name, e.path) == ("workspace", "missing", str(folder))
+    # A named workspace: where named workspaces are, which there are, and how to create it.
     assert str(e) == (
-        f"workspace 'missing' was not found: {folder} holds no workspace; create it with "
-        f'batchai.Workspace.create("missing", path="{folder}") or '
-        f"`batchai workspace create -n missing --path {folder}`"
+        f"no workspace 'missing' in {home / 'workspaces'}; there are no workspaces yet; create it with "
+        'batchai.Workspace.create("missing") or `batchai workspace create -n missing`'
     )
-    with pytest.raises(batchai.WorkspaceNotFoundError, match="holds no workspace"):
-        batchai.Workspace.open(path=tmp_path / "nowhere")
+    # One at a path of its own: the folder, and how to create it there.
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(batchai.WorkspaceNotFoundError) as info:
+        batchai.Workspace.open(path=nowhere)
+    assert str(info.value) == (
+        f"workspace 'nowhere' was not found: {nowhere} holds no workspace; create it with "
+        f'batchai.Workspace.create("nowhere", path="{nowhere}") or '
+        f"`batchai workspace create -n nowhere --path {nowhere}`"
+    )
 
 
 def damage(ws: batchai.Workspace, sql: str, *params: object) -> None:

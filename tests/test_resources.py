@@ -201,7 +201,7 @@ def test_batch_creation_is_all_or_nothing(experiment: batchai.Experiment, cluste
 def test_job_cannot_be_deleted_twice(experiment: batchai.Experiment, cluster: batchai.Cluster) -> None:
     job = experiment.create_job("j", cluster=cluster, command_line="true")
     job.delete()
-    with pytest.raises(batchai.NotFoundError, match="job 'j' was not found"):
+    with pytest.raises(batchai.NotFoundError, match="no job 'j' in experiment 'exp' of workspace 'ws'"):
         job.delete()
     with pytest.raises(batchai.NotFoundError):
         job.refresh()

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     )
     from .experiment import Experiment
     from .file_server import FileServer
-    from .job import Job, JobEvent
+    from .job import Job, JobEvent, wait_any, wait_any_async
     from .node import SlurmNode
     from .settings import (
         AutoScaleSettings,
@@ -120,7 +120,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "experiment": ("Experiment",),
     "file_server": ("FileServer",),
-    "job": ("Job", "JobEvent"),
+    "job": ("Job", "JobEvent", "wait_any", "wait_any_async"),
     "node": ("SlurmNode",),
     "sweep_job": ("Sweep", "SweepTrial"),
     "settings": (
@@ -256,4 +256,6 @@ __all__ = [
     "log_metric",
     "log_metrics",
     "logged_metrics",
+    "wait_any",
+    "wait_any_async",
 ]

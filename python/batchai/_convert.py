@@ -91,7 +91,14 @@ def python_field_names() -> Iterator[None]:
         if not e.field or e.field.startswith("("):
             raise
         field = snake_path(e.field)
-        raise ValidationError(f"invalid {field}: {e.value} {e.rule}", field, e.value, e.rule) from None
+        rule = e.rule
+        if field == "toolkit" and e.value == "null":
+            # The core names the JSON fields; a Python caller gives one of these instead.
+            rule = (
+                "is required: give exactly one of command_line='...' (a command) or toolkit= (one of the "
+                "nine toolkit settings: batchai.PyTorchSettings(...), batchai.CustomToolkitSettings(...)...)"
+            )
+        raise ValidationError(ValidationError.describe(field, e.value, rule), field, e.value, rule) from None
 
 
 def _hints(cls: type) -> dict[str, Any]:

@@ -27,17 +27,44 @@ class NotFoundError(BatchAIError, LookupError):
 
 
 class AlreadyExistsError(BatchAIError):
-    """A resource of that name exists already (Batch AI never overwrites on create)."""
+    """A resource of that name exists already (Batch AI never overwrites on create).
 
-    def __init__(self, message: str, kind: str | None = None, name: str | None = None) -> None:
-        super().__init__(message)
+    ``message`` says what exists where; ``hint`` what to do instead (``pass exist_ok=True to
+    reuse it``); ``str()`` gives both."""
+
+    def __init__(self, message: str, kind: str | None = None, name: str | None = None, hint: str = "") -> None:
+        super().__init__(message, kind, name, hint)
+        self.message = message
         self.kind = kind
         self.name = name
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}: {self.hint}" if self.hint else self.message
 
 
 class ValidationError(BatchAIError, ValueError):
     """Bad input. ``field`` names it (dotted path), ``value`` is what was given (as JSON; secrets are
     masked) and ``rule`` says what is expected."""
+
+    @staticmethod
+    def describe(field: str, value: str, rule: str) -> str:
+        """The message for ``field``, ``value`` and ``rule``, as the core words it: a field left
+        out reads "cluster is required", not "invalid cluster: null is required".
+
+        Args:
+            field: The field's (dotted) name.
+            value: The value given, as JSON ("null" when none was).
+            rule: What the field must be ("must be between 1 and 100", "is required").
+
+        Returns:
+            The sentence for the error.
+        """
+        if value != "null":
+            return f"invalid {field}: {value} {rule}"
+        if rule.startswith("is required"):
+            return f"{field} {rule}"
+        return f"invalid {field}: no value given ({rule})"
 
     def __init__(self, message: str, field: str = "", value: str = "", rule: str = "") -> None:
         super().__init__(message)
@@ -110,7 +137,32 @@ class BatchAITimeoutError(BatchAIError, TimeoutError):
 
 
 class JobFailedError(BatchAIError):
-    """A job ended in the ``failed`` state (raised by ``Job.result()``-style helpers)."""
+    """A job ended in the ``failed`` state: raised by ``Job.result()`` and ``Job.wait(check=True)``.
+
+    The message names the job, its exit code, its error entries and the last lines of its
+    standard error. ``job`` is the failed :class:`~batchai.Job`, ``exit_code`` its exit code (None
+    when it failed before a process ran), ``errors`` its error entries as ``"code: message"``
+    lines, ``stderr_tail`` the last lines of its standard error."""
+
+    def __init__(
+        self,
+        message: str,
+        job: Any = None,
+        exit_code: int | None = None,
+        errors: list[str] | None = None,
+        stderr_tail: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.job = job
+        self.exit_code = exit_code
+        self.errors = list(errors or [])
+        self.stderr_tail = stderr_tail
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0], None, self.exit_code, self.errors, self.stderr_tail))
 
 
 class OutputGoneError(BatchAIError, FileNotFoundError):

@@ -423,6 +423,37 @@ class Experiment(Resource):
             _core.wait_jobs(self._handle.path, _agent.command(), pending, timeout)
         return self.jobs()
 
+    def terminate_all(self, wait: bool = True, timeout: float | None = None) -> list[Job]:
+        """Terminate every queued or running job of the experiment, as :meth:`Job.terminate`
+        does for one: SIGTERM to its processes, SIGKILL after a grace period; a queued job
+        fails at once.
+
+        Args:
+            wait: Return once the jobs have ended (as ``Job.terminate``); False returns at once.
+            timeout: With ``wait``, seconds to wait at most.
+
+        Returns:
+            The jobs it asked to stop, refreshed (empty when none was queued or running).
+
+        Raises:
+            BatchAITimeoutError: With ``wait``, some are still running after ``timeout`` seconds.
+        """
+        stopping = [
+            j
+            for j in self.jobs()
+            if j.execution_state not in ("succeeded", "failed") and self._handle.terminate_job(self.name, j.name)
+        ]
+        if wait and stopping:
+            try:
+                _core.wait_jobs(self._handle.path, _agent.command(), [j.uid for j in stopping], timeout)
+            except KeyboardInterrupt as e:
+                e.add_note(
+                    f"the jobs of experiment '{self.name}' were asked to stop and end on their own: Ctrl-C "
+                    "stopped only the wait"
+                )
+                raise
+        return [j.refresh() for j in stopping]
+
     def job(self, name: str) -> Job:
         """The job of that name (raises :class:`NotFoundError` when there is none)."""
         return Job._from_json(self._handle, self._handle.get("job", self.name, name), self.name)

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self, cast
@@ -16,7 +16,14 @@ from typing import IO, Any, Self, cast
 from . import _agent, _core
 from ._convert import from_dict, from_json_value, parse_duration, parse_time
 from ._resource import Resource
-from .exceptions import BatchAITimeoutError, NotFoundError, OutputGoneError, ValidationError
+from .exceptions import (
+    BatchAIError,
+    BatchAITimeoutError,
+    JobFailedError,
+    NotFoundError,
+    OutputGoneError,
+    ValidationError,
+)
 from .node import Node
 from .settings import (
     ContainerSettings,
@@ -31,6 +38,8 @@ from .settings import (
 from .toolkits import BY_KEY, ToolkitSettings
 
 TERMINAL = ("succeeded", "failed")
+#: How many lines of a failed job's standard error a JobFailedError shows.
+STDERR_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -321,25 +330,116 @@ class Job(Resource):
 
     # -- waiting ----------------------------------------------------------------------------
 
-    def wait(self, timeout: float | None = None) -> Self:
-        """Block until the job has succeeded or failed; returns the refreshed job. Releases the
-        GIL while it waits; Ctrl-C interrupts it. Raises BatchAITimeoutError after ``timeout``
-        seconds and NotFoundError if the job is deleted meanwhile."""
+    def wait(self, timeout: float | None = None, *, check: bool = False) -> Self:
+        """Block until the job has succeeded or failed. Releases the GIL while it waits.
+
+        Ctrl-C stops the wait, not the job: the KeyboardInterrupt gets a note saying how to stop
+        the job (``job.terminate()``).
+
+        Args:
+            timeout: Seconds to wait at most; None waits as long as the job runs.
+            check: Raise :class:`JobFailedError` if the job failed (as ``subprocess.run``'s
+                ``check``); by default a failed job is returned like a succeeded one.
+
+        Returns:
+            The refreshed job.
+
+        Raises:
+            BatchAITimeoutError: The job is still queued or running after ``timeout`` seconds.
+            JobFailedError: With ``check``, the job failed.
+            NotFoundError: The job was deleted meanwhile.
+        """
         if self.execution_state not in TERMINAL:
             try:
                 _core.wait_jobs(self._handle.path, _agent.command(), [self.uid], timeout)
             except BatchAITimeoutError:
                 raise self._timed_out(timeout) from None
-        return self.refresh()
+            except KeyboardInterrupt as e:
+                self._note_still_running(e)
+                raise
+        self.refresh()
+        if check:
+            self._check()
+        return self
 
-    async def wait_async(self, timeout: float | None = None) -> Self:
-        """``await job.wait_async()``: the same as ``wait`` without blocking the event loop."""
+    async def wait_async(self, timeout: float | None = None, *, check: bool = False) -> Self:
+        """``await job.wait_async()``: the same as :meth:`wait` without blocking the event loop.
+
+        Args:
+            timeout: Seconds to wait at most; None waits as long as the job runs.
+            check: Raise :class:`JobFailedError` if the job failed.
+
+        Returns:
+            The refreshed job.
+
+        Raises:
+            BatchAITimeoutError: The job is still queued or running after ``timeout`` seconds.
+            JobFailedError: With ``check``, the job failed.
+        """
         if self.execution_state not in TERMINAL:
             try:
                 await _core.wait_jobs_async(self._handle.path, _agent.command(), [self.uid], timeout)
             except BatchAITimeoutError:
                 raise self._timed_out(timeout) from None
-        return self.refresh()
+        self.refresh()
+        if check:
+            self._check()
+        return self
+
+    def result(self, timeout: float | None = None) -> Self:
+        """Wait for the job and return it if it succeeded: ``wait(timeout, check=True)``.
+
+        Args:
+            timeout: Seconds to wait at most; None waits as long as the job runs.
+
+        Returns:
+            The refreshed job, which succeeded.
+
+        Raises:
+            JobFailedError: The job failed; the message has its exit code, its error entries
+                and the last lines of its standard error.
+            BatchAITimeoutError: The job is still queued or running after ``timeout`` seconds.
+        """
+        return self.wait(timeout, check=True)
+
+    def _check(self) -> None:
+        """Raise :class:`JobFailedError` for a job (refreshed) that failed."""
+        if self.execution_state != "failed":
+            return
+        code = self.exit_code
+        errors = [f"{e.code}: {e.message}" for e in self.execution_info.errors]
+        try:
+            tail = _last_lines(self.stderr(), STDERR_LINES).rstrip("\n")
+        except (OSError, BatchAIError):  # never started, or its output is gone
+            tail = ""
+        how = "without an exit code" if code is None else f"with exit code {code}"
+        message = f"job '{self.experiment_name}/{self.name}' failed {how}"
+        if errors:
+            message += "\n" + "\n".join(f"  {line}" for line in errors)
+        if tail:
+            message += f"\nlast lines of stderr ({self._primary_log('stderr')}):\n" + "\n".join(
+                f"  {line}" for line in tail.splitlines()
+            )
+        raise JobFailedError(message, self, code, errors, tail)
+
+    def _terminate_command(self) -> str:
+        """The CLI command that terminates this job."""
+        workspace = ""
+        if self._handle.path != _core.named_workspace_path(self._handle.name):
+            workspace = f" -w {self._handle.path}"
+        elif self._handle.name != "default":
+            workspace = f" -w {self._handle.name}"
+        return f"batchai job terminate{workspace} -e {self.experiment_name} -n {self.name}"
+
+    def _note_still_running(self, interrupt: BaseException) -> None:
+        """Tell an interrupted caller that the job runs on, and how to stop it (once)."""
+        label = f"{self.experiment_name}/{self.name}"
+        if any(label in note for note in getattr(interrupt, "__notes__", ())):
+            return
+        interrupt.add_note(
+            f"job '{label}' keeps running: Ctrl-C stopped watching it, not the job; stop it with "
+            f"job.terminate() or `{self._terminate_command()}`"
+        )
 
     def terminate(self, wait: bool = True, timeout: float | None = None) -> Self:
         """Stop the job: SIGTERM to all its processes, SIGKILL after a grace period. A queued
@@ -476,7 +576,17 @@ class Job(Resource):
         timeout: float | None = None,
     ) -> Iterator[str]:
         """Follow a file like ``tail -f`` (``az batchai job file stream``): yields text as it is
-        written and stops when the job has ended and the file is read to its end."""
+        written and stops when the job has ended and the file is read to its end. Ctrl-C while
+        it waits stops following, not the job (the KeyboardInterrupt's note says how to stop it)."""
+        try:
+            yield from self._stream(file_name, output_directory_id, path, poll_interval, timeout)
+        except KeyboardInterrupt as e:
+            self._note_still_running(e)
+            raise
+
+    def _stream(
+        self, file_name: str, output_directory_id: str, path: str, poll_interval: float, timeout: float | None
+    ) -> Iterator[str]:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
@@ -525,6 +635,21 @@ class Job(Resource):
         shows in the cell. Raises BatchAITimeoutError if the job is still running after
         ``timeout`` seconds (what was written so far has been shown)."""
         out = out if out is not None else sys.stdout
+        try:
+            self._show_logs(follow, tail, file_name, out, poll_interval, timeout)
+        except KeyboardInterrupt as e:
+            self._note_still_running(e)
+            raise
+
+    def _show_logs(
+        self,
+        follow: bool,
+        tail: int | None,
+        file_name: str | None,
+        out: IO[str],
+        poll_interval: float,
+        timeout: float | None,
+    ) -> None:
         started = time.monotonic()
         if not follow:
             if file_name is None:
@@ -561,6 +686,84 @@ class Job(Resource):
             "execution_state": self.execution_state,
             "exit_code": self.exit_code,
         }
+
+
+def _pending(jobs: Iterable[Job]) -> tuple[list[Job], _core.WorkspaceHandle]:
+    """The jobs of a ``wait_any``, checked: at least one, all of one workspace."""
+    chosen = list(jobs)
+    if not chosen:
+        rule = "must hold at least one job"
+        raise ValidationError(f"invalid jobs: [] {rule}", "jobs", "[]", rule)
+    paths = sorted({j._handle.path for j in chosen})
+    if len(paths) > 1:
+        rule = "must all be jobs of one workspace"
+        shown = json.dumps(paths)
+        raise ValidationError(f"invalid jobs: of workspaces {shown} {rule}", "jobs", shown, rule)
+    return chosen, chosen[0]._handle
+
+
+def _first_ended(chosen: list[Job], ended: list[tuple[str, str]]) -> Job:
+    by_uid = {j.uid: j for j in chosen}
+    for uid, _state in ended:
+        if uid in by_uid:
+            return by_uid[uid].refresh()
+    raise AssertionError("the agent reported no job of the wait")
+
+
+def _any_timed_out(chosen: list[Job], timeout: float | None) -> BatchAITimeoutError:
+    names = ", ".join(f"'{j.experiment_name}/{j.name}'" for j in chosen[:5])
+    more = f" and {len(chosen) - 5} more" if len(chosen) > 5 else ""
+    return BatchAITimeoutError(f"none of the jobs {names}{more} ended within {timeout} s")
+
+
+def wait_any(jobs: Iterable[Job], timeout: float | None = None) -> Job:
+    """Block until the first of ``jobs`` has succeeded or failed, and return it.
+
+    A job that has ended already is returned at once. Ctrl-C stops the wait, not the jobs.
+
+    Args:
+        jobs: Jobs of one workspace (of any of its experiments).
+        timeout: Seconds to wait at most; None waits as long as all of them run.
+
+    Returns:
+        The first job to end, refreshed (a failed job is returned too: see
+        :meth:`Job.result` to raise for it).
+
+    Raises:
+        BatchAITimeoutError: None has ended after ``timeout`` seconds.
+        ValidationError: ``jobs`` is empty or spans workspaces.
+    """
+    chosen, handle = _pending(jobs)
+    try:
+        ended = _core.wait_jobs(handle.path, _agent.command(), [j.uid for j in chosen], timeout, True)
+    except BatchAITimeoutError:
+        raise _any_timed_out(chosen, timeout) from None
+    except KeyboardInterrupt as e:
+        e.add_note("the jobs keep running: Ctrl-C stopped only the wait; stop one with job.terminate()")
+        raise
+    return _first_ended(chosen, ended)
+
+
+async def wait_any_async(jobs: Iterable[Job], timeout: float | None = None) -> Job:
+    """``await batchai.wait_any_async(jobs)``: :func:`wait_any` without blocking the event loop.
+
+    Args:
+        jobs: Jobs of one workspace.
+        timeout: Seconds to wait at most; None waits as long as all of them run.
+
+    Returns:
+        The first job to end, refreshed.
+
+    Raises:
+        BatchAITimeoutError: None has ended after ``timeout`` seconds.
+        ValidationError: ``jobs`` is empty or spans workspaces.
+    """
+    chosen, handle = _pending(jobs)
+    try:
+        ended = await _core.wait_jobs_async(handle.path, _agent.command(), [j.uid for j in chosen], timeout, True)
+    except BatchAITimeoutError:
+        raise _any_timed_out(chosen, timeout) from None
+    return _first_ended(chosen, ended)
 
 
 def _primary_names(stream: str) -> tuple[str, ...]:

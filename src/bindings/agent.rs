@@ -65,12 +65,14 @@ pub fn agent_stop(py: Python<'_>, workspace_path: String, timeout: f64) -> PyRes
     py.detach(|| client::stop(&Layout::new(workspace_path), timeout)).map_err(PyErr::from)
 }
 
-/// One watch: ask the agent to report when each job ends; collect answers until all are in, the
-/// deadline passes, `cancelled` is set, or `between` (run every slice) fails.
+/// One watch: ask the agent to report when each job ends; collect answers until all are in (with
+/// `first`, until one is), the deadline passes, `cancelled` is set, or `between` (run every
+/// slice) fails.
 fn watch(
     layout: &Layout,
     launcher: &Launcher,
     uids: &[String],
+    first: bool,
     deadline: Option<Instant>,
     cancelled: &AtomicBool,
     mut between: impl FnMut() -> PyResult<()>,
@@ -81,7 +83,7 @@ fn watch(
     'reconnect: loop {
         let mut connection = client::connect_or_start(layout, launcher)?;
         connection.send(&Request::Watch { jobs: left.iter().cloned().collect() })?;
-        while !left.is_empty() {
+        while !left.is_empty() && (!first || ended.is_empty()) {
             between()?;
             if cancelled.load(Ordering::Relaxed) {
                 return Ok(ended);
@@ -116,35 +118,38 @@ fn watch(
     }
 }
 
-/// Block until every job (by uid) has ended or was deleted; returns `(uid, state)` pairs.
-/// Raises BatchAITimeoutError after `timeout` seconds, KeyboardInterrupt on Ctrl-C.
+/// Block until every job (by uid) has ended or was deleted, or with `first` until one has;
+/// returns `(uid, state)` pairs of those that ended. Raises BatchAITimeoutError after `timeout`
+/// seconds, KeyboardInterrupt on Ctrl-C.
 #[pyfunction]
-#[pyo3(signature = (workspace_path, command, uids, timeout=None))]
+#[pyo3(signature = (workspace_path, command, uids, timeout=None, first=false))]
 pub fn wait_jobs(
     py: Python<'_>,
     workspace_path: String,
     command: Vec<String>,
     uids: Vec<String>,
     timeout: Option<f64>,
+    first: bool,
 ) -> PyResult<Vec<(String, String)>> {
     let launcher = launcher(command)?;
     let layout = Layout::new(workspace_path);
     let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
     let never = AtomicBool::new(false);
     // Each slice blocks without the GIL; between slices, pending signals (Ctrl-C) are raised.
-    py.detach(|| watch(&layout, &launcher, &uids, deadline, &never, || Python::attach(|py| py.check_signals())))
+    py.detach(|| watch(&layout, &launcher, &uids, first, deadline, &never, || Python::attach(|py| py.check_signals())))
 }
 
 /// `await`able twin of `wait_jobs`: runs the wait on a worker thread; cancelling the awaiting
 /// task stops it.
 #[pyfunction]
-#[pyo3(signature = (workspace_path, command, uids, timeout=None))]
+#[pyo3(signature = (workspace_path, command, uids, timeout=None, first=false))]
 pub fn wait_jobs_async<'py>(
     py: Python<'py>,
     workspace_path: String,
     command: Vec<String>,
     uids: Vec<String>,
     timeout: Option<f64>,
+    first: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let launcher = launcher(command)?;
     let layout = Layout::new(workspace_path);
@@ -154,7 +159,7 @@ pub fn wait_jobs_async<'py>(
     pyo3_async_runtimes::tokio::future_into_py(py, async move {
         let _guard = guard;
         let flag = cancelled.clone();
-        tokio::task::spawn_blocking(move || watch(&layout, &launcher, &uids, deadline, &flag, || Ok(())))
+        tokio::task::spawn_blocking(move || watch(&layout, &launcher, &uids, first, deadline, &flag, || Ok(())))
             .await
             .map_err(|e| PyErr::from(Error::Agent(format!("wait task failed: {e}"))))?
     })

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
-use crate::engine::Error;
+use crate::engine::{Error, ResourceKind};
 
 static EXCEPTIONS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
@@ -28,16 +28,34 @@ fn raise<'py>(py: Python<'py>, name: &str, args: impl pyo3::call::PyCallArgs<'py
 pub fn to_py(py: Python<'_>, error: Error) -> PyErr {
     let message = error.to_string();
     match error {
-        Error::NotFound { kind, name } => raise(py, "NotFoundError", (message, kind.as_str(), name)),
-        Error::AlreadyExists { kind, name } => raise(py, "AlreadyExistsError", (message, kind.as_str(), name)),
+        Error::NotFound { kind, name, .. } => raise(py, "NotFoundError", (message, kind.as_str(), name)),
+        Error::AlreadyExists { kind, name, .. } => {
+            let hint = already_exists_hint(kind);
+            raise(py, "AlreadyExistsError", (message, kind.as_str(), name, hint))
+        }
         Error::Validation(v) => raise(py, "ValidationError", (message, v.field, v.value, v.rule)),
         Error::Conflict(_) => raise(py, "ConflictError", (message,)),
-        Error::WorkspaceNotFound { name, path } => raise(py, "WorkspaceNotFoundError", (message, name, path)),
+        Error::WorkspaceNotFound { name, path, .. } => raise(py, "WorkspaceNotFoundError", (message, name, path)),
         Error::Store { .. } => raise(py, "StoreError", (message,)),
         Error::File { path, source, .. } => raise(py, os_class(&source), (message, source.raw_os_error(), Some(path))),
         Error::Io { source, .. } => raise(py, os_class(&source), (message, source.raw_os_error(), None::<String>)),
         Error::Agent(_) => raise(py, "AgentError", (message,)),
         Error::Timeout(_) => raise(py, "BatchAITimeoutError", (message,)),
+    }
+}
+
+/// What a Python caller can do about a name that is taken.
+fn already_exists_hint(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Cluster | ResourceKind::FileServer | ResourceKind::Experiment => "pass exist_ok=True to reuse it",
+        ResourceKind::Sweep => "pass exist_ok=True to reuse it (with the same definition)",
+        ResourceKind::Workspace => {
+            "open it with batchai.Workspace.open(...), or batchai.Workspace(...) to open or create"
+        }
+        ResourceKind::Job => {
+            "give the new job another name, or delete the old one first (experiment.job(name).delete())"
+        }
+        ResourceKind::Node => "choose another name",
     }
 }
 

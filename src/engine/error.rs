@@ -34,6 +34,21 @@ impl ResourceKind {
     }
 }
 
+impl ResourceKind {
+    /// The plural, for lists of what exists ("clusters: local, cpu").
+    pub fn plural(self) -> &'static str {
+        match self {
+            ResourceKind::Workspace => "workspaces",
+            ResourceKind::Cluster => "clusters",
+            ResourceKind::FileServer => "file servers",
+            ResourceKind::Experiment => "experiments",
+            ResourceKind::Job => "jobs",
+            ResourceKind::Node => "nodes",
+            ResourceKind::Sweep => "sweeps",
+        }
+    }
+}
+
 impl fmt::Display for ResourceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -56,7 +71,13 @@ impl ValidationError {
 
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}: {} {}", self.field, self.value, self.rule)
+        // A field that was left out has no value to show: "cluster is required", not
+        // "invalid cluster: null is required".
+        match self.rule.strip_prefix("is required") {
+            _ if self.value != "null" => write!(f, "invalid {}: {} {}", self.field, self.value, self.rule),
+            Some(rest) => write!(f, "{} is required{rest}", self.field),
+            None => write!(f, "invalid {}: no value given ({})", self.field, self.rule),
+        }
     }
 }
 
@@ -64,11 +85,14 @@ impl std::error::Error for ValidationError {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{kind} '{name}' was not found")]
-    NotFound { kind: ResourceKind, name: String },
+    /// `parent` is the experiment of a job or sweep; `detail`, once the workspace has added
+    /// where it looked and what exists there (see `api::Workspace`), is the whole message.
+    #[error("{}", .detail.clone().unwrap_or_else(|| format!("{kind} '{name}' was not found")))]
+    NotFound { kind: ResourceKind, name: String, parent: Option<String>, detail: Option<String> },
 
-    #[error("{kind} '{name}' already exists")]
-    AlreadyExists { kind: ResourceKind, name: String },
+    /// `parent` and `detail` as for `NotFound`.
+    #[error("{}", .detail.clone().unwrap_or_else(|| format!("{kind} '{name}' already exists")))]
+    AlreadyExists { kind: ResourceKind, name: String, parent: Option<String>, detail: Option<String> },
 
     #[error(transparent)]
     Validation(#[from] ValidationError),
@@ -78,12 +102,10 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
-    /// No workspace at this folder (no `workspace.db` in it).
-    #[error(
-        "workspace '{name}' was not found: {path} holds no workspace; create it with \
-         batchai.Workspace.create({name:?}, path={path:?}) or `batchai workspace create -n {name} --path {path}`"
-    )]
-    WorkspaceNotFound { name: String, path: String },
+    /// No workspace at this folder (no `workspace.db` in it). `named` lists the named workspaces
+    /// when the folder is where the workspace called `name` would be (under the home).
+    #[error("{}", workspace_not_found(.name, .path, .named.as_deref()))]
+    WorkspaceNotFound { name: String, path: String, named: Option<Vec<String>> },
 
     /// The workspace's SQLite file could not be read or written, or holds a value that cannot
     /// be read back (a damaged row).
@@ -119,11 +141,21 @@ pub enum Error {
 
 impl Error {
     pub fn not_found(kind: ResourceKind, name: impl Into<String>) -> Self {
-        Error::NotFound { kind, name: name.into() }
+        Error::NotFound { kind, name: name.into(), parent: None, detail: None }
+    }
+
+    /// A job or sweep missing from `experiment`.
+    pub fn not_found_in(kind: ResourceKind, name: impl Into<String>, experiment: impl Into<String>) -> Self {
+        Error::NotFound { kind, name: name.into(), parent: Some(experiment.into()), detail: None }
     }
 
     pub fn already_exists(kind: ResourceKind, name: impl Into<String>) -> Self {
-        Error::AlreadyExists { kind, name: name.into() }
+        Error::AlreadyExists { kind, name: name.into(), parent: None, detail: None }
+    }
+
+    /// A job or sweep of that name in `experiment` already.
+    pub fn already_exists_in(kind: ResourceKind, name: impl Into<String>, experiment: impl Into<String>) -> Self {
+        Error::AlreadyExists { kind, name: name.into(), parent: Some(experiment.into()), detail: None }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
@@ -141,6 +173,27 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn workspace_not_found(name: &str, path: &str, named: Option<&[String]>) -> String {
+    match named {
+        Some(named) => {
+            let folder = std::path::Path::new(path).parent().map(|p| p.display().to_string()).unwrap_or_default();
+            let listing = if named.is_empty() {
+                "there are no workspaces yet".to_string()
+            } else {
+                format!("workspaces: {}", named.join(", "))
+            };
+            format!(
+                "no workspace '{name}' in {folder}; {listing}; create it with batchai.Workspace.create(\"{name}\") \
+                 or `batchai workspace create -n {name}`"
+            )
+        }
+        None => format!(
+            "workspace '{name}' was not found: {path} holds no workspace; create it with \
+             batchai.Workspace.create(\"{name}\", path=\"{path}\") or `batchai workspace create -n {name} --path {path}`"
+        ),
+    }
+}
 
 /// An I/O error as a sentence: the system's words without Rust's `(os error N)` suffix, and what
 /// to check for the failures a user can fix.
@@ -185,11 +238,31 @@ mod tests {
 
     #[test]
     fn a_missing_workspace_says_where_and_how_to_create_it() {
-        let e = Error::WorkspaceNotFound { name: "ws".into(), path: "/data/ws".into() };
+        let e = Error::WorkspaceNotFound { name: "ws".into(), path: "/data/ws".into(), named: None };
         assert_eq!(
             e.to_string(),
             "workspace 'ws' was not found: /data/ws holds no workspace; create it with \
              batchai.Workspace.create(\"ws\", path=\"/data/ws\") or `batchai workspace create -n ws --path /data/ws`"
         );
+        let e = Error::WorkspaceNotFound {
+            name: "gpu".into(),
+            path: "/h/workspaces/gpu".into(),
+            named: Some(vec!["default".into(), "ws".into()]),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no workspace 'gpu' in /h/workspaces; workspaces: default, ws; create it with \
+             batchai.Workspace.create(\"gpu\") or `batchai workspace create -n gpu`"
+        );
+    }
+
+    #[test]
+    fn a_missing_field_is_required_not_null() {
+        let e = ValidationError::new("cluster", "null", "is required");
+        assert_eq!(e.to_string(), "cluster is required");
+        let e = ValidationError::new("high", "null", "must be a number");
+        assert_eq!(e.to_string(), "invalid high: no value given (must be a number)");
+        let e = ValidationError::new("nodeCount", "0", "must be between 1 and 100");
+        assert_eq!(e.to_string(), "invalid nodeCount: 0 must be between 1 and 100");
     }
 }

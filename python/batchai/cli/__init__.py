@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from ..exceptions import BatchAIError, BatchAITimeoutError, BatchAIWarning
+from ..exceptions import AlreadyExistsError, BatchAIError, BatchAITimeoutError, BatchAIWarning
 from . import _commands as c
 from . import _run as r
 from . import _sweep as sw
@@ -153,8 +153,11 @@ def _run_verbs(cl: Any, jb: Any, groups: Any) -> None:
     p.add_argument("-d", "--output-directory-id", default="stdouterr", help="output directory id (default: stdouterr)")
     p.add_argument("-p", "--path", default=".", help="folder inside the output directory (default: .)")
 
-    p = _verb(jb, "terminate", r.job_terminate, "terminate a job (SIGTERM, then SIGKILL after a grace period)")
-    _job_args(p)
+    p = _verb(jb, "terminate", r.job_terminate, "terminate a job, or with --all every queued or running job")
+    _workspace_arg(p)
+    p.add_argument("-e", "--experiment", required=True)
+    p.add_argument("-n", "--name", help="job name (or --all)")
+    p.add_argument("--all", action="store_true", help="every queued or running job of the experiment")
     p.add_argument("--no-wait", action="store_true", help="return at once, without waiting for the job to end")
     _yes(p)
 
@@ -319,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BatchAITimeoutError as e:
         print(f"batchai: error: {e}", file=sys.stderr)
         return 124
+    except AlreadyExistsError as e:  # its hint is for Python callers (exist_ok=True)
+        print(f"batchai: error: {e.message}", file=sys.stderr)
+        return 1
     except BatchAIError as e:
         print(f"batchai: error: {e}", file=sys.stderr)
         return 1
@@ -330,7 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         print(f"batchai: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        for note in getattr(e, "__notes__", ()):
+            print(f"batchai: {note}", file=sys.stderr)
         return 130
 
 

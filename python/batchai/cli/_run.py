@@ -10,11 +10,13 @@ when the command has an exit status of its own (``job wait``, ``cluster node-exe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,11 @@ def wait_status(job: Job) -> int:
 
 def job_wait(args: argparse.Namespace) -> Any:
     job = _job(args)
+    with _keeps_running(args, job):
+        return _job_wait(args, job)
+
+
+def _job_wait(args: argparse.Namespace, job: Job) -> Any:
     label = f"{job.experiment_name}/{job.name}"
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     last_state = None
@@ -152,12 +159,13 @@ def job_logs(args: argparse.Namespace) -> Any:
         sys.stdout.write(text)
         sys.stdout.flush()
         return None, None
-    name = args.file or _primary_log_name(job, stream, args.poll_interval)
-    if name is not None:
-        directory = args.output_directory_id if args.file else "stdouterr"
-        for chunk in job.stream(name, directory, poll_interval=args.poll_interval):
-            sys.stdout.write(chunk)
-            sys.stdout.flush()
+    with _keeps_running(args, job):
+        name = args.file or _primary_log_name(job, stream, args.poll_interval)
+        if name is not None:
+            directory = args.output_directory_id if args.file else "stdouterr"
+            for chunk in job.stream(name, directory, poll_interval=args.poll_interval):
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
     return None, None
 
 
@@ -215,7 +223,28 @@ def job_files(args: argparse.Namespace) -> Any:
 
 
 def job_terminate(args: argparse.Namespace) -> Any:
+    if args.all == bool(args.name):
+        rule = "give -n NAME for one job or --all for every queued or running job, not both"
+        shown = f'"{args.name}"' if args.name else "null"
+        raise ValidationError(f"invalid --name: {shown} with --all={args.all}: {rule}", "name", shown, rule)
+    if args.all:
+        experiment = open_workspace(args).experiment(args.experiment)
+        return [j.to_dict() for j in experiment.terminate_all(wait=not args.no_wait)], JOB_COLUMNS
     return _job(args).terminate(wait=not args.no_wait).to_dict(), JOB_COLUMNS
+
+
+@contextlib.contextmanager
+def _keeps_running(args: argparse.Namespace, job: Job) -> Iterator[None]:
+    """Ctrl-C stops the command, not the job: say so, and how to stop it (printed by main)."""
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        workspace = "" if args.workspace == "default" else f" -w {args.workspace}"
+        e.__notes__ = [
+            f"job {job.experiment_name}/{job.name} keeps running (Ctrl-C stopped watching it, not the job); "
+            f"stop it with: batchai job terminate{workspace} -e {job.experiment_name} -n {job.name}"
+        ]
+        raise
 
 
 # -- cluster resize, auto-scale, nodes, node-exec -------------------------------------------

@@ -31,7 +31,7 @@ pub use resources::{JobSubmitter, Kind, as_is};
 pub use wake::Woken;
 
 use crate::engine::agent::client::Launcher;
-use crate::engine::error::Result;
+use crate::engine::error::{Error, ResourceKind, Result};
 use crate::engine::model::{self, parse};
 use crate::engine::paths::Layout;
 use crate::engine::store::Store;
@@ -117,7 +117,44 @@ impl Workspace {
     /// waits for the agent's turn, and other threads sharing the workspace should not.
     fn with<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         let mut store = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut store)
+        f(&mut store).map_err(|e| self.explain(&mut store, e))
+    }
+
+    /// A resource that was not found, or exists already, said in full: where (this workspace,
+    /// or the experiment in it) and, when missing, what exists there instead.
+    fn explain(&self, store: &mut Store, e: Error) -> Error {
+        /// How many names a message lists before it says how many more there are.
+        const SHOWN: usize = 20;
+        let workspace = &self.name;
+        match e {
+            Error::NotFound { kind, name, parent, detail: None } if kind != ResourceKind::Node => {
+                let within = match &parent {
+                    Some(experiment) => format!("experiment '{experiment}' of workspace '{workspace}'"),
+                    None => format!("workspace '{workspace}'"),
+                };
+                let listing = match store.names(kind, parent.as_deref(), SHOWN) {
+                    Ok((names, _)) if names.is_empty() => format!("there are no {}", kind.plural()),
+                    Ok((names, total)) => {
+                        let more = total.saturating_sub(names.len());
+                        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                        format!("{}: {}{more}", kind.plural(), names.join(", "))
+                    }
+                    Err(_) => String::new(),
+                };
+                let listing = if listing.is_empty() { listing } else { format!("; {listing}") };
+                let detail = Some(format!("no {kind} '{name}' in {within}{listing}"));
+                Error::NotFound { kind, name, parent, detail }
+            }
+            Error::AlreadyExists { kind, name, parent, detail: None } if kind != ResourceKind::Workspace => {
+                let within = match &parent {
+                    Some(experiment) => format!("experiment '{experiment}' of workspace '{workspace}'"),
+                    None => format!("workspace '{workspace}'"),
+                };
+                let detail = Some(format!("{kind} '{name}' already exists in {within}"));
+                Error::AlreadyExists { kind, name, parent, detail }
+            }
+            other => other,
+        }
     }
 
     /// Have the agent act on what the store holds now, starting it if needed.

@@ -201,7 +201,12 @@ fn taken_name(tx: &Transaction<'_>, experiment_id: i64, chunk: &[Prepared], e: r
         .is_ok()
     });
     match taken {
-        Some(job) => Error::already_exists(ResourceKind::Job, &job.name),
+        Some(job) => {
+            let experiment: String = tx
+                .query_row("SELECT name FROM experiments WHERE id = ?1", [experiment_id], |r| r.get(0))
+                .unwrap_or_default();
+            Error::already_exists_in(ResourceKind::Job, &job.name, experiment)
+        }
         None => e.into(),
     }
 }
@@ -353,7 +358,16 @@ impl Store {
                 for job in chunk {
                     let Some(cluster) = cluster_spec(tx, &job.cluster, &mut clusters)? else {
                         let shown = validate::show(&job.given_cluster);
-                        return Err(Error::invalid("cluster", shown, "must name an existing cluster"));
+                        let mut statement = tx.prepare("SELECT name FROM clusters ORDER BY id LIMIT 20")?;
+                        let names =
+                            statement.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+                        let known = if names.is_empty() {
+                            format!("there are no clusters in workspace '{workspace}': create one first")
+                        } else {
+                            format!("clusters: {}", names.join(", "))
+                        };
+                        let rule = format!("must name an existing cluster ({known})");
+                        return Err(Error::invalid("cluster", shown, rule));
                     };
                     if let Some((machine, policy)) = &machine
                         && !fits.contains(&(job.cluster.clone(), job.node_count))
@@ -436,7 +450,7 @@ impl Store {
                 )
                 .optional()?)
         })?;
-        found.ok_or_else(|| Error::not_found(ResourceKind::Job, name))
+        found.ok_or_else(|| Error::not_found_in(ResourceKind::Job, name, experiment))
     }
 
     /// Jobs of one experiment, or of the whole workspace, oldest first.
@@ -511,7 +525,7 @@ impl Store {
                     |r| r.get(0),
                 )
                 .optional()?;
-            let Some(uid) = uid else { return Err(Error::not_found(ResourceKind::Job, name)) };
+            let Some(uid) = uid else { return Err(Error::not_found_in(ResourceKind::Job, name, experiment)) };
             // Its events go with it (see `events.rs`).
             super::events::delete_events(tx, &uid)?;
             Ok(erased)

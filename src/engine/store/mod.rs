@@ -124,7 +124,12 @@ impl Store {
         crate::engine::model::validate::name("name", name)?;
         crate::engine::model::workspace::validate_tags(tags)?;
         if crate::engine::paths::exists(&layout.root) {
-            return Err(Error::already_exists(ResourceKind::Workspace, name));
+            return Err(Error::AlreadyExists {
+                kind: ResourceKind::Workspace,
+                name: name.to_string(),
+                parent: None,
+                detail: Some(format!("workspace '{name}' already exists at {}", layout.root.display())),
+            });
         }
         permissions::create_root(&layout.root)
             .map_err(|e| Error::file("creating the workspace folder", &layout.root, e))?;
@@ -138,7 +143,8 @@ impl Store {
     pub fn open(layout: Layout) -> Result<Store> {
         if !crate::engine::paths::exists(&layout.root) {
             let name = layout.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            return Err(Error::WorkspaceNotFound { name, path: layout.root.display().to_string() });
+            let named = named_workspaces(&layout.root, &name);
+            return Err(Error::WorkspaceNotFound { name, path: layout.root.display().to_string(), named });
         }
         permissions::fix_existing(&layout);
         let mut store = Store::connect(layout, false)?;
@@ -203,6 +209,34 @@ impl Store {
         self.transaction(TransactionBehavior::Deferred, f)
     }
 
+    /// The names of the resources of `kind` (of `experiment` for jobs and sweeps), oldest first,
+    /// at most `limit`, and how many there are in all: for messages that say what exists.
+    pub fn names(
+        &mut self,
+        kind: ResourceKind,
+        experiment: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, usize)> {
+        let (from, filter) = match kind {
+            ResourceKind::Cluster => ("clusters", None),
+            ResourceKind::FileServer => ("file_servers", None),
+            ResourceKind::Experiment => ("experiments", None),
+            ResourceKind::Job => ("jobs", experiment),
+            ResourceKind::Sweep => ("sweeps", experiment),
+            ResourceKind::Node | ResourceKind::Workspace => return Ok((Vec::new(), 0)),
+        };
+        let scope = match filter {
+            Some(_) => " WHERE experiment_id = (SELECT id FROM experiments WHERE name = ?1)",
+            None => " WHERE ?1 IS NULL",
+        };
+        self.read(|tx| {
+            let total: i64 = tx.query_row(&format!("SELECT count(*) FROM {from}{scope}"), [filter], |r| r.get(0))?;
+            let mut statement = tx.prepare(&format!("SELECT name FROM {from}{scope} ORDER BY id LIMIT {limit}"))?;
+            let names = statement.query_map([filter], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok((names, total as usize))
+        })
+    }
+
     fn transaction<T>(
         &mut self,
         behavior: TransactionBehavior,
@@ -216,6 +250,27 @@ impl Store {
         })();
         result.map_err(|e| with_path(e, &self.layout.db()))
     }
+}
+
+/// The named workspaces (folders holding one under `$BATCHAI_HOME/workspaces`), when `root` is
+/// where the one called `name` would be; None for a workspace at a path of its own.
+fn named_workspaces(root: &Path, name: &str) -> Option<Vec<String>> {
+    let expected = crate::engine::paths::named_workspace(name).ok()?;
+    if expected != root {
+        return None;
+    }
+    let folder = expected.parent()?;
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| Layout::new(e.path()).db().is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    Some(names)
 }
 
 /// Name the database file in store errors (rusqlite's errors do not).

@@ -206,7 +206,7 @@ impl Store {
             let experiment_id = experiment_id(tx, experiment)?;
             if let Some(existing) = find_sweep(tx, experiment, name)? {
                 if !exist_ok {
-                    return Err(Error::already_exists(ResourceKind::Sweep, name));
+                    return Err(Error::already_exists_in(ResourceKind::Sweep, name, experiment));
                 }
                 let changed = differences(&existing.spec, spec);
                 if !changed.is_empty() {
@@ -222,14 +222,14 @@ impl Store {
                 "INSERT INTO sweeps (experiment_id, name, spec, max_trials, state, created_us) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
                 params![experiment_id, name, text, spec.max_trials as i64, us(now)],
             )?;
-            find_sweep(tx, experiment, name)?.ok_or_else(|| Error::not_found(ResourceKind::Sweep, name))
+            find_sweep(tx, experiment, name)?.ok_or_else(|| Error::not_found_in(ResourceKind::Sweep, name, experiment))
         })
     }
 
     pub fn sweep(&mut self, experiment: &str, name: &str) -> Result<SweepRow> {
         self.read(|tx| {
             experiment_id(tx, experiment)?;
-            find_sweep(tx, experiment, name)?.ok_or_else(|| Error::not_found(ResourceKind::Sweep, name))
+            find_sweep(tx, experiment, name)?.ok_or_else(|| Error::not_found_in(ResourceKind::Sweep, name, experiment))
         })
     }
 

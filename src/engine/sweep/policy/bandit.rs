@@ -66,10 +66,19 @@ impl Bandit {
     pub fn validate(&self) -> Result<(), ValidationError> {
         check_interval(self.evaluation_interval)?;
         match (self.slack_factor, self.slack_amount) {
-            (Some(_), Some(_)) | (None, None) => Err(ValidationError::new(
+            (Some(f), Some(a)) => Err(ValidationError::new(
                 "slack_factor",
-                format!("{} and slack_amount {}", show_slack(self.slack_factor), show_slack(self.slack_amount)),
-                "exactly one of slack_factor and slack_amount must be given",
+                f.to_string(),
+                format!(
+                    "cannot be combined with slack_amount {a}: give exactly one of slack_factor (a ratio of the \
+                     best value) and slack_amount (a difference from it)"
+                ),
+            )),
+            (None, None) => Err(ValidationError::new(
+                "slack_factor",
+                "null",
+                "is required, or slack_amount: give exactly one of slack_factor (a ratio of the best value) and \
+                 slack_amount (a difference from it)",
             )),
             (Some(f), None) if !(f.is_finite() && f >= 0.0) => {
                 Err(ValidationError::new("slack_factor", f.to_string(), "must be a non-negative number"))
@@ -126,10 +135,6 @@ impl Bandit {
             keep(id, format!("{metric} {v} at step {step} is within {slack} of the best {b} (threshold {t})"))
         }
     }
-}
-
-fn show_slack(slack: Option<f64>) -> String {
-    slack.map_or_else(|| "null".to_string(), |x| x.to_string())
 }
 
 #[cfg(test)]

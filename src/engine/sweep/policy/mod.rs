@@ -247,7 +247,11 @@ mod tests {
         assert!(matches!(&amount, Policy::Bandit(b) if b.slack_factor.is_none() && b.delay_evaluation == 30));
         let both = Bandit { slack_amount: Some(0.1), ..Bandit::default() };
         let err = both.validate().unwrap_err();
-        assert_eq!(err.value, "0.3 and slack_amount 0.1", "no Rust debug text in messages");
+        assert_eq!(err.value, "0.3", "no Rust debug text in messages");
+        assert!(
+            err.to_string().starts_with("invalid slack_factor: 0.3 cannot be combined with slack_amount 0.1"),
+            "{err}"
+        );
     }
 
     #[test]
