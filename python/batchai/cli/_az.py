@@ -136,14 +136,18 @@ def note(namespace: argparse.Namespace, label: str) -> None:
     namespace.ignored_flags = seen
 
 
-def ignored(parser: argparse.ArgumentParser, *flags: str, value: bool = True, help: str = "Azure-only; ignored") -> None:
+# A parser or an argument group of one.
+Flags = argparse._ActionsContainer
+
+
+def ignored(parser: Flags, *flags: str, value: bool = True, help: str = "Azure-only; ignored") -> None:
     dest = "ignored_" + flags[-1].lstrip("-").replace("-", "_")
     parser.add_argument(
         *flags, action=Ignored, nargs=None if value else 0, dest=dest, default=argparse.SUPPRESS, help=help
     )
 
 
-def refused(parser: argparse.ArgumentParser, *flags: str, value: bool = True, instead: str) -> None:
+def refused(parser: Flags, *flags: str, value: bool = True, instead: str) -> None:
     dest = "refused_" + flags[-1].lstrip("-").replace("-", "_")
     parser.add_argument(
         *flags, action=Refused, nargs=None if value else 0, dest=dest, default=argparse.SUPPRESS, help=instead
@@ -176,14 +180,14 @@ MOUNT_FLAGS = (
 )
 
 
-def azure_account_flags(parser: argparse.ArgumentParser) -> None:
+def azure_account_flags(parser: Flags) -> None:
     """The admin account and network of Azure VMs (cluster and file server create)."""
     for flags in AZURE_ACCOUNT:
         ignored(parser, *flags)
     ignored(parser, "--generate-ssh-keys", value=False)
 
 
-def mount_flags(parser: argparse.ArgumentParser) -> None:
+def mount_flags(parser: Flags) -> None:
     for flag in MOUNT_FLAGS:
         refused(parser, flag, instead=MOUNTS_INSTEAD)
     refused(parser, "--use-auto-storage", value=False, instead=MOUNTS_INSTEAD)

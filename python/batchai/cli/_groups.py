@@ -54,7 +54,9 @@ def job_node_list(args: argparse.Namespace) -> Any:
         if node is not None:
             rows.append(_node_dict(node, jobs))
         else:  # released since (auto-scale, resize): only its id is left
-            rows.append({**dict.fromkeys(NODE_KEYS), "nodeId": node_id, "cluster": job.cluster_name, "cpus": [], "gpus": []})
+            rows.append(
+                {**dict.fromkeys(NODE_KEYS), "nodeId": node_id, "cluster": job.cluster_name, "cpus": [], "gpus": []}
+            )
     return rows, NODE_COLUMNS
 
 
