@@ -215,9 +215,11 @@ def warn_ignored(args: argparse.Namespace) -> None:
 
 
 def config_text(args: argparse.Namespace) -> str:
-    """The ``-f`` file's text with the placeholders ``az batchai`` filled from
-    ``--storage-account-name/--storage-account-key`` (or the environment) filled in, before it is
-    parsed as JSON. A flag given for a file without its placeholder is noted as having no effect."""
+    """The ``-f`` file's text as ``az batchai`` sent it: the placeholders it filled from
+    ``--storage-account-name/--storage-account-key`` (or the environment) filled in the text
+    before it is parsed, and the account name of an Azure file share that has none taken from its
+    ``azureFileUrl``. A flag given for a file without its placeholder is noted as having no
+    effect; an account placeholder with no account to fill it is refused."""
     with open(args.config_file, encoding="utf-8") as f:
         text = f.read()
     for placeholder, flag, env in (
@@ -230,7 +232,51 @@ def config_text(args: argparse.Namespace) -> str:
             text = text.replace(placeholder, json.dumps(value)[1:-1])
         elif given is not None and placeholder not in text:
             note(args, "--" + flag.replace("_", "-") + " (the file has no " + placeholder + ")")
-    return text
+    if ACCOUNT_PLACEHOLDER in text:
+        raise CommandError(
+            f"{args.config_file} uses {ACCOUNT_PLACEHOLDER}: pass --storage-account-name NAME (or set "
+            f"${ACCOUNT_ENV}); here NAME names the workspace folder azure/NAME/ that stands in for the account"
+        )
+    return _account_names_from_urls(text)
+
+
+_FILE_URL = re.compile(r"https?://([^./]+)\.file\.")
+
+
+def _account_names_from_urls(text: str) -> str:
+    """``az`` sent an Azure file share without ``accountName`` with the account of its
+    ``azureFileUrl`` (``https://<account>.file.core.windows.net/<share>``)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text  # the engine's parser says what is wrong, where
+    changed = False
+    for volumes in _mount_volumes(data):
+        for share in volumes.get("azureFileShares") or []:
+            if isinstance(share, dict) and not share.get("accountName"):
+                m = _FILE_URL.match(str(share.get("azureFileUrl") or ""))
+                if m:
+                    share["accountName"] = m.group(1)
+                    changed = True
+    return json.dumps(data, indent=2) if changed else text
+
+
+def _mount_volumes(data: Any) -> list[dict[str, Any]]:
+    """The mountVolumes of a job (``mountVolumes``) or a cluster (``nodeSetup.mountVolumes``),
+    with or without the ARM ``properties`` wrapper."""
+    if not isinstance(data, dict):
+        return []
+    found = []
+    for props in (data, data.get("properties")):
+        if isinstance(props, dict):
+            node_setup = props.get("nodeSetup")
+            for volumes in (
+                props.get("mountVolumes"),
+                node_setup.get("mountVolumes") if isinstance(node_setup, dict) else None,
+            ):
+                if isinstance(volumes, dict):
+                    found.append(volumes)
+    return found
 
 
 def storage_flags_without_file(args: argparse.Namespace) -> None:
