@@ -381,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--cluster", help="cluster name (overrides the file's)")
     az.storage_flags(p)
     p.set_defaults(fills_placeholders=True)
+    az.ignored(p, "-l", "--location")
     az.mount_flags(p.add_argument_group("az batchai's mount flags (refused: use -f)"))
     _named_verbs(jb, "a job", {"show": c.job_show, "delete": c.job_delete}, in_experiment=True)
     p = _verb(jb, "list", c.job_list, "list jobs")
