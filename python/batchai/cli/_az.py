@@ -219,7 +219,7 @@ def config_text(args: argparse.Namespace) -> str:
     ``--storage-account-name/--storage-account-key`` (or the environment) filled in the text
     before it is parsed, and the account name of an Azure file share that has none taken from its
     ``azureFileUrl``. A flag given for a file without its placeholder is noted as having no
-    effect; an account placeholder with no account to fill it is refused."""
+    effect."""
     with open(args.config_file, encoding="utf-8") as f:
         text = f.read()
     for placeholder, flag, env in (
@@ -232,11 +232,7 @@ def config_text(args: argparse.Namespace) -> str:
             text = text.replace(placeholder, json.dumps(value)[1:-1])
         elif given is not None and placeholder not in text:
             note(args, "--" + flag.replace("_", "-") + " (the file has no " + placeholder + ")")
-    if ACCOUNT_PLACEHOLDER in text:
-        raise CommandError(
-            f"{args.config_file} uses {ACCOUNT_PLACEHOLDER}: pass --storage-account-name NAME (or set "
-            f"${ACCOUNT_ENV}); here NAME names the workspace folder azure/NAME/ that stands in for the account"
-        )
+    # Placeholders left in (no account given) are reported by the loader, with the flag to use.
     return _account_names_from_urls(text)
 
 
