@@ -71,8 +71,9 @@ def test_wait_prints_the_states_and_exits_with_the_jobs_exit_code(
     code, out, err = cli(capsys, "job", "wait", *JOB, "ok", "-o", "table")
     assert code == 0
     header, _, row = out.splitlines()
-    assert header.split() == ["Name", "Experiment", "Cluster", "Tool", "Nodes", "State", "Exit", "code"]
-    assert row.split() == ["ok", "exp", "local", "custom", "1", "succeeded", "0"]
+    assert header.split()[:8] == ["Name", "Experiment", "Cluster", "Tool", "Nodes", "State", "Exit", "code"]
+    assert header.split()[8:] == ["Start", "End", "Duration"]
+    assert row.split()[:7] == ["ok", "exp", "local", "custom", "1", "succeeded", "0"]
     assert "Job exp/ok completed at" in err
 
 

@@ -254,13 +254,16 @@ def test_cli_creates_and_shows_a_slurm_cluster(ws: batchai.Workspace, capsys: Ca
 
     code, out, _ = cli(capsys, "cluster", "show", "-w", "ws", "-n", "hpc")
     assert code == 0 and json.loads(out)["properties"]["slurm"] == FULL_JSON
+    # One cluster in a table: the columns of `cluster list`, one row; its Slurm settings by --query.
     code, out, _ = cli(capsys, "cluster", "show", "-w", "ws", "-n", "hpc", "-o", "table")
-    shown = dict(line.split(None, 1) for line in out.splitlines())
-    assert shown["properties.engine"] == "slurm"
-    assert shown["properties.slurm.partition"] == "debug"
-    assert shown["properties.slurm.gresPerNode"] == "gpu:2"
-    assert shown["properties.slurm.timeLimit"] == "1:00:00"
-    assert shown["properties.slurm.extraSbatchArgs"] == '["--mem=4G","--exclusive"]'
+    header, _, row = out.splitlines()
+    assert header.split()[:2] == ["Name", "Engine"] and row.split()[:2] == ["hpc", "slurm"]
+    code, out, _ = cli(capsys, "cluster", "show", "-w", "ws", "-n", "hpc", "--query", "slurm", "-o", "table")
+    header, _, row = out.splitlines()
+    shown = dict(zip(header.split(), row.split(), strict=True))
+    assert (shown["Partition"], shown["GresPerNode"], shown["TimeLimit"]) == ("debug", "gpu:2", "1:00:00")
+    code, out, _ = cli(capsys, "cluster", "show", "-w", "ws", "-n", "hpc", "--query", "slurm.extraSbatchArgs")
+    assert json.loads(out) == ["--mem=4G", "--exclusive"]
     code, out, _ = cli(capsys, "cluster", "list", "-w", "ws", "-o", "table")
     assert code == 0 and out.splitlines()[2].split()[:2] == ["hpc", "slurm"]
 

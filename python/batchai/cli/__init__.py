@@ -11,6 +11,11 @@ batchai job logs -w ws -e demo -n hello -f
 batchai sweep create -w ws -f sweep.yml --cluster local
 batchai sweep trials -w ws -e demo -n lr-search -o table
 batchai job metrics -w ws -e demo -n hello -o table
+
+``az batchai``'s command lines work with ``az batchai`` replaced by ``batchai``: its subgroups
+(``cluster node list``, ``job file stream``...), ``-j`` for the job, ``-o json|jsonc|table|tsv|
+yaml|none``, ``--query``, delete confirmation; Azure-only flags are accepted with one warning
+line. See docs/cli.md.
 """
 
 from __future__ import annotations
@@ -23,23 +28,33 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from ..exceptions import AlreadyExistsError, BatchAIError, BatchAITimeoutError, BatchAIWarning
+from . import _az as az
 from . import _commands as c
+from . import _groups as g
 from . import _run as r
 from . import _sweep as sw
+from ._output import FORMATS, QueryError
 
 Handler = Callable[[argparse.Namespace], Any]
 
 
+QUERY_HELP = "JMESPath query of the output, as az's (a resource's properties are also at its top level)"
+
+
 def _output_option() -> argparse.ArgumentParser:
-    """``-o`` is accepted before the group or after the verb, as in ``az``."""
+    """``-o`` and ``--query`` are accepted before the group or after the verb, as in ``az``; so
+    are ``az``'s ``-g/--resource-group`` and ``--subscription``, which mean nothing here."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("-o", "--output", choices=["table", "json"], default=argparse.SUPPRESS, help="output format")
+    parent.add_argument("-o", "--output", choices=FORMATS, default=argparse.SUPPRESS, help="output format")
+    parent.add_argument("--query", default=argparse.SUPPRESS, metavar="JMESPATH", help=QUERY_HELP)
+    for flags in az.AZURE_COMMON:
+        az.ignored(parent, *flags)
     return parent
 
 
-def _verb(group: Any, verb: str, handler: Handler, help: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = group.add_parser(verb, help=help, parents=[_output_option()])
-    parser.set_defaults(handler=handler)
+def _verb(group: Any, verb: str, handler: Handler, help: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = group.add_parser(verb, help=help, parents=[_output_option()], aliases=aliases)
+    parser.set_defaults(handler=handler, leaf_parser=parser)
     return parser
 
 
@@ -50,7 +65,18 @@ def _workspace_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _yes(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-y", "--yes", action="store_true", help="do not prompt (accepted for az compatibility)")
+    parser.add_argument("-y", "--yes", action="store_true", help="do not prompt for confirmation")
+
+
+def _delete_flags(parser: argparse.ArgumentParser) -> None:
+    """``delete`` asks first unless ``-y``, as ``az`` did; it returns when the deletion is done."""
+    _yes(parser)
+    az.ignored(parser, "--no-wait", value=False, help="ignored: a delete returns when it is done")
+
+
+def _job_name(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """The job's name: ``-n/--name``, or ``-j/--job`` as ``az batchai job file/node`` spelled it."""
+    parser.add_argument("-n", "--name", "-j", "--job", dest="name", required=required, help="job name")
 
 
 def _named_verbs(group: Any, noun: str, handlers: dict[str, Handler], *, in_experiment: bool = False) -> None:
@@ -60,9 +86,11 @@ def _named_verbs(group: Any, noun: str, handlers: dict[str, Handler], *, in_expe
         _workspace_arg(p)
         if in_experiment:
             p.add_argument("-e", "--experiment", required=True)
-        p.add_argument("-n", "--name", required=True)
+            _job_name(p)
+        else:
+            p.add_argument("-n", "--name", required=True)
         if verb == "delete":
-            _yes(p)
+            _delete_flags(p)
 
 
 EXIT_STATUS = """\
@@ -119,7 +147,56 @@ name, step, value (NaN and infinities as "nan", "inf", "-inf"), time (Unix secon
 def _job_args(parser: argparse.ArgumentParser) -> None:
     _workspace_arg(parser)
     parser.add_argument("-e", "--experiment", required=True)
-    parser.add_argument("-n", "--name", required=True, help="job name")
+    _job_name(parser)
+
+
+def _node_exec_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--node-id", help="node id (default: the first node)")
+    parser.add_argument("--exec", metavar="CMD", help="command line, run with bash -c (required here)")
+    parser.add_argument("--timeout", type=float, help="give up after this many seconds (exit 124)")
+    az.ignored(parser, "-L", "--address", help="ignored: the nodes are this machine's")
+    az.ignored(parser, "-p", "--password")
+    az.ignored(parser, "-k", "--ssh-private-key")
+
+
+def _az_subgroups(cl: Any, jb: Any) -> None:
+    """``az batchai``'s ``cluster node``, ``job node`` and ``job file`` subgroups."""
+    nodes = cl.add_parser("node", help="a cluster's nodes (az batchai cluster node)")
+    verbs = nodes.add_subparsers(dest="subverb", required=True)
+    p = _verb(verbs, "list", r.cluster_nodes, "list a cluster's nodes (as cluster nodes)")
+    _workspace_arg(p)
+    p.add_argument("-c", "--cluster", dest="name", required=True, help="cluster name")
+    p = _verb(verbs, "exec", g.cluster_node_exec_az, "run a command on a node (as cluster node-exec)")
+    p.description, p.formatter_class = NODE_EXEC_HELP, argparse.RawDescriptionHelpFormatter
+    _workspace_arg(p)
+    p.add_argument("-c", "--cluster", dest="name", required=True, help="cluster name")
+    _node_exec_args(p)
+
+    nodes = jb.add_parser("node", help="the nodes a job ran on (az batchai job node)")
+    verbs = nodes.add_subparsers(dest="subverb", required=True)
+    p = _verb(verbs, "list", g.job_node_list, "list the nodes the job ran on")
+    _workspace_arg(p)
+    p.add_argument("-e", "--experiment", required=True)
+    p.add_argument("-j", "--job", dest="name", required=True, help="job name")
+    p = _verb(verbs, "exec", g.job_node_exec, "run a command on a node of the job (the first by default)")
+    _workspace_arg(p)
+    p.add_argument("-e", "--experiment", required=True)
+    p.add_argument("-j", "--job", dest="name", required=True, help="job name")
+    _node_exec_args(p)
+
+    files = jb.add_parser("file", help="a job's output files (az batchai job file)")
+    verbs = files.add_subparsers(dest="subverb", required=True)
+    p = _verb(verbs, "list", r.job_files, "list the files of a job's output directory (as job files)")
+    _job_args(p)
+    p.add_argument("-d", "--output-directory-id", default="stdouterr", help="output directory id (default: stdouterr)")
+    p.add_argument("-p", "--path", default=".", help="folder inside the output directory (default: .)")
+    az.ignored(p, "--expiry", help="ignored: the files are local, their URLs do not expire")
+    p = _verb(verbs, "stream", g.job_file_stream, "wait for a file of the job, then follow it until the job ends")
+    _job_args(p)
+    p.add_argument("-f", "--file-name", required=True, help="file to stream, such as stdout.txt")
+    p.add_argument("-d", "--output-directory-id", default="stdouterr", help="output directory id (default: stdouterr)")
+    p.add_argument("-p", "--path", default=".", help="folder inside the output directory (default: .)")
+    p.add_argument("--poll-interval", type=float, default=0.2, help="how often to read (s, default 0.2)")
 
 
 def _run_verbs(cl: Any, jb: Any, groups: Any) -> None:
@@ -180,7 +257,7 @@ def _run_verbs(cl: Any, jb: Any, groups: Any) -> None:
 
     p = _verb(cl, "nodes", r.cluster_nodes, "list a cluster's nodes (id, state, IP, CPUs, GPUs, job)")
     _workspace_arg(p)
-    p.add_argument("-n", "--name", required=True)
+    p.add_argument("-n", "--name", "-c", "--cluster", dest="name", required=True)
 
     p = _verb(cl, "partition-nodes", r.cluster_partition_nodes, "list a Slurm cluster's partition nodes (sinfo)")
     p.description, p.formatter_class = PARTITION_NODES_HELP, fmt
@@ -208,18 +285,20 @@ def _run_verbs(cl: Any, jb: Any, groups: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = az.Parser(
         prog="batchai",
         description="Workspaces, clusters, experiments, jobs and sweeps.",
         epilog=EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-o", "--output", choices=["table", "json"], default="json", help="output format")
+    parser.add_argument("-o", "--output", choices=FORMATS, default="json", help="output format (default: json)")
+    parser.add_argument("--query", metavar="JMESPATH", help=QUERY_HELP)
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
 
     ws = groups.add_parser("workspace", help="workspaces").add_subparsers(dest="verb", required=True)
     p = _verb(ws, "create", c.workspace_create, "create a workspace")
     p.add_argument("-n", "--name", required=True)
+    az.ignored(p, "-l", "--location")
     p.add_argument("--path", help="folder of the workspace (default: $BATCHAI_HOME/workspaces/NAME)")
     p.add_argument("--tags", nargs="*", metavar="KEY=VALUE")
     for verb, handler in (("show", c.workspace_show), ("delete", c.workspace_delete)):
@@ -227,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-n", "--name", default="default")
         p.add_argument("--path")
         if verb == "delete":
-            _yes(p)
+            _delete_flags(p)
     _verb(ws, "list", c.workspace_list, "list the workspaces under $BATCHAI_HOME")
 
     cl = groups.add_parser("cluster", help="clusters").add_subparsers(dest="verb", required=True)
@@ -235,15 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
     _workspace_arg(p)
     p.add_argument("-n", "--name", required=True)
     p.add_argument("-f", "--config-file", help="Batch AI ClusterCreateParameters JSON")
-    p.add_argument("-t", "--target", type=int, help="manual scale: number of nodes")
-    p.add_argument("--min", type=int, help="auto-scale: minimum nodes")
+    p.add_argument("-t", "--target", type=int, help="number of nodes (with --min and --max: to start with)")
+    p.add_argument("--min", type=int, help="auto-scale: minimum nodes (equal to --max: manual scale)")
     p.add_argument("--max", type=int, help="auto-scale: maximum nodes")
     p.add_argument("--cpus", type=int, default=1, help="CPUs per node (default 1)")
     p.add_argument("--gpus", type=int, default=0, help="GPUs per node (default 0)")
     p.add_argument("--gpu-ids", help="comma-separated GPU device ids the nodes draw from")
     p.add_argument("--memory-mb", type=int, help="memory per node in MiB")
-    p.add_argument("-s", "--vm-size", help="kept as a label")
+    p.add_argument("-s", "--vm-size", action=az.Label, help="kept as a label")
     p.add_argument("--vm-priority", choices=["dedicated", "lowpriority"], default="dedicated")
+    az.storage_flags(p)
+    p.set_defaults(fills_placeholders=True)
     p.add_argument("--setup-task", help="command line run on each node when it is allocated")
     p.add_argument("--setup-task-output", help="where the setup task's output goes")
     p.add_argument(
@@ -263,6 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FLAG",
         help="a further sbatch flag, written with '=': --sbatch-arg=--mem=4G (repeatable)",
     )
+    azure = p.add_argument_group("az batchai's Azure-only flags (accepted; no effect here)")
+    for flags in (("-l", "--location"), ("-i", "--image"), ("--custom-image",)):
+        az.ignored(azure, *flags)
+    az.azure_account_flags(azure)
+    az.mount_flags(p.add_argument_group("az batchai's mount flags (refused: use -f)"))
     _named_verbs(cl, "a cluster", {"show": c.cluster_show, "delete": c.cluster_delete})
     _workspace_arg(_verb(cl, "list", c.cluster_list, "list clusters"))
 
@@ -271,8 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
     _workspace_arg(p)
     p.add_argument("-n", "--name", required=True)
     p.add_argument("--path", help="serve this existing folder (default: a folder the workspace owns)")
-    p.add_argument("-s", "--vm-size", help="kept as a label")
+    p.add_argument("-s", "--vm-size", action=az.Label, help="kept as a label")
     p.add_argument("-f", "--config-file", help="Batch AI FileServerCreateParameters JSON")
+    azure = p.add_argument_group("az batchai's Azure-only flags (accepted; no effect here)")
+    for flag in ("--disk-count", "--disk-size", "--caching-type", "--storage-sku"):
+        az.ignored(azure, flag)
+    az.ignored(azure, "-l", "--location")
+    az.azure_account_flags(azure)
     _named_verbs(fs, "a file server", {"show": c.file_server_show, "delete": c.file_server_delete})
     _workspace_arg(_verb(fs, "list", c.file_server_list, "list file servers"))
 
@@ -291,19 +382,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--name", required=True)
     p.add_argument("-f", "--config-file", required=True, help="Batch AI JobCreateParameters JSON")
     p.add_argument("-c", "--cluster", help="cluster name (overrides the file's)")
+    az.storage_flags(p)
+    p.set_defaults(fills_placeholders=True)
+    az.ignored(p, "-l", "--location")
+    az.mount_flags(p.add_argument_group("az batchai's mount flags (refused: use -f)"))
     _named_verbs(jb, "a job", {"show": c.job_show, "delete": c.job_delete}, in_experiment=True)
     p = _verb(jb, "list", c.job_list, "list jobs")
     _workspace_arg(p)
     p.add_argument("-e", "--experiment", help="only this experiment's jobs")
+    p.add_argument("--state", choices=c.JOB_STATES, help="only the jobs in this execution state")
     _job_args(_verb(jb, "events", c.job_events, "list a job's state changes, with the reason for each"))
 
     _run_verbs(cl, jb, groups)
+    _az_subgroups(cl, jb)
     sw.add_verbs(groups, _verb, _workspace_arg)
     return parser
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse; an unknown flag is refused on one line with the closest flag of its command."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        parser.error(az.unrecognized(getattr(args, "leaf_parser", parser), extras))
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
 
     def show_warning(
         message: Warning | str,
@@ -318,7 +424,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = show_warning
     warnings.simplefilter("always", BatchAIWarning)
     try:
+        if getattr(args, "fills_placeholders", False):
+            if args.config_file:
+                args.config = az.config_text(args)
+            else:
+                az.storage_flags_without_file(args)
+        az.warn_ignored(args)
         return c.render(args, args.handler(args))
+    except (az.CommandError, QueryError) as e:
+        print(f"batchai: error: {e}", file=sys.stderr)
+        return 1
     except BatchAITimeoutError as e:
         print(f"batchai: error: {e}", file=sys.stderr)
         return 124

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
-import os
 from typing import Any
 
 from .. import settings as s
 from ..workspace import Workspace, list_workspaces
-from ._output import Column, emit, name, prop
+from ._az import CommandError, confirm
+from ._output import Column, emit, name, prop, query
 
 WORKSPACE_COLUMNS: list[Column] = [
     ("Name", name),
@@ -27,6 +28,7 @@ CLUSTER_COLUMNS: list[Column] = [
     ("Preparing", prop("nodeStateCounts", "preparingNodeCount", default=0)),
     ("Unusable", prop("nodeStateCounts", "unusableNodeCount", default=0)),
     ("Leaving", prop("nodeStateCounts", "leavingNodeCount", default=0)),
+    ("Errors", lambda r: _first_error(r)),
 ]
 FILE_SERVER_COLUMNS: list[Column] = [
     ("Name", name),
@@ -39,6 +41,59 @@ EXPERIMENT_COLUMNS: list[Column] = [
     ("State", prop("provisioningState")),
     ("Created", prop("creationTime")),
 ]
+
+
+ERROR_WIDTH = 60
+
+
+def _first_error(resource: dict[str, Any]) -> str:
+    """The first error's message on one line, shortened, with how many more there are."""
+    errors = resource.get("properties", {}).get("errors") or []
+    if not errors:
+        return ""
+    first = errors[0]
+    text = " ".join(str(first.get("message") or first.get("code") or "").split())
+    if len(text) > ERROR_WIDTH:
+        text = text[: ERROR_WIDTH - 3].rstrip() + "..."
+    return text + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else "")
+
+
+def _parse_time(text: Any) -> dt.datetime | None:
+    if not text:
+        return None
+    return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+
+
+def _time(field: str) -> Any:
+    """A job's start or end, to the second (UTC)."""
+
+    def read(resource: dict[str, Any]) -> str:
+        when = _parse_time(prop("executionInfo", field, default=None)(resource))
+        return "" if when is None else when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return read
+
+
+def _duration(resource: dict[str, Any]) -> str:
+    """End minus start; for a job still running, how long it has run so far."""
+    start = _parse_time(prop("executionInfo", "startTime", default=None)(resource))
+    if start is None:
+        return ""
+    end = _parse_time(prop("executionInfo", "endTime", default=None)(resource)) or dt.datetime.now(dt.UTC)
+    return format_duration((end - start).total_seconds())
+
+
+def format_duration(seconds: float) -> str:
+    """``0.4s``, ``12.3s``, ``5m02s``, ``3h07m``, ``2d04h``."""
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
 def _cluster_of(resource: dict[str, Any]) -> str:
@@ -54,7 +109,11 @@ JOB_COLUMNS: list[Column] = [
     ("Nodes", prop("nodeCount")),
     ("State", prop("executionState")),
     ("Exit code", prop("executionInfo", "exitCode", default=None)),
+    ("Start", _time("startTime")),
+    ("End", _time("endTime")),
+    ("Duration", _duration),
 ]
+JOB_STATES = ("queued", "running", "terminating", "succeeded", "failed")
 
 
 def open_workspace(args: argparse.Namespace, create: bool = False) -> Workspace:
@@ -80,12 +139,12 @@ def _tags(pairs: list[str] | None) -> dict[str, str]:
 
 def workspace_create(args: argparse.Namespace) -> Any:
     ws = Workspace.create(args.name, path=args.path, tags=_tags(args.tags))
-    return ws.to_dict(), None
+    return ws.to_dict(), WORKSPACE_COLUMNS
 
 
 def workspace_show(args: argparse.Namespace) -> Any:
     ws = Workspace.open(path=args.path) if args.path else Workspace.open(args.name)
-    return ws.to_dict(), None
+    return ws.to_dict(), WORKSPACE_COLUMNS
 
 
 def workspace_list(args: argparse.Namespace) -> Any:
@@ -94,6 +153,7 @@ def workspace_list(args: argparse.Namespace) -> Any:
 
 def workspace_delete(args: argparse.Namespace) -> Any:
     ws = Workspace.open(path=args.path) if args.path else Workspace.open(args.name)
+    confirm(args, "workspace")
     ws.delete()
     return None, None
 
@@ -137,14 +197,17 @@ def cluster_create(args: argparse.Namespace) -> Any:
     engine = _engine(args)  # before the workspace is created: a wrong command line changes nothing
     ws = open_workspace(args, create=True)
     if args.config_file:
-        return ws.create_cluster_from_json(args.name, args.config_file).to_dict(), None
+        return ws.create_cluster_from_json(args.name, json_text(args)).to_dict(), CLUSTER_COLUMNS
     scale = None
     if args.min is not None or args.max is not None:
         if args.min is None or args.max is None:
             raise SystemExit("batchai: error: --min and --max go together")
-        if args.target is not None:
-            raise SystemExit("batchai: error: give --target, or --min and --max, not both")
-        scale = s.ScaleSettings(auto_scale=s.AutoScaleSettings(args.min, args.max))
+        if args.min == args.max and args.target in (None, args.min):
+            # az: equal --min and --max mean manual scale
+            scale = s.ScaleSettings(manual=s.ManualScaleSettings(args.min))
+        else:
+            # az: -t with --min and --max is the number of nodes to start with
+            scale = s.ScaleSettings(auto_scale=s.AutoScaleSettings(args.min, args.max, args.target))
     elif args.target is not None:
         scale = s.ScaleSettings(manual=s.ManualScaleSettings(args.target))
     setup = None
@@ -161,11 +224,11 @@ def cluster_create(args: argparse.Namespace) -> Any:
         vm_priority=args.vm_priority,
         engine=engine,
     )
-    return cluster.to_dict(), None
+    return cluster.to_dict(), CLUSTER_COLUMNS
 
 
 def cluster_show(args: argparse.Namespace) -> Any:
-    return open_workspace(args).cluster(args.name).to_dict(), None
+    return open_workspace(args).cluster(args.name).to_dict(), CLUSTER_COLUMNS
 
 
 def cluster_list(args: argparse.Namespace) -> Any:
@@ -173,7 +236,9 @@ def cluster_list(args: argparse.Namespace) -> Any:
 
 
 def cluster_delete(args: argparse.Namespace) -> Any:
-    open_workspace(args).cluster(args.name).delete()
+    cluster = open_workspace(args).cluster(args.name)
+    confirm(args, "cluster")
+    cluster.delete()
     return None, None
 
 
@@ -183,12 +248,12 @@ def cluster_delete(args: argparse.Namespace) -> Any:
 def file_server_create(args: argparse.Namespace) -> Any:
     ws = open_workspace(args, create=True)
     if args.config_file:
-        return ws.create_file_server_from_json(args.name, args.config_file).to_dict(), None
-    return ws.create_file_server(args.name, path=args.path, vm_size=args.vm_size).to_dict(), None
+        return ws.create_file_server_from_json(args.name, args.config_file).to_dict(), FILE_SERVER_COLUMNS
+    return ws.create_file_server(args.name, path=args.path, vm_size=args.vm_size).to_dict(), FILE_SERVER_COLUMNS
 
 
 def file_server_show(args: argparse.Namespace) -> Any:
-    return open_workspace(args).file_server(args.name).to_dict(), None
+    return open_workspace(args).file_server(args.name).to_dict(), FILE_SERVER_COLUMNS
 
 
 def file_server_list(args: argparse.Namespace) -> Any:
@@ -196,7 +261,9 @@ def file_server_list(args: argparse.Namespace) -> Any:
 
 
 def file_server_delete(args: argparse.Namespace) -> Any:
-    open_workspace(args).file_server(args.name).delete()
+    server = open_workspace(args).file_server(args.name)
+    confirm(args, "file server")
+    server.delete()
     return None, None
 
 
@@ -204,11 +271,11 @@ def file_server_delete(args: argparse.Namespace) -> Any:
 
 
 def experiment_create(args: argparse.Namespace) -> Any:
-    return open_workspace(args, create=True).create_experiment(args.name).to_dict(), None
+    return open_workspace(args, create=True).create_experiment(args.name).to_dict(), EXPERIMENT_COLUMNS
 
 
 def experiment_show(args: argparse.Namespace) -> Any:
-    return open_workspace(args).experiment(args.name).to_dict(), None
+    return open_workspace(args).experiment(args.name).to_dict(), EXPERIMENT_COLUMNS
 
 
 def experiment_list(args: argparse.Namespace) -> Any:
@@ -216,7 +283,9 @@ def experiment_list(args: argparse.Namespace) -> Any:
 
 
 def experiment_delete(args: argparse.Namespace) -> Any:
-    open_workspace(args).experiment(args.name).delete()
+    experiment = open_workspace(args).experiment(args.name)
+    confirm(args, "experiment")
+    experiment.delete()
     return None, None
 
 
@@ -225,8 +294,8 @@ def experiment_delete(args: argparse.Namespace) -> Any:
 
 def job_create(args: argparse.Namespace) -> Any:
     experiment = open_workspace(args).experiment(args.experiment)
-    job = experiment.create_job_from_json(args.name, os.fspath(args.config_file), cluster=args.cluster)
-    return job.to_dict(), None
+    job = experiment.create_job_from_json(args.name, json_text(args), cluster=args.cluster)
+    return job.to_dict(), JOB_COLUMNS
 
 
 EVENT_COLUMNS: list[Column] = [
@@ -244,7 +313,7 @@ def job_show(args: argparse.Namespace) -> Any:
     if job.wait_reason is not None:
         data["properties"]["waitReason"] = job.wait_reason
     data["events"] = [e.to_dict() for e in job.events()]
-    return data, None
+    return data, JOB_COLUMNS
 
 
 def job_events(args: argparse.Namespace) -> Any:
@@ -255,11 +324,15 @@ def job_events(args: argparse.Namespace) -> Any:
 def job_list(args: argparse.Namespace) -> Any:
     ws = open_workspace(args)
     jobs = ws.experiment(args.experiment).jobs() if args.experiment else ws.jobs()
+    if args.state:
+        jobs = [j for j in jobs if j.execution_state == args.state]
     return [j.to_dict() for j in jobs], JOB_COLUMNS
 
 
 def job_delete(args: argparse.Namespace) -> Any:
-    open_workspace(args).experiment(args.experiment).job(args.name).delete()
+    job = open_workspace(args).experiment(args.experiment).job(args.name)
+    confirm(args, "job")
+    job.delete()
     return None, None
 
 
@@ -268,8 +341,20 @@ def render(args: argparse.Namespace, result: Any) -> int:
     exit status (0 unless the handler gave one)."""
     data, columns, *status = result
     if data is not None:
-        emit(args.output, data, columns)
+        expression = getattr(args, "query", None)
+        if expression:
+            emit(args.output, query(data, expression), queried=True)
+        else:
+            emit(args.output, data, columns)
     return int(status[0]) if status else 0
+
+
+def json_text(args: argparse.Namespace) -> str:
+    """The -f file's text, its storage placeholders filled (main did that: ``args.config``)."""
+    text: str = getattr(args, "config", None) or ""
+    if not text.lstrip().startswith("{"):
+        raise CommandError(f"{args.config_file}: not a JSON object")
+    return text
 
 
 def dumps(data: Any) -> str:
