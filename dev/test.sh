@@ -59,4 +59,8 @@ rm -f python/batchai/_core*.so
 maturin develop --locked -q
 ruff check python tests bench
 ruff format --check python tests bench
+echo "== docs: the user guide builds with no broken link, anchor or API reference (mkdocs --strict)"
+site=$(mktemp -d)
+mkdocs build --strict --quiet --site-dir "$site"
+rm -rf "$site"
 pytest -q -p no:cacheprovider tests
