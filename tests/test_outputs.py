@@ -227,3 +227,14 @@ def test_a_job_runs_under_the_submitters_interpreter_not_the_agents(
     assert shown["pyTorchSettings"]["pythonScriptFilePath"] == str(code / "train.py")
     by_cli = experiment.job("bycli").wait(timeout=60)
     assert by_cli.stdout().split()[1:] == ["from-the-other-venv", "0"], by_cli.stderr()
+
+
+def test_stream_follows_the_primary_log_of_a_job_of_several_processes(
+    experiment: batchai.Experiment, cluster: batchai.Cluster, tmp_path: Path
+) -> None:
+    # Two ranks write stdout-0.txt and stdout-1.txt: there is no stdout.txt to follow.
+    script = tmp_path / "rank.py"
+    script.write_text("import os; print('from', os.environ['RANK'])\n")
+    job = experiment.create_job("pair", cluster=cluster, node_count=2, toolkit=batchai.PyTorchSettings(str(script)))
+    assert "".join(job.stream(timeout=60)) == "from 0\n"
+    assert "".join(job.stream("stdout-1.txt", timeout=60)) == "from 1\n"

@@ -569,7 +569,7 @@ class Job(Resource):
 
     def stream(
         self,
-        file_name: str = "stdout.txt",
+        file_name: str | None = None,
         output_directory_id: str = "stdouterr",
         path: str = ".",
         poll_interval: float = 0.1,
@@ -577,7 +577,17 @@ class Job(Resource):
     ) -> Iterator[str]:
         """Follow a file like ``tail -f`` (``az batchai job file stream``): yields text as it is
         written and stops when the job has ended and the file is read to its end. Ctrl-C while
-        it waits stops following, not the job (the KeyboardInterrupt's note says how to stop it)."""
+        it waits stops following, not the job (the KeyboardInterrupt's note says how to stop it).
+
+        Args:
+            file_name: The file to follow. By default the primary process's standard output:
+                ``stdout.txt``, or ``stdout-0.txt`` (rank or worker 0) in a job of several
+                processes.
+            output_directory_id: The output directory the file is in (``stdouterr``: the logs).
+            path: A folder inside that output directory.
+            poll_interval: Seconds between looks at the file.
+            timeout: Seconds to wait for the file to appear; None waits as long as the job runs.
+        """
         try:
             yield from self._stream(file_name, output_directory_id, path, poll_interval, timeout)
         except KeyboardInterrupt as e:
@@ -585,8 +595,13 @@ class Job(Resource):
             raise
 
     def _stream(
-        self, file_name: str, output_directory_id: str, path: str, poll_interval: float, timeout: float | None
+        self, file_name: str | None, output_directory_id: str, path: str, poll_interval: float, timeout: float | None
     ) -> Iterator[str]:
+        if file_name is None:
+            if output_directory_id == "stdouterr" and path == ".":
+                file_name = self._await_primary_log(poll_interval, timeout)
+            else:
+                file_name = "stdout.txt"
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
