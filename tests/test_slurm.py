@@ -182,10 +182,15 @@ STUBBORN = textwrap.dedent(
     """
     import os, signal, subprocess, sys, time
     # A descendant that ignores SIGTERM and leaves the job's session.
+    # A descendant that ignores SIGTERM and leaves the job's session by itself (setsid), then
+    # says it is ready: only once it runs in its own session is the pid file written.
+    ready = os.environ["PID_FILE"] + ".tmp"
     child = subprocess.Popen([sys.executable, "-c",
-        "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); os.setsid(); time.sleep(600)"],
-        start_new_session=True)
-    open(os.environ["PID_FILE"], "w").write(str(child.pid))
+        "import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); os.setsid(); "
+        f"open({ready!r}, 'w').write(str(os.getpid())); time.sleep(600)"])
+    while not os.path.exists(ready):
+        time.sleep(0.01)
+    os.rename(ready, os.environ["PID_FILE"])
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(600)
     """
@@ -207,6 +212,9 @@ def test_terminate_stops_a_slurm_job_and_descendants_that_ignore_sigterm_in_thei
     until(pid_file.exists, timeout=120, what="the descendant to start")
     descendant = int(pid_file.read_text())
     assert alive(descendant)
+    assert os.getsid(descendant) == descendant, "the descendant leads its own session"
+    time.sleep(0.5)
+    assert alive(descendant), "it stays up by itself until the job is stopped"
     job.terminate(timeout=60)
     assert job.refresh().execution_state == "failed"
     assert job.execution_info.errors[0].code == "JobTerminated"
