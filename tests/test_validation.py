@@ -373,3 +373,15 @@ def test_secret_values_never_appear_in_errors(prepared: batchai.Workspace) -> No
 def test_unreadable_json_file_is_an_os_error(prepared: batchai.Workspace, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         prepared.experiment("e").create_job_from_json("j", tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_or_blank_workspace_name_is_an_error_not_the_default_workspace(
+    name: str, tmp_path: Path, home: Path
+) -> None:
+    with pytest.raises(batchai.ValidationError, match="invalid name"):
+        batchai.Workspace(name)
+    with pytest.raises(batchai.ValidationError, match="invalid name"):
+        batchai.Workspace(name, path=tmp_path / "folder")
+    assert not (tmp_path / "folder").exists()
+    assert not (home / "workspaces" / "default").exists(), "the default workspace was not opened instead"

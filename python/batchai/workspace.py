@@ -36,10 +36,14 @@ _R = TypeVar("_R", Cluster, FileServer, Experiment)
 
 
 def _resolve(name: str | None, path: str | os.PathLike[str] | None) -> tuple[str, str]:
+    # Only a missing name means the default one: "" or "  " is a mistake the core's name rule
+    # reports (it used to open the default workspace without a word).
     if path is not None:
         folder = os.path.abspath(os.fspath(path))
-        return (name or os.path.basename(folder.rstrip("/")) or "default"), folder
-    name = name or "default"
+        if name is None:
+            name = os.path.basename(folder.rstrip("/")) or "default"
+        return name, folder
+    name = "default" if name is None else name
     return name, _core.named_workspace_path(name)
 
 
