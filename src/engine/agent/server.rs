@@ -23,6 +23,9 @@ use crate::engine::launcher::socket;
 use crate::engine::paths::Layout;
 use crate::engine::store::Store;
 
+/// How often the agent looks whether its workspace still exists.
+const FOLDER_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What connection tasks hand to the loop.
 pub enum ClientEvent {
     Request(Request, mpsc::UnboundedSender<Reply>),
@@ -97,6 +100,10 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
     let (client_tx, mut client_rx) = mpsc::unbounded_channel::<ClientEvent>();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(io_error("installing the SIGTERM handler"))?;
+    // A workspace folder removed behind batchai's back (`rm -rf`): this agent has nothing left
+    // to serve and stops; the supervisor kills what the workspace still ran (it checks too).
+    let mut folder_check = tokio::time::interval(FOLDER_CHECK);
+    folder_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         // Hand the supervisor what the last turn decided.
@@ -163,6 +170,12 @@ async fn run(layout: Layout, options: Options, listener: UnixListener, superviso
             }
             _ = sleep => core.advance(Now::system()),
             _ = terminate.recv() => core.request_stop(),
+            _ = folder_check.tick() => {
+                if !layout.db().exists() {
+                    tracing::warn!("the workspace's database is gone: stopping");
+                    core.request_stop();
+                }
+            }
         }
         if lost_supervisor {
             // The supervisor is gone (killed, or the machine's process table was cleaned): start a

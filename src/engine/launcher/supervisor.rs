@@ -23,6 +23,9 @@ use super::{socket, spawn, tree};
 /// How often markers being reaped are checked (and killed again) until they are empty.
 const REAP_INTERVAL: Duration = Duration::from_millis(20);
 
+/// How often a supervisor with work looks whether its workspace's database still exists.
+const DB_CHECK: Duration = Duration::from_secs(2);
+
 /// How long an unwatched, idle supervisor waits for an agent before it exits.
 const IDLE_GRACE: Duration = Duration::from_secs(3);
 
@@ -61,6 +64,10 @@ pub struct Supervisor {
     signals: SignalFd,
     /// How to start the agent again if it dies (see `ToSupervisor::Watchdog`).
     watchdog: Option<(SpawnRequest, String)>,
+    /// The workspace's database, once an agent named it: when it is gone (the workspace folder
+    /// was removed behind batchai's back) everything is killed and the supervisor ends.
+    db: Option<std::path::PathBuf>,
+    next_db_check: std::time::Instant,
     restarts: std::collections::VecDeque<std::time::Instant>,
     containment: Containment,
     /// Per marker, the pids of the processes started for it (each leads its own session).
@@ -101,6 +108,8 @@ impl Supervisor {
             exited: BTreeMap::new(),
             signals,
             watchdog: None,
+            db: None,
+            next_db_check: std::time::Instant::now(),
             restarts: std::collections::VecDeque::new(),
             containment: Containment::detect(tag),
             sessions: HashMap::new(),
@@ -118,7 +127,40 @@ impl Supervisor {
     }
 
     fn idle(&self) -> bool {
-        self.agent.is_none() && self.running.is_empty() && self.exited.is_empty() && self.reaping.is_empty()
+        self.agent.is_none()
+            && self.running.is_empty()
+            && (self.exited.is_empty() || self.workspace_gone())
+            && self.reaping.is_empty()
+    }
+
+    fn workspace_gone(&self) -> bool {
+        self.db.as_ref().is_some_and(|db| !db.exists())
+    }
+
+    /// Every few seconds while it has something to watch: a workspace whose database vanished
+    /// (its folder removed with `rm -rf`) gets no more agent, and its processes are killed, so
+    /// nothing of it runs on forever.
+    fn check_workspace(&mut self) {
+        let now = std::time::Instant::now();
+        if now < self.next_db_check || self.db.is_none() {
+            return;
+        }
+        self.next_db_check = now + DB_CHECK;
+        if !self.workspace_gone() {
+            return;
+        }
+        self.watchdog = None;
+        if !self.running.is_empty() {
+            tracing::warn!("the workspace's database is gone: killing what it ran");
+        }
+        let groups: Vec<(i32, Option<String>)> = self.running.iter().map(|(pid, p)| (*pid, p.marker.clone())).collect();
+        for (pid, marker) in groups {
+            tree::signal_group(pid, libc::SIGKILL);
+            if let Some(marker) = marker {
+                let sessions = self.sessions.get(&marker).cloned().unwrap_or_default();
+                self.kill_marker(&marker, &sessions);
+            }
+        }
     }
 
     /// Serve until idle and unwatched for `IDLE_GRACE`.
@@ -139,6 +181,8 @@ impl Supervisor {
             }
             let timeout = if self.files.is_some() {
                 PollTimeout::try_from(super::node::INBOX_POLL.as_millis() as i32).unwrap_or(PollTimeout::MAX)
+            } else if self.db.is_some() && !self.idle() && self.reaping.is_empty() {
+                PollTimeout::try_from(DB_CHECK.as_millis() as i32).unwrap_or(PollTimeout::MAX)
             } else if !self.reaping.is_empty() {
                 PollTimeout::try_from(REAP_INTERVAL.as_millis() as i32).unwrap_or(PollTimeout::MAX)
             } else if self.idle() {
@@ -190,6 +234,7 @@ impl Supervisor {
             if !self.reaping.is_empty() {
                 self.check_reaping();
             }
+            self.check_workspace();
         }
     }
 
@@ -369,7 +414,10 @@ impl Supervisor {
                     self.exited.remove(&key);
                 }
             }
-            ToSupervisor::Watchdog { restart, db } => self.watchdog = Some((restart, db)),
+            ToSupervisor::Watchdog { restart, db } => {
+                self.db = Some(std::path::PathBuf::from(&db));
+                self.watchdog = Some((restart, db));
+            }
             ToSupervisor::Goodbye => self.watchdog = None,
             ToSupervisor::Reap { marker } => {
                 let sessions = self.sessions.get(&marker).cloned().unwrap_or_default();
