@@ -113,7 +113,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 pub struct FileLink {
     inbox: PathBuf,
     offset: u64,
-    pending: Vec<u8>,
+    outbox_path: PathBuf,
     outbox: File,
     /// The agent said goodbye, or Slurm asked the launcher to stop.
     pub(super) goodbye: bool,
@@ -141,7 +141,7 @@ impl FileLink {
         Ok(FileLink {
             inbox: run.inbox(index),
             offset: 0,
-            pending: Vec::new(),
+            outbox_path: run.outbox(index),
             outbox,
             goodbye: false,
             stopped: false,
@@ -163,33 +163,17 @@ impl FileLink {
         !self.manifest.exists()
     }
 
-    /// Complete messages appended since the last call.
+    /// Complete messages appended since the last call (a half-written last line waits).
     pub fn read(&mut self) -> Vec<ToSupervisor> {
-        let Ok(mut file) = File::open(&self.inbox) else { return Vec::new() };
-        if file.seek(SeekFrom::Start(self.offset)).is_err() {
-            return Vec::new();
-        }
-        let mut bytes = Vec::new();
-        if file.read_to_end(&mut bytes).is_err() {
-            return Vec::new();
-        }
-        self.offset += bytes.len() as u64;
-        self.pending.extend_from_slice(&bytes);
-        let mut messages = Vec::new();
-        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            match serde_json::from_slice::<ToSupervisor>(&line) {
-                Ok(message) => messages.push(message),
-                Err(e) => tracing::warn!("ignoring a malformed message: {e}"),
-            }
-        }
+        let (messages, offset) = read_lines(&self.inbox, self.offset);
+        self.offset = offset;
         messages
     }
 
     pub fn write(&mut self, message: &FromSupervisor) {
         let mut line = Vec::new();
         if write_line(&mut line, message).is_ok() && self.outbox.write_all(&line).is_err() {
-            tracing::error!("cannot write to {}", self.inbox.with_file_name("out.jsonl").display());
+            tracing::error!("cannot write to {}", self.outbox_path.display());
         }
     }
 
@@ -288,22 +272,31 @@ fn peer_addresses(run: &RunDir, count: usize) -> io::Result<Vec<String>> {
 }
 
 /// What a node's outbox says: its launcher started (and its pid), which keys exited, which
-/// markers were reaped. Read from `offset`; returns the messages and the new offset (a partly
-/// written last line is left for the next read).
+/// markers were reaped. Read from `offset`; returns the messages and the new offset.
 pub fn read_outbox(path: &Path, offset: u64) -> (Vec<FromSupervisor>, u64) {
+    read_lines(path, offset)
+}
+
+/// The JSON-lines messages of `path` from `offset` on, and the offset after the last complete
+/// line: a partly written last line is left for the next read. Lines that do not parse are
+/// skipped (with a warning); a missing file has none.
+fn read_lines<T: for<'de> Deserialize<'de>>(path: &Path, offset: u64) -> (Vec<T>, u64) {
     let Ok(mut file) = File::open(path) else { return (Vec::new(), offset) };
-    if file.seek(SeekFrom::Start(offset)).is_err() {
-        return (Vec::new(), offset);
-    }
     let mut bytes = Vec::new();
-    if file.read_to_end(&mut bytes).is_err() {
+    if file.seek(SeekFrom::Start(offset)).and_then(|_| file.read_to_end(&mut bytes)).is_err() {
         return (Vec::new(), offset);
     }
     let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |end| end + 1);
     let messages = bytes[..complete]
         .split(|b| *b == b'\n')
         .filter(|line| !line.is_empty())
-        .filter_map(|line| serde_json::from_slice(line).ok())
+        .filter_map(|line| match serde_json::from_slice(line) {
+            Ok(message) => Some(message),
+            Err(e) => {
+                tracing::warn!("{}: ignoring a malformed message: {e}", path.display());
+                None
+            }
+        })
         .collect();
     (messages, offset + complete as u64)
 }
@@ -320,8 +313,7 @@ pub fn append_inbox(path: &Path, messages: &[ToSupervisor]) -> io::Result<()> {
 
 /// Every message in a node's inbox (what the agent asked for), for a restarted agent.
 pub fn read_inbox(path: &Path) -> Vec<ToSupervisor> {
-    let Ok(bytes) = fs::read(path) else { return Vec::new() };
-    bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).filter_map(|l| serde_json::from_slice(l).ok()).collect()
+    read_lines(path, 0).0
 }
 
 #[cfg(test)]

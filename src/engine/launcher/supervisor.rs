@@ -153,14 +153,7 @@ impl Supervisor {
         if !self.running.is_empty() {
             tracing::warn!("the workspace's database is gone: killing what it ran");
         }
-        let groups: Vec<(i32, Option<String>)> = self.running.iter().map(|(pid, p)| (*pid, p.marker.clone())).collect();
-        for (pid, marker) in groups {
-            tree::signal_group(pid, libc::SIGKILL);
-            if let Some(marker) = marker {
-                let sessions = self.sessions.get(&marker).cloned().unwrap_or_default();
-                self.kill_marker(&marker, &sessions);
-            }
-        }
+        self.signal_all(libc::SIGKILL);
     }
 
     /// Serve until idle and unwatched for `IDLE_GRACE`.
@@ -304,11 +297,7 @@ impl Supervisor {
             }
         }
         if kill {
-            let markers: Vec<String> = self.running.values().filter_map(|p| p.marker.clone()).collect();
-            for marker in markers {
-                let sessions = self.sessions.get(&marker).cloned().unwrap_or_default();
-                self.kill_marker(&marker, &sessions);
-            }
+            self.signal_all(libc::SIGKILL);
         }
         for mut message in messages {
             if let (Some(files), ToSupervisor::Spawn(request)) = (&self.files, &mut message) {
@@ -331,12 +320,16 @@ impl Supervisor {
             files.goodbye = true;
             files.stopped = true;
         }
-        let groups: Vec<(i32, Option<String>)> = self.running.iter().map(|(pid, p)| (*pid, p.marker.clone())).collect();
-        for (pid, marker) in groups {
-            let reached = tree::signal_group(pid, libc::SIGTERM).then_some(pid);
-            if let Some(marker) = marker {
-                let sessions = self.sessions.get(&marker).cloned().unwrap_or_default();
-                self.containment.signal(&marker, libc::SIGTERM, reached, &sessions);
+        self.signal_all(libc::SIGTERM);
+    }
+
+    /// Signal every running process's group and every process of its marker.
+    fn signal_all(&self, signal: i32) {
+        for (&pid, process) in &self.running {
+            let reached = tree::signal_group(pid, signal).then_some(pid);
+            if let Some(marker) = &process.marker {
+                let sessions = self.sessions.get(marker).cloned().unwrap_or_default();
+                self.containment.signal(marker, signal, reached, &sessions);
             }
         }
     }

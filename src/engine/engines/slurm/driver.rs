@@ -143,7 +143,7 @@ pub(super) struct Driver {
 }
 
 /// The run a process key belongs to: `<uid>:<attempt>`.
-fn run_of(key: &str) -> Option<String> {
+pub(super) fn run_of(key: &str) -> Option<String> {
     let mut parts = key.split(':');
     let _kind = parts.next()?;
     Some(format!("{}:{}", parts.next()?, parts.next()?))
@@ -522,15 +522,7 @@ fn sbatch_submit(args: &[String], script: &std::path::Path) -> Result<u64, Strin
 /// The id of the Slurm job whose comment is `comment` (see `sbatch::submission`), if Slurm
 /// still lists it: how a run whose `sbatch` was cut short by the agent's death is found again.
 pub(super) fn find_by_comment(comment: &str) -> Result<Option<u64>, String> {
-    let output = Process::new("squeue")
-        .args(["--me", "--noheader", "--states=all", "--format", "%i|%k"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run squeue: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("squeue failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout)
+    Ok(squeue_lines("%i|%k")?
         .lines()
         .filter_map(|line| line.split_once('|'))
         .find(|(_, k)| k.trim() == comment)
@@ -538,15 +530,20 @@ pub(super) fn find_by_comment(comment: &str) -> Result<Option<u64>, String> {
 }
 
 fn squeue() -> Result<Vec<QueueEntry>, String> {
+    Ok(sbatch::parse_squeue(&squeue_lines(sbatch::SQUEUE_FORMAT)?))
+}
+
+/// `squeue` of this user's jobs, ended ones too, one line per job in `format`.
+fn squeue_lines(format: &str) -> Result<String, String> {
     let output = Process::new("squeue")
-        .args(["--me", "--noheader", "--states=all", "--format", sbatch::SQUEUE_FORMAT])
+        .args(["--me", "--noheader", "--states=all", "--format", format])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run squeue: {e}"))?;
     if !output.status.success() {
         return Err(format!("squeue failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
     }
-    Ok(sbatch::parse_squeue(&String::from_utf8_lossy(&output.stdout)))
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn scancel(id: u64) {

@@ -234,9 +234,8 @@ impl Engine for SlurmEngine {
     }
 
     fn start(&mut self, launch: Launch) {
-        // `<kind>:<uid>:<attempt>:<index>`: the run is `<uid>:<attempt>` (an unknown one fails
-        // the key in the driver).
-        let run = launch.key.split(':').skip(1).take(2).collect::<Vec<_>>().join(":");
+        // An unknown run fails the key in the driver.
+        let run = super::driver::run_of(&launch.key).unwrap_or_default();
         let node = launch.node;
         let request = self.launcher.request(launch);
         self.command(Command::Spawn { run, node, request: Box::new(request) });
