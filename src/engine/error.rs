@@ -167,6 +167,16 @@ impl Error {
         Error::File { action: action.into(), path: path.as_ref().display().to_string(), source }
     }
 
+    /// The file system was full: a store write that could not happen (nothing of it was
+    /// written) or a file call that failed with ENOSPC.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            Error::Store { message, .. } => message.starts_with(crate::engine::store::NO_SPACE),
+            Error::File { source, .. } | Error::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, value: impl Into<String>, rule: impl Into<String>) -> Self {
         Error::Validation(ValidationError::new(field, value, rule))
     }

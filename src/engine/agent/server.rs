@@ -80,6 +80,7 @@ fn open_core(
 ) -> Result<Core> {
     let mut store = Store::open(layout.clone())?;
     store.checkpoint_often()?;
+    store.keep_reserve();
     let slurm = SlurmEngine::new(layout.clone(), &options.python, options.core_module.as_deref(), events.clone());
     let engines =
         Engines::default().with(Box::new(LocalEngine::new(layout.clone(), outbox.clone()))).with(Box::new(slurm));

@@ -30,7 +30,13 @@ impl Workspace {
     /// `timeout` (the deletion then still completes in the agent).
     pub fn delete_workspace(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        self.with(|s| s.mark_deleting(now()))?;
+        match self.with(|s| s.mark_deleting(now())) {
+            // A full disk is when deleting matters most: the agent's reserve takes the mark.
+            Err(e) if e.is_no_space() && crate::engine::store::reserve::release(&self.layout.root) => {
+                self.with(|s| s.mark_deleting(now()))?
+            }
+            other => other?,
+        }
         if let Ok(Some(held)) = lock::try_acquire(&self.layout.agent_lock()) {
             if !self.with(|s| s.has_running())? {
                 workdirs::remove_workspace(&self.layout);

@@ -115,6 +115,9 @@ pub struct FileLink {
     offset: u64,
     outbox_path: PathBuf,
     outbox: File,
+    /// Answers not yet appended to the outbox (see `flush`).
+    unsent: Vec<u8>,
+    write_failing: bool,
     /// The agent said goodbye, or Slurm asked the launcher to stop.
     pub(super) goodbye: bool,
     /// Slurm asked the launcher to stop (SIGTERM), or its run's folder went: exits from now on
@@ -143,6 +146,8 @@ impl FileLink {
             offset: 0,
             outbox_path: run.outbox(index),
             outbox,
+            unsent: Vec::new(),
+            write_failing: false,
             goodbye: false,
             stopped: false,
             hosts,
@@ -165,16 +170,39 @@ impl FileLink {
 
     /// Complete messages appended since the last call (a half-written last line waits).
     pub fn read(&mut self) -> Vec<ToSupervisor> {
+        self.flush();
         let (messages, offset) = read_lines(&self.inbox, self.offset);
         self.offset = offset;
         messages
     }
 
     pub fn write(&mut self, message: &FromSupervisor) {
-        let mut line = Vec::new();
-        if write_line(&mut line, message).is_ok() && self.outbox.write_all(&line).is_err() {
-            tracing::error!("cannot write to {}", self.outbox_path.display());
+        if write_line(&mut self.unsent, message).is_ok() {
+            self.flush();
         }
+    }
+
+    /// Append what is still unsent. A write that fails (a full disk) keeps the rest for the next
+    /// call, so an exit is delayed, never lost, and no line is left half-written for good: the
+    /// agent's reader waits for a line's end.
+    fn flush(&mut self) {
+        while !self.unsent.is_empty() {
+            match self.outbox.write(&self.unsent) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.unsent.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if !self.write_failing {
+                        tracing::error!("cannot write to {} (retrying): {e}", self.outbox_path.display());
+                    }
+                    self.write_failing = true;
+                    return;
+                }
+            }
+        }
+        self.write_failing = false;
     }
 
     pub fn finished(&self, nothing_left: bool) -> bool {

@@ -23,12 +23,13 @@ mod jobs;
 pub mod migrations;
 mod nodes;
 pub mod permissions;
+pub mod reserve;
 mod secrets;
 mod sweeps;
 mod workspace;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
@@ -42,6 +43,9 @@ pub use events::Event;
 pub use jobs::NewJob;
 pub use nodes::{Node, NodeState};
 pub use sweeps::{StoredPoint, SweepChange, SweepRow, TrialRow};
+
+/// How a store error caused by a full file system starts (see [`Error::is_no_space`]).
+pub const NO_SPACE: &str = "no space left on device";
 
 /// How long a writer waits for another process's transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -57,6 +61,9 @@ pub struct Store {
     busy_timeout: Duration,
     /// Secrets were erased but a checkpoint could not yet empty the WAL (see `secrets`).
     scrub_pending: bool,
+    /// The agent's store keeps space back for its commits (see `reserve`): when to look at the
+    /// reserve file next. None for clients.
+    reserve_check: Option<Instant>,
 }
 
 impl std::fmt::Debug for Store {
@@ -71,6 +78,10 @@ impl From<rusqlite::Error> for Error {
             Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
                 format!("another process held the workspace database for more than {} s", BUSY_TIMEOUT.as_secs())
             }
+            Some(rusqlite::ErrorCode::DiskFull) => format!(
+                "{NO_SPACE}: the file system holding it is full, so nothing of this change was written \
+                 (free some space there and try again)"
+            ),
             _ => match columns::damaged(&e) {
                 Some(damaged) => damaged.to_string(),
                 None => e.to_string(),
@@ -164,7 +175,15 @@ impl Store {
         let path = layout.db();
         let mut conn = open_connection(&path, create).map_err(|e| with_path(e, &path))?;
         migrate(&mut conn).map_err(|e| with_path(e, &path))?;
-        Ok(Store { conn, layout, name: String::new(), machine: None, busy_timeout: BUSY_TIMEOUT, scrub_pending: false })
+        Ok(Store {
+            conn,
+            layout,
+            name: String::new(),
+            machine: None,
+            busy_timeout: BUSY_TIMEOUT,
+            scrub_pending: false,
+            reserve_check: None,
+        })
     }
 
     /// For the agent's connection: checkpoint at SQLite's default 1000 pages (see
@@ -176,6 +195,39 @@ impl Store {
         // filled by a 100,000-job backlog and kept).
         self.conn.pragma_update(None, "cache_size", -2_048)?;
         Ok(())
+    }
+
+    /// For the agent's store: keep space back for its own commits from now on (see `reserve`).
+    pub fn keep_reserve(&mut self) {
+        self.reserve_check = Some(Instant::now());
+        self.check_reserve();
+    }
+
+    /// Make the reserve again if it is missing and its next check is due (the agent calls this
+    /// each turn; it costs a `stat` every [`reserve::RETRY_EVERY`]).
+    pub fn check_reserve(&mut self) {
+        let Some(at) = self.reserve_check else { return };
+        if Instant::now() < at {
+            return;
+        }
+        self.reserve_check = Some(Instant::now() + reserve::RETRY_EVERY);
+        reserve::ensure(&self.layout.root);
+    }
+
+    /// A write failed for want of space: free the reserve so that trying again can succeed.
+    /// Returns whether there was a reserve to free (never for a client's store).
+    pub fn release_reserve(&mut self) -> bool {
+        if self.reserve_check.is_none() || !reserve::release(&self.layout.root) {
+            return false;
+        }
+        self.reserve_check = Some(Instant::now() + reserve::RETRY_EVERY);
+        tracing::warn!(
+            "the file system of workspace {} is full: released its {} MiB reserve so that the agent can \
+             record what its jobs do; free some space there (the reserve is made again once there is room)",
+            self.layout.root.display(),
+            reserve::RESERVE_BYTES >> 20
+        );
+        true
     }
 
     /// How long a writer waits for another process's transaction (tests shorten it).

@@ -407,7 +407,15 @@ impl Core {
         if !self.ready {
             return;
         }
-        if let Err(e) = self.notice_deletion().and_then(|_| self.turn_inner()) {
+        let mut result = self.notice_deletion().and_then(|_| self.turn_inner());
+        if result.as_ref().is_err_and(|e| e.is_no_space()) && self.store.release_reserve() {
+            // The space the reserve held takes what could not be committed, at once: a job that
+            // fills the disk would take it back before a later turn.
+            self.retry_commit_at = None;
+            result = self.turn_inner();
+        }
+        self.store.check_reserve();
+        if let Err(e) = result {
             tracing::error!("{e}");
             // Whatever failed (a read or a commit) is tried again soon, before anything new.
             self.retry_commit_at.get_or_insert(self.now.instant + self.settings.commit_retry);

@@ -461,13 +461,14 @@ impl Core {
             ),
             Some(StopReason::Failed(error)) => (ExecutionState::Failed, vec![error]),
             None if code == Some(0) => (ExecutionState::Succeeded, Vec::new()),
-            None => (
-                ExecutionState::Failed,
-                vec![run.failure.unwrap_or_else(|| {
+            None => {
+                let full = run.prepared.as_ref().and_then(|p| full_output_folder(&p.outputs));
+                let failure = run.failure.unwrap_or_else(|| {
                     ErrorInfo::new("JobFailed", "Job failed with non-zero exit code")
                         .with_detail("exitCode", code.unwrap_or(-1).to_string())
-                })],
-            ),
+                });
+                (ExecutionState::Failed, std::iter::once(failure).chain(full).collect())
+            }
         };
         self.changes.push(Change::JobFinished {
             id,
@@ -504,6 +505,26 @@ impl Core {
         self.sweeps.job_deleted(id);
         self.stop_run(id, StopReason::Deleted);
     }
+}
+
+/// A failed job whose output folders (its logs first) are on a full file system: what most
+/// likely failed it, said with the path, since the job's own message could not be written there.
+fn full_output_folder(outputs: &std::collections::BTreeMap<String, String>) -> Option<ErrorInfo> {
+    let logs = outputs.get("stdouterr").into_iter();
+    let (id, path) = logs
+        .map(|path| ("stdouterr", path))
+        .chain(outputs.iter().map(|(id, path)| (id.as_str(), path)))
+        .find(|(_, path)| crate::engine::store::reserve::is_full(std::path::Path::new(path)))?;
+    Some(
+        ErrorInfo::new(
+            "NoSpaceLeft",
+            format!(
+                "no space left on device: the file system holding {path} (output directory '{id}') is full, \
+                 so the job's writes there failed; free some space there and submit the job again"
+            ),
+        )
+        .with_detail("path", path.clone()),
+    )
 }
 
 /// The error of a job one of whose processes failed: which process (role, index, node) and its

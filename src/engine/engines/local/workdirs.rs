@@ -150,7 +150,7 @@ impl MountTargets<'_> {
 
 /// What batchai makes inside a workspace folder, in the order deleting the workspace removes
 /// it: the store and the agent's lock go last, so a deletion cut short can be taken up again.
-const WORKSPACE_ENTRIES: [&str; 15] = [
+const WORKSPACE_ENTRIES: [&str; 16] = [
     "nodes",
     "shared",
     "outputs",
@@ -165,6 +165,8 @@ const WORKSPACE_ENTRIES: [&str; 15] = [
     "agent.log",
     "agent.log.1",
     "agent.log.2",
+    // Space kept back for the agent's commits on a full disk (`store::reserve`).
+    ".reserve",
     // The endpoints' secret: last but one, so clients of a deletion cut short still reach it.
     ".endpoints",
     "agent.lock",
