@@ -83,9 +83,7 @@ def test_chaos_loses_nothing_runs_nothing_twice_and_keeps_exit_codes(tmp_path: P
         if not created_later and time.monotonic() > deadline - SECONDS / 2:
             exp.create_jobs(later)  # submitted mid-chaos, after agents died
             created_later = True
-        action = rng.choices(
-            ["kill agent", "stop agent", "kill launcher", "stop launcher"], weights=[4, 3, 1, 2]
-        )[0]
+        action = rng.choices(["kill agent", "stop agent", "kill launcher", "stop launcher"], weights=[4, 3, 1, 2])[0]
         pid = int(pids["supervisor_pid"] if "launcher" in action else pids["pid"])
         if action.startswith("kill"):
             os.kill(pid, signal.SIGKILL)
