@@ -136,6 +136,38 @@ class Job(Resource):
             if paused:
                 gc.enable()
 
+    @classmethod
+    def _iter(
+        cls,
+        handle: _core.WorkspaceHandle,
+        experiment: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[Job]:
+        """The jobs of ``experiment`` (or all), in ``state`` if given, oldest first, at most
+        ``limit``: fetched ``page_size`` at a time (keyset pages on the store's row id), so only
+        one page is in memory however many jobs there are. Jobs created while iterating appear
+        at the end; deleted ones that were not reached yet do not."""
+        if limit is not None and limit < 0:
+            rule = "must be 0 or more (None: all)"
+            raise ValidationError(f"invalid limit: {limit} {rule}", "limit", str(limit), rule)
+        if page_size < 1:
+            rule = "must be at least 1"
+            raise ValidationError(f"invalid page_size: {page_size} {rule}", "page_size", str(page_size), rule)
+        after = 0
+        left = limit
+        while left is None or left > 0:
+            size = page_size if left is None else min(page_size, left)
+            ids, experiments, names, uids, states, texts = handle.list_jobs_page(experiment, state, after, size)
+            for exp, name, uid, st, text in zip(experiments, names, uids, states, texts, strict=True):
+                yield cls(handle, text, exp, (name, uid, st))
+            if left is not None:
+                left -= len(ids)
+            if len(ids) < size:
+                return
+            after = ids[-1]
+
     @property
     def name(self) -> str:
         """The job's name, unique in its experiment."""
