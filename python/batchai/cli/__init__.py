@@ -115,7 +115,9 @@ LOGS_HELP = """\
 Print the job's standard output: its primary process's stdout.txt (stdout-wk-0.txt or
 stdout-0.txt for multi-process toolkits) in the stdouterr output directory. --stderr prints
 standard error instead, --file any file of an output directory. With -f, wait for the file to
-appear and follow it until the job has ended (az batchai job file stream). The text is printed
+appear and follow it until the job has ended (az batchai job file stream). --tail N starts with
+the last N lines. The file is read a chunk at a time (a log of any size takes little memory) and
+never through a symbolic link: a log the job replaced with a link is refused. The text is printed
 as it is; -o does not apply."""
 
 NODE_EXEC_HELP = """\
