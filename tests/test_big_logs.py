@@ -91,7 +91,14 @@ def test_a_character_split_across_two_writes_arrives_whole(
 ) -> None:
     # "é" is C3 A9: the job writes C3, waits until both readers have read it, then A9.
     job = experiment.create_job("split", cluster=cluster, command_line=f"printf 'caf\\303'; {HOLD}; printf '\\251!\\n'")
-    path = until(lambda: job.refresh().execution_info.start_time and job.output_path() / "stdout.txt", what="start")
+
+    def started() -> Path | None:
+        try:
+            return job.output_path() / "stdout.txt"
+        except batchai.NotFoundError:  # not started yet
+            return None
+
+    path = until(started, what="the job starting")
     until(lambda: path.exists() and path.stat().st_size == 4, what="the first half")
     follower = subprocess.Popen(
         [sys.executable, "-m", "batchai.cli", "job", "logs", *JOB, "split", "-f", "--poll-interval", "0.05"],
