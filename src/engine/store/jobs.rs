@@ -513,6 +513,10 @@ impl Store {
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
+        // A listing reads each page of the table once: without this, the pages it went through
+        // stay in the connection's cache (up to 64 MiB, sized for bulk inserts), so a reader's
+        // memory grew with the number of jobs listed until the cache was full.
+        self.conn.execute_batch("PRAGMA shrink_memory")?;
         if let Some((bad, why)) = jobs.iter().find_map(|(_, j)| Some((j, j.spec_problem()?))) {
             return Err(Error::Store {
                 path: String::new(),
