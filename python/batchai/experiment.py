@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from . import _agent, _core
@@ -18,6 +18,7 @@ from .job import Job
 from .settings import (
     ContainerSettings,
     EnvironmentVariable,
+    ExecutionState,
     InputDirectory,
     JobConstraints,
     JobPreparation,
@@ -552,6 +553,23 @@ class Experiment(Resource):
     def jobs(self) -> list[Job]:
         """The experiment's jobs, oldest first (sweeps' trial jobs included)."""
         return Job._listed(self._handle, self.name)
+
+    def iter_jobs(
+        self, state: ExecutionState | None = None, *, limit: int | None = None, page_size: int = 1000
+    ) -> Iterator[Job]:
+        """The experiment's jobs, oldest first, one page at a time: like :meth:`jobs`, in memory bounded by
+        ``page_size`` however many jobs there are (200,000 jobs are not 200,000 objects at once).
+
+        Args:
+            state: Only the jobs in this execution state (``queued``, ``running``,
+                ``terminating``, ``succeeded``, ``failed``).
+            limit: At most this many jobs (the first ones); None for all.
+            page_size: How many jobs are read from the store at a time.
+
+        Returns:
+            An iterator of jobs; jobs created while it runs come at its end.
+        """
+        return Job._iter(self._handle, self.name, state=state, limit=limit, page_size=page_size)
 
     def to_pandas(self) -> Any:
         """The experiment's jobs as a pandas DataFrame, oldest first: ``name``, ``experiment``,

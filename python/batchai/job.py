@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self, cast
 
-from . import _agent, _core
+from . import _agent, _core, _jobfiles
 from ._convert import from_dict, from_json_value, parse_duration, parse_time
 from ._resource import Resource
 from .exceptions import (
@@ -135,6 +137,38 @@ class Job(Resource):
         finally:
             if paused:
                 gc.enable()
+
+    @classmethod
+    def _iter(
+        cls,
+        handle: _core.WorkspaceHandle,
+        experiment: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[Job]:
+        """The jobs of ``experiment`` (or all), in ``state`` if given, oldest first, at most
+        ``limit``: fetched ``page_size`` at a time (keyset pages on the store's row id), so only
+        one page is in memory however many jobs there are. Jobs created while iterating appear
+        at the end; deleted ones that were not reached yet do not."""
+        if limit is not None and limit < 0:
+            rule = "must be 0 or more (None: all)"
+            raise ValidationError(f"invalid limit: {limit} {rule}", "limit", str(limit), rule)
+        if page_size < 1:
+            rule = "must be at least 1"
+            raise ValidationError(f"invalid page_size: {page_size} {rule}", "page_size", str(page_size), rule)
+        after = 0
+        left = limit
+        while left is None or left > 0:
+            size = page_size if left is None else min(page_size, left)
+            ids, experiments, names, uids, states, texts = handle.list_jobs_page(experiment, state, after, size)
+            for exp, name, uid, st, text in zip(experiments, names, uids, states, texts, strict=True):
+                yield cls(handle, text, exp, (name, uid, st))
+            if left is not None:
+                left -= len(ids)
+            if len(ids) < size:
+                return
+            after = ids[-1]
 
     @property
     def name(self) -> str:
@@ -409,7 +443,8 @@ class Job(Resource):
         code = self.exit_code
         errors = [f"{e.code}: {e.message}" for e in self.execution_info.errors]
         try:
-            tail = _last_lines(self.stderr(), STDERR_LINES).rstrip("\n")
+            # Read backwards from the end: a failed job's stderr may be gigabytes.
+            tail = "".join(self._read_log([self._primary_log_name("stderr")], tail=STDERR_LINES)).rstrip("\n")
         except (OSError, BatchAIError):  # never started, or its output is gone
             tail = ""
         how = "without an exit code" if code is None else f"with exit code {code}"
@@ -484,12 +519,31 @@ class Job(Resource):
             str(folder),
         )
 
-    def _primary_log(self, stream: str) -> Path:
-        folder = self._existing_output_path()
+    def _folder(self, output_directory_id: str = "stdouterr") -> tuple[str, list[str]]:
+        """The output folder as the trusted root (the prefix given at create) and the components
+        below it that batchai made, to be walked without following links (see ``_jobfiles``)."""
+        folder = self._existing_output_path(output_directory_id)
+        return _jobfiles.split_trusted(str(folder), self.job_output_directory_path_segment)
+
+    def _open_output(self, output_directory_id: str, parts: list[str]) -> int | None:
+        """A descriptor of the file ``parts`` of an output directory, opened beneath the job's
+        folder without following links; None while it (or the folder) does not exist. Raises
+        NotFoundError before the job started, OutputGoneError when its folder was deleted."""
+        root, below = self._folder(output_directory_id)
+        try:
+            return _jobfiles.open_file(root, [*below, *parts])
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def _primary_log_name(self, stream: str) -> str:
+        root, below = self._folder()
         for name in _primary_names(stream):
-            if (folder / name).exists():
-                return folder / name
-        return folder / f"{stream}.txt"
+            if _jobfiles.lexists(root, [*below, name]):
+                return name
+        return f"{stream}.txt"
+
+    def _primary_log(self, stream: str) -> Path:
+        return self._existing_output_path() / self._primary_log_name(stream)
 
     def _await_primary_log(self, poll_interval: float, timeout: float | None) -> str:
         """The name of the primary process's stdout, once the job has written it: which one it
@@ -498,8 +552,8 @@ class Job(Resource):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
-                folder = self.output_path()
-                found = [n for n in _primary_names("stdout") if (folder / n).exists()]
+                root, below = self._folder()
+                found = [n for n in _primary_names("stdout") if _jobfiles.lexists(root, [*below, n])]
                 if found:
                     return found[0]
             except NotFoundError:  # not started yet
@@ -510,15 +564,48 @@ class Job(Resource):
                 raise BatchAITimeoutError(f"job '{self.name}' wrote no output within {timeout} s")
             time.sleep(poll_interval)
 
+    def _read_log(
+        self, parts: list[str], output_directory_id: str = "stdouterr", tail: int | None = None
+    ) -> Iterator[str]:
+        """The text of an output file (its last ``tail`` lines), a chunk at a time: bounded memory
+        for a log of any size. Nothing for a file that does not exist (yet)."""
+        fd = self._open_output(output_directory_id, parts)
+        if fd is None:
+            return
+        with _jobfiles.opened(fd):
+            yield from _jobfiles.decode(_jobfiles.chunks(fd, _jobfiles.tail_offset(fd, tail)))
+
     def stdout(self) -> str:
-        """The primary process's standard output so far (``stdout.txt``, or rank/worker 0's)."""
-        path = self._primary_log("stdout")
-        return path.read_text(errors="replace") if path.exists() else ""
+        """The primary process's standard output so far (``stdout.txt``, or rank/worker 0's).
+        Whole, as one string: for a big log, :meth:`stream` or :meth:`show_logs` with ``tail``
+        read it a chunk at a time. A ``stdout.txt`` the job replaced with a symbolic link is
+        refused (BatchAIPermissionError), not followed."""
+        return "".join(self._read_log([self._primary_log_name("stdout")]))
 
     def stderr(self) -> str:
-        """The primary process's standard error so far (``stderr.txt``, or rank/worker 0's)."""
-        path = self._primary_log("stderr")
-        return path.read_text(errors="replace") if path.exists() else ""
+        """The primary process's standard error so far (``stderr.txt``, or rank/worker 0's); see
+        :meth:`stdout`."""
+        return "".join(self._read_log([self._primary_log_name("stderr")]))
+
+    def output_size(self) -> int:
+        """Bytes in the files of the job's output folders (``stdouterr`` and each output
+        directory), counted on disk now: folders are walked without following symbolic links, a
+        folder inside another is counted once. 0 before the job started."""
+        paths: dict[str, str] = self._props.get("executionInfo", {}).get("outputPaths", {})
+        total = 0
+        counted: list[str] = []
+        for folder in sorted(paths.values()):
+            if any(folder == c or folder.startswith(c.rstrip("/") + "/") for c in counted):
+                continue
+            counted.append(folder)
+            root, below = _jobfiles.split_trusted(folder, self.job_output_directory_path_segment)
+            try:
+                fd = _jobfiles.open_dir(root, below)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with _jobfiles.opened(fd):
+                total += _jobfiles.tree_size(fd)
+        return total
 
     def metrics(self, name: str | None = None) -> list[dict[str, Any]]:
         """The metric points the job logged so far, oldest first (only those called ``name`` if
@@ -534,38 +621,30 @@ class Job(Resource):
             return []  # not started: no output folders yet
         return _core.read_metrics(str(folder), name)
 
-    def _resolve(self, output_directory_id: str, path: str) -> Path:
-        base = self._existing_output_path(output_directory_id).resolve()
-        target = (base / path).resolve()
-        if os.path.isabs(path) or (target != base and base not in target.parents):
-            raise ValidationError(
-                f"invalid path: {path!r} must stay inside the output directory",
-                "path",
-                json.dumps(path),
-                "must be a relative path inside the output directory",
-            )
-        return target
-
     def list_files(self, output_directory_id: str = "stdouterr", path: str = ".") -> list[OutputFile]:
         """The files of an output directory (``az batchai job file list``); ``path`` is a folder
-        inside it and cannot leave it."""
-        folder = self._resolve(output_directory_id, path)
-        if not folder.is_dir():
+        inside it and cannot leave it. The folder is opened and listed beneath the job's folder,
+        never through a symbolic link (a link on the way is refused with BatchAIPermissionError);
+        links inside it are listed as themselves, not followed."""
+        parts = _jobfiles.components(path)
+        root, below = self._folder(output_directory_id)
+        try:
+            fd = _jobfiles.open_dir(root, [*below, *parts])
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        files = []
-        for entry in sorted(folder.iterdir()):
-            is_dir = entry.is_dir()
-            stat = entry.stat() if entry.exists() else None
-            files.append(
-                OutputFile(
-                    name=entry.name,
-                    path=entry,
-                    is_directory=is_dir,
-                    content_length=None if is_dir or stat is None else stat.st_size,
-                    last_modified=None if stat is None else dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC),
-                )
+        with _jobfiles.opened(fd):
+            entries = _jobfiles.listing(fd)
+        folder = Path(root, *below, *parts)
+        return [
+            OutputFile(
+                name=name,
+                path=folder / name,
+                is_directory=is_dir,
+                content_length=None if is_dir else st.st_size,
+                last_modified=dt.datetime.fromtimestamp(st.st_mtime, dt.UTC),
             )
-        return files
+            for name, st, is_dir in entries
+        ]
 
     def stream(
         self,
@@ -574,10 +653,14 @@ class Job(Resource):
         path: str = ".",
         poll_interval: float = 0.1,
         timeout: float | None = None,
+        *,
+        tail: int | None = None,
     ) -> Iterator[str]:
         """Follow a file like ``tail -f`` (``az batchai job file stream``): yields text as it is
         written and stops when the job has ended and the file is read to its end. Ctrl-C while
         it waits stops following, not the job (the KeyboardInterrupt's note says how to stop it).
+        The file is read a chunk at a time (a log of any size takes little memory) and decoded
+        incrementally: a character split across two writes arrives whole.
 
         Args:
             file_name: The file to follow. By default the primary process's standard output:
@@ -587,50 +670,76 @@ class Job(Resource):
             path: A folder inside that output directory.
             poll_interval: Seconds between looks at the file.
             timeout: Seconds to wait for the file to appear; None waits as long as the job runs.
+            tail: Start with the last ``tail`` lines written so far instead of the whole file
+                (found by reading backwards from its end).
+
+        Raises:
+            BatchAIPermissionError: The file, or a folder on its way, is a symbolic link (the
+                job replaced it): it is not followed.
+            ValidationError: ``path`` or ``file_name`` leaves the output directory.
         """
         try:
-            yield from self._stream(file_name, output_directory_id, path, poll_interval, timeout)
+            yield from self._stream(file_name, output_directory_id, path, poll_interval, timeout, tail)
         except KeyboardInterrupt as e:
             self._note_still_running(e)
             raise
 
     def _stream(
-        self, file_name: str | None, output_directory_id: str, path: str, poll_interval: float, timeout: float | None
+        self,
+        file_name: str | None,
+        output_directory_id: str,
+        path: str,
+        poll_interval: float,
+        timeout: float | None,
+        tail: int | None,
     ) -> Iterator[str]:
         if file_name is None:
             if output_directory_id == "stdouterr" and path == ".":
                 file_name = self._await_primary_log(poll_interval, timeout)
             else:
                 file_name = "stdout.txt"
+        parts = _jobfiles.components(os.path.join(path, file_name))
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                target = self._resolve(output_directory_id, os.path.join(path, file_name))
-                break
-            except NotFoundError:
-                if self.refresh().execution_state in TERMINAL:
-                    return
-            if deadline is not None and time.monotonic() > deadline:
-                raise BatchAITimeoutError(f"{file_name} of job '{self.name}' did not appear within {timeout} s")
-            time.sleep(poll_interval)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        fd: int | None = None
         offset = 0
-        while True:
-            ended = self.refresh().execution_state in TERMINAL
-            if target.exists():
-                with open(target, "rb") as f:
-                    f.seek(offset)
-                    chunk = f.read()
-                if chunk:
-                    offset += len(chunk)
-                    yield chunk.decode(errors="replace")
-                    continue
-            if ended:
-                if not target.exists():
-                    self._existing_output_path(output_directory_id)  # says so if the folder is gone
-                return
-            if deadline is not None and time.monotonic() > deadline:
-                raise BatchAITimeoutError(f"job '{self.name}' still running after {timeout} s of streaming")
-            time.sleep(poll_interval)
+        try:
+            while True:
+                ended = self.refresh().execution_state in TERMINAL
+                if fd is None:
+                    try:
+                        fd = self._open_output(output_directory_id, parts)
+                    except NotFoundError:  # not started yet (or no such output directory)
+                        if ended:
+                            return
+                    if fd is not None:
+                        offset = _jobfiles.tail_offset(fd, tail)
+                if fd is not None:
+                    read = 0
+                    for data in _jobfiles.chunks(fd, offset):
+                        offset += len(data)
+                        read += len(data)
+                        text = decoder.decode(data)
+                        if text:
+                            yield text
+                    if read:
+                        continue
+                if ended:
+                    if fd is None:
+                        with contextlib.suppress(NotFoundError):
+                            self._existing_output_path(output_directory_id)  # says so if the folder is gone
+                    rest = decoder.decode(b"", final=True)
+                    if rest:
+                        yield rest
+                    return
+                if deadline is not None and time.monotonic() > deadline:
+                    if fd is None:
+                        raise BatchAITimeoutError(f"{file_name} of job '{self.name}' did not appear within {timeout} s")
+                    raise BatchAITimeoutError(f"job '{self.name}' still running after {timeout} s of streaming")
+                time.sleep(poll_interval)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def show_logs(
         self,
@@ -648,7 +757,8 @@ class Job(Resource):
         the last lines written so far. ``file_name`` defaults to the primary process's stdout
         (``stdout.txt``, or rank/worker 0's); ``out`` defaults to ``sys.stdout``, which Jupyter
         shows in the cell. Raises BatchAITimeoutError if the job is still running after
-        ``timeout`` seconds (what was written so far has been shown)."""
+        ``timeout`` seconds (what was written so far has been shown). The log is read a chunk at
+        a time, so a log of any size takes little memory."""
         out = out if out is not None else sys.stdout
         try:
             self._show_logs(follow, tail, file_name, out, poll_interval, timeout)
@@ -667,26 +777,20 @@ class Job(Resource):
     ) -> None:
         started = time.monotonic()
         if not follow:
-            if file_name is None:
-                try:
-                    file_name = self._primary_log("stdout").name
-                except NotFoundError:  # not started: nothing to show
-                    return
             try:
-                path = self._resolve("stdouterr", file_name)
-            except NotFoundError:
+                name = file_name if file_name is not None else self._primary_log_name("stdout")
+                for text in self._read_log(_jobfiles.components(name), "stdouterr", tail):
+                    out.write(text)
+            except NotFoundError:  # not started: nothing to show
                 return
-            out.write(_last_lines(path.read_text(errors="replace") if path.exists() else "", tail))
             out.flush()
             return
         if file_name is None:
             file_name = self._await_primary_log(poll_interval, timeout)
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        first = True
-        for chunk in self.stream(file_name, poll_interval=poll_interval, timeout=left):
-            out.write(_last_lines(chunk, tail) if first else chunk)
+        for chunk in self.stream(file_name, poll_interval=poll_interval, timeout=left, tail=tail):
+            out.write(chunk)
             out.flush()
-            first = False
 
     def _repr_html_(self) -> str:
         from . import _html  # on first display: ``import batchai`` stays light for jobs
@@ -784,13 +888,3 @@ async def wait_any_async(jobs: Iterable[Job], timeout: float | None = None) -> J
 def _primary_names(stream: str) -> tuple[str, ...]:
     """The primary process's log names: one process, TensorFlow's worker 0, rank 0 of many."""
     return (f"{stream}.txt", f"{stream}-wk-0.txt", f"{stream}-0.txt")
-
-
-def _last_lines(text: str, lines: int | None) -> str:
-    """The last ``lines`` lines of ``text`` (all for None), keeping a partial last line."""
-    if lines is None:
-        return text
-    if lines <= 0:
-        return ""
-    kept = text.splitlines(keepends=True)[-lines:]
-    return "".join(kept)

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from .file_server import FileServer
 from .job import Job
 from .settings import (
     EngineKind,
+    ExecutionState,
     ManualScaleSettings,
     NodeSetup,
     NodeShape,
@@ -347,6 +348,23 @@ class Workspace:
     def jobs(self) -> list[Job]:
         """Every job of every experiment, oldest first."""
         return Job._listed(self._handle)
+
+    def iter_jobs(
+        self, state: ExecutionState | None = None, *, limit: int | None = None, page_size: int = 1000
+    ) -> Iterator[Job]:
+        """Every job of every experiment, oldest first, one page at a time: like :meth:`jobs`, in memory bounded by
+        ``page_size`` however many jobs there are (200,000 jobs are not 200,000 objects at once).
+
+        Args:
+            state: Only the jobs in this execution state (``queued``, ``running``,
+                ``terminating``, ``succeeded``, ``failed``).
+            limit: At most this many jobs (the first ones); None for all.
+            page_size: How many jobs are read from the store at a time.
+
+        Returns:
+            An iterator of jobs; jobs created while it runs come at its end.
+        """
+        return Job._iter(self._handle, state=state, limit=limit, page_size=page_size)
 
     def _create(self, cls: type[_R], name: str, spec: dict[str, Any], exist_ok: bool) -> _R:
         try:

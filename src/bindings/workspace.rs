@@ -9,12 +9,17 @@ use pyo3::prelude::*;
 use super::agent::launcher;
 use super::submitter::{Context, warn};
 use crate::engine::api::{self, Kind};
+use crate::engine::error::ValidationError;
+use crate::engine::model::ExecutionState;
 use crate::engine::model::stored_job::TimeText;
 use crate::engine::paths;
 use crate::engine::{Error, Result};
 
 /// `list_jobs`' columns: experiments, names, uids, execution states, the jobs' Batch AI JSON.
 type JobColumns = (Vec<String>, Vec<String>, Vec<String>, Vec<&'static str>, Vec<String>);
+/// `list_jobs_page`'s columns: the row ids (the last one is where the next page starts), then
+/// `list_jobs`' five.
+type JobPage = (Vec<i64>, Vec<String>, Vec<String>, Vec<String>, Vec<&'static str>, Vec<String>);
 
 fn to_text(value: serde_json::Value) -> String {
     value.to_string()
@@ -240,6 +245,48 @@ impl WorkspaceHandle {
                 columns.2.push(job.uid);
             }
             Ok(columns)
+        })
+    }
+
+    /// One page of `list_jobs`: at most `limit` jobs of one experiment (or all), in `state` if
+    /// given, created after the row `after` (0: from the first), oldest first. The same five
+    /// columns with the row ids in front; the last id is the next page's `after`. Lets Python
+    /// iterate over any number of jobs holding one page at a time.
+    #[pyo3(signature = (parent=None, state=None, after=0, limit=1000))]
+    fn list_jobs_page(
+        &self,
+        py: Python<'_>,
+        parent: Option<String>,
+        state: Option<String>,
+        after: i64,
+        limit: usize,
+    ) -> PyResult<JobPage> {
+        let state = match state.as_deref() {
+            None => None,
+            Some(text) => Some(ExecutionState::parse(text).ok_or_else(|| {
+                Error::from(ValidationError::new(
+                    "state",
+                    serde_json::Value::from(text).to_string(),
+                    "must be one of queued, running, terminating, succeeded or failed",
+                ))
+            })?),
+        };
+        self.with(py, move |s| {
+            let jobs = s.stored_jobs_page(parent.as_deref(), state, after, limit)?;
+            let mut ids = Vec::with_capacity(jobs.len());
+            let mut columns: JobColumns = Default::default();
+            let mut times = TimeText::default();
+            for (id, job) in jobs {
+                let mut text = Vec::with_capacity(job.spec_json.len() + 640);
+                job.write_resource(&mut text, &mut times);
+                ids.push(id);
+                columns.4.push(String::from_utf8(text).expect("JSON text is UTF-8"));
+                columns.3.push(job.execution_state.as_str());
+                columns.0.push(job.experiment);
+                columns.1.push(job.name);
+                columns.2.push(job.uid);
+            }
+            Ok((ids, columns.0, columns.1, columns.2, columns.3, columns.4))
         })
     }
 

@@ -115,7 +115,9 @@ LOGS_HELP = """\
 Print the job's standard output: its primary process's stdout.txt (stdout-wk-0.txt or
 stdout-0.txt for multi-process toolkits) in the stdouterr output directory. --stderr prints
 standard error instead, --file any file of an output directory. With -f, wait for the file to
-appear and follow it until the job has ended (az batchai job file stream). The text is printed
+appear and follow it until the job has ended (az batchai job file stream). --tail N starts with
+the last N lines. The file is read a chunk at a time (a log of any size takes little memory) and
+never through a symbolic link: a log the job replaced with a link is refused. The text is printed
 as it is; -o does not apply."""
 
 NODE_EXEC_HELP = """\
@@ -219,6 +221,7 @@ def _run_verbs(cl: Any, jb: Any, groups: Any) -> None:
         "-d", "--output-directory-id", default="stdouterr", help="output directory of --file (default: stdouterr)"
     )
     p.add_argument("--poll-interval", type=float, default=0.2, help="-f: how often to read (s, default 0.2)")
+    p.add_argument("--tail", type=int, metavar="N", help="only the last N lines (with -f: then follow)")
 
     p = _verb(jb, "metrics", r.job_metrics, "list the metric points a job logged (also while it runs)")
     p.description, p.formatter_class = METRICS_HELP, fmt
@@ -391,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     _workspace_arg(p)
     p.add_argument("-e", "--experiment", help="only this experiment's jobs")
     p.add_argument("--state", choices=c.JOB_STATES, help="only the jobs in this execution state")
+    p.add_argument("--top", type=int, metavar="N", help="only the first N jobs (oldest first), as az's list commands")
     _job_args(_verb(jb, "events", c.job_events, "list a job's state changes, with the reason for each"))
 
     _run_verbs(cl, jb, groups)

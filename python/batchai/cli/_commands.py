@@ -8,9 +8,10 @@ import json
 from typing import Any
 
 from .. import settings as s
+from ..exceptions import ValidationError
 from ..workspace import Workspace, list_workspaces
 from ._az import CommandError, confirm
-from ._output import Column, emit, name, prop, query
+from ._output import Column, emit, emit_stream, name, prop, query
 
 WORKSPACE_COLUMNS: list[Column] = [
     ("Name", name),
@@ -313,6 +314,7 @@ def job_show(args: argparse.Namespace) -> Any:
     if job.wait_reason is not None:
         data["properties"]["waitReason"] = job.wait_reason
     data["events"] = [e.to_dict() for e in job.events()]
+    data["outputSize"] = job.output_size()
     return data, JOB_COLUMNS
 
 
@@ -322,11 +324,18 @@ def job_events(args: argparse.Namespace) -> Any:
 
 
 def job_list(args: argparse.Namespace) -> Any:
+    """Jobs a page at a time from the store, printed as they come (bounded memory for any
+    number of jobs); ``--query`` needs them all at once (``--top`` bounds how many)."""
+    if args.top is not None and args.top < 0:
+        rule = "must be 0 or more (how many jobs to list)"
+        raise ValidationError(f"invalid --top: {args.top} {rule}", "top", str(args.top), rule)
     ws = open_workspace(args)
-    jobs = ws.experiment(args.experiment).jobs() if args.experiment else ws.jobs()
-    if args.state:
-        jobs = [j for j in jobs if j.execution_state == args.state]
-    return [j.to_dict() for j in jobs], JOB_COLUMNS
+    owner = ws.experiment(args.experiment) if args.experiment else ws
+    resources = (j.to_dict() for j in owner.iter_jobs(args.state, limit=args.top))
+    if getattr(args, "query", None):
+        return list(resources), JOB_COLUMNS
+    emit_stream(args.output, resources, JOB_COLUMNS)
+    return None, None
 
 
 def job_delete(args: argparse.Namespace) -> Any:

@@ -6,10 +6,11 @@ flattened into the top level (``--query jobOutputDirectoryPathSegment`` works as
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
 Column = tuple[str, Callable[[dict[str, Any]], Any]]
@@ -98,6 +99,59 @@ def emit(
         width = max((len(k) for k, _ in pairs), default=0)
         for key, value in pairs:
             out.write(f"{key:<{width}}  {value}\n")
+
+
+#: Rows a streamed table measures for its column widths (see :func:`emit_stream`).
+TABLE_PAGE = 1000
+
+
+def emit_stream(
+    mode: str, items: Iterable[dict[str, Any]], columns: Sequence[Column], out: TextIO | None = None
+) -> None:
+    """Print a list of resources as :func:`emit` would, one at a time: a listing of 200,000 jobs
+    never holds more than a page. JSON, YAML and TSV come out the same as :func:`emit`'s. A
+    table's column widths fit the header and its first :data:`TABLE_PAGE` rows (a table cannot
+    wait for the last row to size its columns); a longer cell further down shifts the rest of its
+    row rather than being cut."""
+    out = out or sys.stdout
+    it = iter(items)
+    if mode == "none":
+        return
+    if mode in ("json", "jsonc"):
+        paint = _colour if mode == "jsonc" else str
+        first = True
+        for item in it:
+            body = json.dumps(item, indent=2).replace("\n", "\n  ")
+            out.write(("[\n  " if first else ",\n  ") + paint(body))
+            first = False
+        out.write("[]\n" if first else "\n]\n")
+    elif mode == "yaml":
+        import yaml
+
+        empty = True
+        for item in it:
+            out.write(yaml.safe_dump([item], sort_keys=False, default_flow_style=False, allow_unicode=True))
+            empty = False
+        if empty:
+            out.write("[]\n")
+    elif mode == "tsv":
+        for item in it:
+            out.write(_tsv_row(az_view(item)) + "\n")
+    else:
+        header = [h for h, _ in columns]
+        page = [[_cell(get(r)) for _, get in columns] for r in itertools.islice(it, TABLE_PAGE)]
+        widths = [max(len(row[i]) for row in [header, *page]) for i in range(len(header))]
+
+        def line(cells: list[str]) -> str:
+            return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip() + "\n"
+
+        out.write(line(header))
+        out.write("  ".join("-" * w for w in widths) + "\n")
+        for row in page:
+            out.write(line(row))
+        del page
+        for r in it:
+            out.write(line([_cell(get(r)) for _, get in columns]))
 
 
 def _rows(data: Any) -> list[Any]:

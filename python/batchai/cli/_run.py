@@ -12,16 +12,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import math
-import os
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+from .. import _jobfiles
 from ..exceptions import BatchAITimeoutError, NotFoundError, ValidationError
-from ..job import TERMINAL, Job, OutputFile
+from ..job import TERMINAL, Job, OutputFile, _primary_names
 from ..node import Node, SlurmNode
 from ._commands import JOB_COLUMNS, open_workspace
 from ._output import Column
@@ -107,63 +107,61 @@ def _job_wait(args: argparse.Namespace, job: Job) -> Any:
 
 # -- job logs -------------------------------------------------------------------------------
 
-# The primary process's log, in the order Job.stdout() looks for it: one process, a TensorFlow
-# worker 0, rank 0.
-_PRIMARY = ("{}.txt", "{}-wk-0.txt", "{}-0.txt")
-
 
 def _primary_log_name(job: Job, stream: str, poll_interval: float) -> str | None:
-    """Wait until the job's primary log exists (or the job has ended without one)."""
+    """Wait until the job's primary log exists (or the job has ended without one). A link in its
+    place counts as there: opening it is refused with a clear error."""
     while True:
         ended = job.refresh().execution_state in TERMINAL
         try:
-            folder: Path | None = job._existing_output_path()
+            root, below = job._folder()
         except NotFoundError:
-            folder = None
-        if folder is not None:
-            for pattern in _PRIMARY:
-                if (folder / pattern.format(stream)).exists():
-                    return pattern.format(stream)
+            below = None
+        if below is not None:
+            for name in _primary_names(stream):
+                if _jobfiles.lexists(root, [*below, name]):
+                    return name
         if ended:
             return None
         time.sleep(poll_interval)
 
 
-def _read_output_file(job: Job, output_directory_id: str, name: str) -> str:
-    base = job._existing_output_path(output_directory_id).resolve()
-    target = (base / name).resolve()
-    if os.path.isabs(name) or base not in target.parents:
-        raise ValidationError(
-            f"invalid file name: {name!r} must name a file inside the output directory",
-            "file",
-            name,
-            "must be a relative path inside the output directory",
-        )
-    if not target.is_file():
+def _output_file_text(job: Job, output_directory_id: str, name: str, tail: int | None) -> Iterator[str]:
+    """The text of ``--file``, a chunk at a time; an error when it does not exist."""
+    parts = _jobfiles.components(name, "file", "file name", "must name a file inside the output directory")
+    if not parts:
+        rule = "must name a file inside the output directory"
+        raise ValidationError(f"invalid file name: {name!r} {rule}", "file", json.dumps(name), rule)
+    fd = job._open_output(output_directory_id, parts)
+    if fd is None:
         raise NotFoundError(
             f"file '{name}' of output directory '{output_directory_id}' of job '{job.name}' was not found",
             "file",
             name,
         )
-    return target.read_text(errors="replace")
+    with _jobfiles.opened(fd):
+        yield from _jobfiles.decode(_jobfiles.chunks(fd, _jobfiles.tail_offset(fd, tail)))
 
 
 def job_logs(args: argparse.Namespace) -> Any:
+    """Print or follow a log a chunk at a time: memory stays flat for a log of any size."""
     job = _job(args)
     stream = "stderr" if args.stderr else "stdout"
+    tail = args.tail
     if not args.follow:
         if args.file:
-            text = _read_output_file(job, args.output_directory_id, args.file)
+            text = _output_file_text(job, args.output_directory_id, args.file, tail)
         else:
-            text = job.stderr() if args.stderr else job.stdout()
-        sys.stdout.write(text)
+            text = job._read_log([job._primary_log_name(stream)], "stdouterr", tail)
+        for chunk in text:
+            sys.stdout.write(chunk)
         sys.stdout.flush()
         return None, None
     with _keeps_running(args, job):
         name = args.file or _primary_log_name(job, stream, args.poll_interval)
         if name is not None:
             directory = args.output_directory_id if args.file else "stdouterr"
-            for chunk in job.stream(name, directory, poll_interval=args.poll_interval):
+            for chunk in job.stream(name, directory, poll_interval=args.poll_interval, tail=tail):
                 sys.stdout.write(chunk)
                 sys.stdout.flush()
     return None, None

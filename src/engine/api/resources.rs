@@ -247,6 +247,17 @@ impl Workspace {
         self.with(|s| s.stored_jobs(experiment))
     }
 
+    /// One page of jobs (see [`crate::engine::store::Store::stored_jobs_page`]).
+    pub fn stored_jobs_page(
+        &self,
+        experiment: Option<&str>,
+        state: Option<crate::engine::model::ExecutionState>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, crate::engine::model::stored_job::StoredJob)>> {
+        self.with(|s| s.stored_jobs_page(experiment, state, after, limit))
+    }
+
     /// The jobs' Batch AI JSON, one array, without parsing their specs.
     pub fn jobs_text(&self, experiment: Option<&str>) -> Result<String> {
         let jobs = self.stored_jobs(experiment)?;

@@ -70,6 +70,11 @@ pub struct AzureBlobFileSystemReference {
     pub mount_options: Option<String>,
 }
 
+/// What an `accountName` should be: it names the folder `<workspace>/azure/<accountName>` that
+/// stands in for the storage account.
+const ACCOUNT: &str =
+    "the storage account's name, such as 'mystorage' (it names the workspace folder azure/<accountName>)";
+
 impl AzureFileShareReference {
     /// The share's name: the last component of its URL.
     pub fn share_name(&self) -> &str {
@@ -139,7 +144,7 @@ impl MountVolumes {
         }
         for (i, m) in self.azure_file_shares.iter().enumerate() {
             let f = |name: &str| format!("{prefix}azureFileShares[{i}].{name}");
-            validate::not_blank(&f("accountName"), &m.account_name)?;
+            validate::path_component(&f("accountName"), &m.account_name, ACCOUNT)?;
             validate::not_blank(&f("azureFileUrl"), &m.azure_file_url)?;
             validate::name(&f("azureFileUrl"), m.share_name())?;
             for (name, mode) in [("fileMode", &m.file_mode), ("directoryMode", &m.directory_mode)] {
@@ -154,7 +159,7 @@ impl MountVolumes {
         }
         for (i, m) in self.azure_blob_file_systems.iter().enumerate() {
             let f = |name: &str| format!("{prefix}azureBlobFileSystems[{i}].{name}");
-            validate::not_blank(&f("accountName"), &m.account_name)?;
+            validate::path_component(&f("accountName"), &m.account_name, ACCOUNT)?;
             validate::name(&f("containerName"), &m.container_name)?;
         }
         Ok(())
@@ -196,5 +201,32 @@ mod tests {
         assert_eq!(share.share_name(), "share");
         let mv = MountVolumes { azure_file_shares: vec![share], ..Default::default() };
         assert!(mv.validate("").unwrap_err().rule.contains("octal"));
+    }
+
+    #[test]
+    fn account_names_are_one_folder_name() {
+        let share = |account: &str| AzureFileShareReference {
+            account_name: account.into(),
+            azure_file_url: "https://acct.file.core.windows.net/share".into(),
+            relative_mount_path: "afs".into(),
+            file_mode: None,
+            directory_mode: None,
+        };
+        let ok = MountVolumes { azure_file_shares: vec![share("acct")], ..Default::default() };
+        assert!(ok.validate("").is_ok());
+        for bad in ["../..", "..", "a/b", "."] {
+            let mv = MountVolumes { azure_file_shares: vec![share(bad)], ..Default::default() };
+            let err = mv.validate("mountVolumes.").unwrap_err();
+            assert_eq!(err.field, "mountVolumes.azureFileShares[0].accountName");
+            assert!(err.rule.contains("single folder name") && err.rule.contains("storage account"), "{err}");
+        }
+        let blob = AzureBlobFileSystemReference {
+            account_name: "../..".into(),
+            container_name: "c".into(),
+            relative_mount_path: "b".into(),
+            mount_options: None,
+        };
+        let mv = MountVolumes { azure_blob_file_systems: vec![blob], ..Default::default() };
+        assert_eq!(mv.validate("").unwrap_err().field, "azureBlobFileSystems[0].accountName");
     }
 }

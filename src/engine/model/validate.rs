@@ -87,6 +87,24 @@ pub fn relative_path(field: &str, value: &str) -> Check {
     if ok { Ok(()) } else { fail(field, &value, "must be a relative path without '.', '..' or empty components") }
 }
 
+/// A value that becomes one folder name on disk (a storage account's stand-in folder, say): one
+/// path component, so `../..` cannot put a folder outside the workspace. `what` says what to give
+/// instead, for the message.
+pub fn path_component(field: &str, value: &str, what: &str) -> Check {
+    let ok = !value.trim().is_empty() && !value.contains(['/', '\0']) && value != "." && value != "..";
+    if ok {
+        Ok(())
+    } else {
+        fail(
+            field,
+            &value,
+            &format!(
+                "must be a single folder name: not empty, without '/' or NUL, and not '.' or '..' (it names a folder batchai creates); give {what}"
+            ),
+        )
+    }
+}
+
 pub fn not_blank(field: &str, value: &str) -> Check {
     if value.trim().is_empty() || value.contains('\0') { fail(field, &value, "must not be empty") } else { Ok(()) }
 }
@@ -140,6 +158,16 @@ mod tests {
         assert!(relative_path("p", "nfs/data").is_ok());
         for bad in ["", "/abs", "../x", "a/../b", "a//b", "./a"] {
             assert!(relative_path("p", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn path_components_are_single_names() {
+        assert!(path_component("a", "acct", "x").is_ok());
+        assert!(path_component("a", "my.account-1", "x").is_ok());
+        for bad in ["", " ", ".", "..", "../..", "a/b", "/", "a\0b"] {
+            let err = path_component("a", bad, "the account's name").unwrap_err();
+            assert!(err.rule.contains("single folder name") && err.rule.contains("the account's name"), "{bad}: {err}");
         }
     }
 
