@@ -50,8 +50,11 @@ impl MetricsTail {
     /// The points logged since the last call (or since the offsets given), oldest first. A
     /// missing folder is no metrics yet, not an error.
     pub fn read_new(&mut self) -> io::Result<Vec<MetricPoint>> {
-        let mut points = self.read_jsonl()?;
-        for file in mlflow::metric_files(&self.dir)? {
+        // A metrics folder the job replaced with a link is not read: it could point anywhere.
+        let linked = std::fs::symlink_metadata(&self.dir).is_ok_and(|m| m.file_type().is_symlink());
+        let mut points = if linked { Vec::new() } else { self.read_jsonl()? };
+        let logged = if linked { Vec::new() } else { mlflow::metric_files(&self.dir)? };
+        for file in logged {
             if let Some(text) = self.take_lines(file.key, &file.path)? {
                 points.extend(text.lines().filter_map(|line| mlflow::parse_line(&file.name, line)));
             }
@@ -95,7 +98,7 @@ impl MetricsTail {
     /// it is read from its start.
     fn take_lines(&mut self, key: String, path: &Path) -> io::Result<Option<String>> {
         let mut consumed = self.offsets.0.get(&key).copied().unwrap_or(0);
-        let len = match std::fs::metadata(path) {
+        let len = match std::fs::symlink_metadata(path) {
             Ok(meta) => meta.len(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
@@ -110,6 +113,8 @@ impl MetricsTail {
         let (text, used) = match complete_lines(path, consumed) {
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // Swapped for a link since it was listed: not the job's file, nothing to read.
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
             Err(e) => return Err(e),
         };
         if used == 0 {
@@ -122,7 +127,14 @@ impl MetricsTail {
 
 /// The text from `offset` up to the last newline, and its length in bytes.
 fn complete_lines(path: &Path, offset: u64) -> io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
+    // The job owns its metrics folder and can swap a file for a link between the listing and
+    // this open: a link is refused here (ELOOP), and a FIFO cannot block the agent.
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Ok((String::new(), 0));
+    }
     file.seek(SeekFrom::Start(offset))?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
@@ -144,6 +156,25 @@ mod tests {
 
     fn append(path: &Path, text: &str) {
         std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap().write_all(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn links_in_the_metrics_folder_are_not_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        append(&outside.path().join("secret.jsonl"), "{\"name\": \"leak\", \"value\": 1}\n");
+        let job = tempfile::tempdir().unwrap();
+        let dir = job.path().join("metrics");
+        std::fs::create_dir(&dir).unwrap();
+        append(&dir.join("own.jsonl"), "{\"name\": \"loss\", \"value\": 2}\n");
+        std::os::unix::fs::symlink(outside.path().join("secret.jsonl"), dir.join("link.jsonl")).unwrap();
+        let names: Vec<String> = read_all(&dir).unwrap().into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["loss"]);
+        // A file swapped for a link after it was listed is not opened through the link.
+        assert!(complete_lines(&dir.join("link.jsonl"), 0).is_err());
+        // The whole folder swapped for a link to another folder of metrics.
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(outside.path(), &dir).unwrap();
+        assert!(read_all(&dir).unwrap().is_empty());
     }
 
     #[test]
