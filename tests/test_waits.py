@@ -274,7 +274,9 @@ def test_a_stopped_agent_neither_fails_nor_holds_commits_and_runs_them_when_resu
             experiment.job("doomed")
         woken = [r for r in caplog.records if "could not be woken" in r.getMessage()]
         assert len(woken) == 3 and all(r.levelname == "WARNING" for r in woken), caplog.records
-        assert "did not answer a wake-up" in woken[0].getMessage()
+        assert f"the workspace agent (pid {pid}) did not answer a wake-up within 1.0 s: it is stopped" in (
+            woken[0].getMessage()
+        )
 
         # A wait keeps its timeout and says why nothing moves.
         started = time.monotonic()

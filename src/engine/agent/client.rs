@@ -201,7 +201,7 @@ pub fn wake_within(layout: &Layout, launcher: &Launcher, answer: Duration) -> Re
     loop {
         match wake_on(connect_or_start(layout, launcher)?, answer) {
             Ok(true) => return Ok(()),
-            Ok(false) => return Err(not_answering(answer)),
+            Ok(false) => return Err(not_answering(layout, answer)),
             Err(Error::Agent(message)) if lost < 3 && connection_lost(&message) => {
                 lost += 1;
                 std::thread::sleep(Duration::from_millis(20));
@@ -222,13 +222,25 @@ fn connection_lost(message: &str) -> bool {
 const WAKE_ANSWER: Duration = Duration::from_secs(60);
 
 /// The error of a wake-up the agent did not answer within `answer`: it holds the workspace but
-/// does not run (stopped, hung) or is very busy.
-pub fn not_answering(answer: Duration) -> Error {
-    Error::Agent(format!(
-        "the workspace agent did not answer a wake-up within {:.1} s: it is stopped (SIGSTOP, a debugger), hung or \
-         very busy",
-        answer.as_secs_f64()
-    ))
+/// does not run (stopped, hung) or is very busy; its process state tells which when its pid is
+/// known (from its lock file).
+pub fn not_answering(layout: &Layout, answer: Duration) -> Error {
+    let within = format!("did not answer a wake-up within {:.1} s", answer.as_secs_f64());
+    Error::Agent(match super::lock::holder_pid(&layout.agent_lock()) {
+        Some(pid) if is_stopped(pid) => format!(
+            "the workspace agent (pid {pid}) {within}: it is stopped (SIGSTOP, Ctrl-Z or a debugger); \
+             `kill -CONT {pid}` resumes it"
+        ),
+        Some(pid) => format!("the workspace agent (pid {pid}) {within}: it is hung or very busy"),
+        None => format!("the workspace agent {within}: it is stopped (SIGSTOP, a debugger), hung or very busy"),
+    })
+}
+
+/// Whether process `pid` is stopped by a signal or a debugger (state `T` or `t`).
+fn is_stopped(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state follows the command name, which is in parentheses and may hold anything.
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_some_and(|s| s == "T" || s == "t")
 }
 
 /// Send a wake-up on `connection`: true once the agent has acted, false when it has not
@@ -316,6 +328,23 @@ mod tests {
             log_tail(&layout),
             format!("{}: old 98 | old 99 | old 100 | new 1 | new 2", layout.agent_log().display())
         );
+    }
+
+    #[test]
+    fn a_stopped_process_is_told_from_a_running_one() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        assert!(!is_stopped(pid));
+        // SAFETY: signalling the child we started.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !is_stopped(pid) {
+            assert!(Instant::now() < deadline, "the child never showed as stopped");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!is_stopped(pid), "a reaped process is not stopped");
     }
 
     #[test]

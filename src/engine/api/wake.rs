@@ -17,6 +17,7 @@
 use std::time::{Duration, Instant};
 
 use crate::engine::agent::client::{self, Launcher};
+use crate::engine::agent::lock;
 use crate::engine::paths::Layout;
 
 /// What became of a wake-up.
@@ -29,9 +30,10 @@ pub enum Woken {
     Deferred(String),
 }
 
-/// The least time a connected agent gets to answer, even when connecting (starting it) used up
-/// the patience: a fresh agent's first turn reads the whole store.
+/// The least time a running agent gets to answer, even when connecting used up the patience.
 const LEAST_ANSWER: Duration = Duration::from_millis(200);
+/// The time an agent this wake-up started gets to answer.
+const FRESH_ANSWER: Duration = Duration::from_secs(10);
 
 /// How long a wake-up after a commit keeps trying: `BATCHAI_WAKE_PATIENCE_SECONDS`, else 1 s.
 pub(super) fn patience() -> Duration {
@@ -50,13 +52,17 @@ pub fn after_commit(layout: &Layout, launcher: &Launcher, patience: Duration) ->
     let mut pause = Duration::from_millis(5);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
+        // An agent started now (none held the workspace) is not stopped or hung: its first
+        // answer waits for its supervisor and its first look at the store, which a loaded
+        // machine can make slower than the patience.
+        let starting = !lock::is_held(&layout.agent_lock());
         let failure = match client::connect_or_start_within(layout, launcher, left) {
             Ok(connection) => {
-                let answer = left.max(LEAST_ANSWER);
+                let answer = if starting { left.max(FRESH_ANSWER) } else { left.max(LEAST_ANSWER) };
                 match client::wake_on(connection, answer) {
                     Ok(true) => return Woken::Acted,
                     // It holds the workspace and has the request: asking again cannot help.
-                    Ok(false) => return deferred(layout, client::not_answering(answer).to_string()),
+                    Ok(false) => return deferred(layout, client::not_answering(layout, answer).to_string()),
                     Err(e) => e.to_string(),
                 }
             }
