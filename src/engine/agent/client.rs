@@ -201,7 +201,7 @@ pub fn wake_within(layout: &Layout, launcher: &Launcher, answer: Duration) -> Re
     loop {
         match wake_on(connect_or_start(layout, launcher)?, answer) {
             Ok(true) => return Ok(()),
-            Ok(false) => return Err(not_answering(layout, answer)),
+            Ok(false) => return Err(not_answering(layout, "a wake-up", answer)),
             Err(Error::Agent(message)) if lost < 3 && connection_lost(&message) => {
                 lost += 1;
                 std::thread::sleep(Duration::from_millis(20));
@@ -221,11 +221,11 @@ fn connection_lost(message: &str) -> bool {
 /// How long `wake` (an explicit `agent start`) waits for the agent to act.
 const WAKE_ANSWER: Duration = Duration::from_secs(60);
 
-/// The error of a wake-up the agent did not answer within `answer`: it holds the workspace but
-/// does not run (stopped, hung) or is very busy; its process state tells which when its pid is
-/// known (from its lock file).
-pub fn not_answering(layout: &Layout, answer: Duration) -> Error {
-    let within = format!("did not answer a wake-up within {:.1} s", answer.as_secs_f64());
+/// The error of a `request` (`a wake-up`) the agent did not answer within `answer`: it holds the
+/// workspace but does not run (stopped, hung) or is very busy; its process state tells which
+/// when its pid is known (from its lock file).
+pub fn not_answering(layout: &Layout, request: &str, answer: Duration) -> Error {
+    let within = format!("did not answer {request} within {:.1} s", answer.as_secs_f64());
     Error::Agent(match super::lock::holder_pid(&layout.agent_lock()) {
         Some(pid) if is_stopped(pid) => format!(
             "the workspace agent (pid {pid}) {within}: it is stopped (SIGSTOP, Ctrl-Z or a debugger); \
@@ -265,9 +265,11 @@ pub fn wake_on(mut connection: Connection, answer: Duration) -> Result<bool> {
 pub fn status(layout: &Layout) -> Result<Option<AgentStatus>> {
     let Ok(mut connection) = try_connect(layout) else { return Ok(None) };
     connection.send(&Request::Status)?;
-    match connection.receive(Some(Duration::from_secs(10)))? {
+    let answer = Duration::from_secs(10);
+    match connection.receive(Some(answer))? {
         Some(Reply::Status(status)) => Ok(Some(status)),
-        other => Err(Error::Agent(format!("unexpected answer to status: {other:?}"))),
+        None => Err(not_answering(layout, "a status request", answer)),
+        Some(other) => Err(Error::Agent(format!("unexpected answer to status: {other:?}"))),
     }
 }
 

@@ -62,7 +62,9 @@ pub fn after_commit(layout: &Layout, launcher: &Launcher, patience: Duration) ->
                 match client::wake_on(connection, answer) {
                     Ok(true) => return Woken::Acted,
                     // It holds the workspace and has the request: asking again cannot help.
-                    Ok(false) => return deferred(layout, client::not_answering(layout, answer).to_string()),
+                    Ok(false) => {
+                        return deferred(layout, client::not_answering(layout, "a wake-up", answer).to_string());
+                    }
                     Err(e) => e.to_string(),
                 }
             }
