@@ -311,3 +311,26 @@ def test_the_agent_runs_committed_work_it_was_never_woken_for(
     # Nothing wakes the agent (no wait either: only the store is read): its own look finds it.
     until(lambda: job.refresh().execution_state == "succeeded", timeout=10, what="the unannounced job to run")
     assert job.stdout() == "quiet\n"
+
+
+def test_a_sweep_wait_on_a_stopped_agent_keeps_its_timeout_and_says_why(
+    ws: batchai.Workspace, experiment: batchai.Experiment, cluster: batchai.Cluster
+) -> None:
+    s = experiment.create_sweep(
+        "s",
+        search_space={"lr": batchai.sweep.uniform(0.0, 1.0)},
+        metric="loss",
+        trial={"cluster": cluster, "command_line": HOLD},
+        max_trials=1,
+    )
+    until(lambda: s.refresh().counts.get("running"), what="the trial to run")
+    with stopped_agent(ws) as pid:
+        started = time.monotonic()
+        with pytest.raises(batchai.BatchAITimeoutError) as caught:
+            s.wait(timeout=1.5)
+        assert 1.5 <= time.monotonic() - started < 3.0
+        assert f"the workspace agent (pid {pid}) did not answer a wake-up within 1.0 s: it is stopped" in str(
+            caught.value
+        )
+    s.cancel(timeout=30)
+    assert s.state == "cancelled"
