@@ -403,15 +403,15 @@ class Job(Resource):
     async def wait_async(self, timeout: float | None = None, *, check: bool = False) -> Self:
         """``await job.wait_async()``: the same as :meth:`wait` without blocking the event loop.
 
+        Cancelling the awaiting task (``asyncio.wait_for``'s timeout too) or closing its event
+        loop ends the wait at once, closing its connection to the agent; the job runs on.
+
         Args:
             timeout: Seconds to wait at most; None waits as long as the job runs.
             check: Raise :class:`JobFailedError` if the job failed.
 
         Returns:
             The refreshed job.
-
-        Cancelling the awaiting task (``asyncio.wait_for``'s timeout too) or closing its event
-        loop ends the wait at once, closing its connection to the agent; the job runs on.
 
         Raises:
             BatchAITimeoutError: The job is still queued or running after ``timeout`` seconds.
@@ -444,6 +444,7 @@ class Job(Resource):
             JobFailedError: The job failed; the message has its exit code, its error entries
                 and the last lines of its standard error.
             BatchAITimeoutError: The job is still queued or running after ``timeout`` seconds.
+            NotFoundError: The job was deleted while waited on.
         """
         return self.wait(timeout, check=True)
 
@@ -825,14 +826,14 @@ def wait_any(jobs: Iterable[Job], timeout: float | None = None) -> Job:
 async def wait_any_async(jobs: Iterable[Job], timeout: float | None = None) -> Job:
     """``await batchai.wait_any_async(jobs)``: :func:`wait_any` without blocking the event loop.
 
+    Cancelling the awaiting task or closing its event loop ends the wait at once.
+
     Args:
         jobs: Jobs of one workspace.
         timeout: Seconds to wait at most; None waits as long as all of them run.
 
     Returns:
         The first job to end, refreshed.
-
-    Cancelling the awaiting task or closing its event loop ends the wait at once.
 
     Raises:
         BatchAITimeoutError: None has ended after ``timeout`` seconds.
