@@ -369,8 +369,8 @@ class Experiment(Resource):
             environment_variables_per_job: Each job's own variables (e.g. its parameters), one
                 ``{name: value}`` mapping per name, in the same order; added to the template's
                 ``environment_variables``.
-            wake: False leaves the workspace's agent asleep: the jobs start at its next
-                wake-up.
+            wake: False does not wake the workspace's agent: it finds the jobs on its own look
+                at the store (every couple of seconds) or at its next wake-up.
             cluster: The cluster, as in :meth:`create_job`. Every further keyword
                 (``node_count``, ``toolkit``, ``command_line``...) is :meth:`create_job`'s too,
                 shared by all the jobs.
@@ -418,11 +418,27 @@ class Experiment(Resource):
             return self._handle.create_jobs_from_template(self.name, spec, list(names), environments, wake)
 
     def wait_all(self, timeout: float | None = None) -> list[Job]:
-        """Wait until every job of the experiment has ended; returns them, refreshed."""
-        pending = [j.uid for j in self.jobs() if j.execution_state not in ("succeeded", "failed")]
-        if pending:
-            _core.wait_jobs(self._handle.path, _agent.command(), pending, timeout)
-        return self.jobs()
+        """Wait until every job of the experiment has ended; returns them, refreshed.
+
+        Args:
+            timeout: Seconds to wait at most; None waits as long as any runs.
+
+        Raises:
+            BatchAITimeoutError: Some are still queued or running after ``timeout`` seconds.
+            NotFoundError: A job was deleted while waited on (the wait follows the jobs it
+                found, not their names: a job created again under a name is another job).
+        """
+        pending = [j for j in self.jobs() if j.execution_state not in ("succeeded", "failed")]
+        if not pending:
+            return self.jobs()
+        _core.wait_jobs(self._handle.path, _agent.command(), [j.uid for j in pending], timeout)
+        jobs = self.jobs()
+        # By uid: a job of the same name created since is not the one waited on.
+        present = {j.uid for j in jobs}
+        for job in pending:
+            if job.uid not in present:
+                raise job._gone(job.uid)
+        return jobs
 
     def terminate_all(self, wait: bool = True, timeout: float | None = None) -> list[Job]:
         """Terminate every queued or running job of the experiment, as :meth:`Job.terminate`
@@ -438,6 +454,7 @@ class Experiment(Resource):
 
         Raises:
             BatchAITimeoutError: With ``wait``, some are still running after ``timeout`` seconds.
+            NotFoundError: With ``wait``, a job was deleted while waited on.
         """
         stopping = [
             j
@@ -453,6 +470,7 @@ class Experiment(Resource):
                     "stopped only the wait"
                 )
                 raise
+            return [j._reload_waited() for j in stopping]
         return [j.refresh() for j in stopping]
 
     def job(self, name: str) -> Job:

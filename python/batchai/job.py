@@ -318,13 +318,47 @@ class Job(Resource):
             for e in json.loads(self._handle.job_events(self.experiment_name, self.name))
         ]
 
-    def _timed_out(self, timeout: float | None) -> BatchAITimeoutError:
-        """The wait's timeout, saying where the job stands and, when queued, why."""
-        self.refresh()
+    def _timed_out(self, timeout: float | None, error: BaseException) -> BatchAITimeoutError:
+        """The wait's timeout, saying where the job stands, when queued why, and whether the
+        workspace agent answers."""
+        self._reload_waited()
         message = f"job '{self.experiment_name}/{self.name}' is still {self.execution_state} after {timeout} s"
         if self.wait_reason:
             message += f": {self.wait_reason}"
+        if note := _agent_note(error):
+            message += f"; {note}"
         return BatchAITimeoutError(message)
+
+    def _reload_waited(self) -> Self:
+        """Reload after a wait, insisting on the job waited on (by uid): a wait never follows the
+        name to another job created under it. Raises :class:`NotFoundError` when it is gone."""
+        uid = self.uid
+        try:
+            data = json.loads(self._handle.get(self._kind, self._parent, self.name))
+        except NotFoundError:
+            raise self._gone(uid, None) from None
+        if Job(self._handle, data, self._parent).uid != uid:
+            raise self._gone(uid, data)
+        self._data = data
+        return self
+
+    def _gone(self, uid: str, holder: dict[str, Any] | None = None) -> NotFoundError:
+        """The error of a wait whose job was deleted; ``holder`` is the job that has its name now,
+        if any (else it is looked up)."""
+        label = f"{self.experiment_name}/{self.name}"
+        if holder is None:
+            try:
+                holder = json.loads(self._handle.get(self._kind, self._parent, self.name))
+            except NotFoundError:
+                holder = None
+        message = f"job '{label}' (uid {uid}) was deleted while it was waited on"
+        if holder is not None:
+            other = Job(self._handle, holder, self._parent).uid
+            message += (
+                f"; the job named '{self.name}' now is another one (uid {other}), which the wait does not follow: "
+                f"get it with experiment.job('{self.name}') to wait on it"
+            )
+        return NotFoundError(message, "job", self.name)
 
     @property
     def execution_info(self) -> ExecutionInfo:
@@ -381,23 +415,30 @@ class Job(Resource):
         Raises:
             BatchAITimeoutError: The job is still queued or running after ``timeout`` seconds.
             JobFailedError: With ``check``, the job failed.
-            NotFoundError: The job was deleted meanwhile.
+            NotFoundError: The job was deleted while waited on (a job created again under its
+                name is another job: the wait does not follow it).
         """
         if self.execution_state not in TERMINAL:
+            uid = self.uid
             try:
-                _core.wait_jobs(self._handle.path, _agent.command(), [self.uid], timeout)
-            except BatchAITimeoutError:
-                raise self._timed_out(timeout) from None
+                ended = _core.wait_jobs(self._handle.path, _agent.command(), [uid], timeout)
+            except BatchAITimeoutError as e:
+                raise self._timed_out(timeout, e) from None
             except KeyboardInterrupt as e:
                 self._note_still_running(e)
                 raise
-        self.refresh()
+            if ended and ended[0][1] == "deleted":
+                raise self._gone(uid)
+        self._reload_waited()
         if check:
             self._check()
         return self
 
     async def wait_async(self, timeout: float | None = None, *, check: bool = False) -> Self:
         """``await job.wait_async()``: the same as :meth:`wait` without blocking the event loop.
+
+        Cancelling the awaiting task (``asyncio.wait_for``'s timeout too) or closing its event
+        loop ends the wait at once, closing its connection to the agent; the job runs on.
 
         Args:
             timeout: Seconds to wait at most; None waits as long as the job runs.
@@ -409,13 +450,17 @@ class Job(Resource):
         Raises:
             BatchAITimeoutError: The job is still queued or running after ``timeout`` seconds.
             JobFailedError: With ``check``, the job failed.
+            NotFoundError: The job was deleted while waited on.
         """
         if self.execution_state not in TERMINAL:
+            uid = self.uid
             try:
-                await _core.wait_jobs_async(self._handle.path, _agent.command(), [self.uid], timeout)
-            except BatchAITimeoutError:
-                raise self._timed_out(timeout) from None
-        self.refresh()
+                ended = await _core.wait_jobs_async(self._handle.path, _agent.command(), [uid], timeout)
+            except BatchAITimeoutError as e:
+                raise self._timed_out(timeout, e) from None
+            if ended and ended[0][1] == "deleted":
+                raise self._gone(uid)
+        self._reload_waited()
         if check:
             self._check()
         return self
@@ -433,6 +478,7 @@ class Job(Resource):
             JobFailedError: The job failed; the message has its exit code, its error entries
                 and the last lines of its standard error.
             BatchAITimeoutError: The job is still queued or running after ``timeout`` seconds.
+            NotFoundError: The job was deleted while waited on.
         """
         return self.wait(timeout, check=True)
 
@@ -822,17 +868,33 @@ def _pending(jobs: Iterable[Job]) -> tuple[list[Job], _core.WorkspaceHandle]:
 
 
 def _first_ended(chosen: list[Job], ended: list[tuple[str, str]]) -> Job:
+    """The job that ended a ``wait_any``, reloaded; a deleted one is an error (by uid: a job of
+    its name created since is another job)."""
     by_uid = {j.uid: j for j in chosen}
-    for uid, _state in ended:
+    for uid, state in ended:
         if uid in by_uid:
-            return by_uid[uid].refresh()
+            job = by_uid[uid]
+            if state == "deleted":
+                raise job._gone(uid)
+            return job._reload_waited()
     raise AssertionError("the agent reported no job of the wait")
 
 
-def _any_timed_out(chosen: list[Job], timeout: float | None) -> BatchAITimeoutError:
+def _any_timed_out(chosen: list[Job], timeout: float | None, error: BaseException) -> BatchAITimeoutError:
     names = ", ".join(f"'{j.experiment_name}/{j.name}'" for j in chosen[:5])
     more = f" and {len(chosen) - 5} more" if len(chosen) > 5 else ""
-    return BatchAITimeoutError(f"none of the jobs {names}{more} ended within {timeout} s")
+    message = f"none of the jobs {names}{more} ended within {timeout} s"
+    if note := _agent_note(error):
+        message += f"; {note}"
+    return BatchAITimeoutError(message)
+
+
+def _agent_note(error: BaseException) -> str:
+    """What a wait's timeout from the core says about a workspace agent that is not answering
+    (stopped with SIGSTOP, hung); empty when the agent answered."""
+    text = str(error)
+    start = text.find("the workspace agent")
+    return text[start:] if start >= 0 and "not answering" in text else ""
 
 
 def wait_any(jobs: Iterable[Job], timeout: float | None = None) -> Job:
@@ -850,13 +912,15 @@ def wait_any(jobs: Iterable[Job], timeout: float | None = None) -> Job:
 
     Raises:
         BatchAITimeoutError: None has ended after ``timeout`` seconds.
+        NotFoundError: The first to end was deleted (waits follow jobs, not names: a job created
+            again under its name is another job).
         ValidationError: ``jobs`` is empty or spans workspaces.
     """
     chosen, handle = _pending(jobs)
     try:
         ended = _core.wait_jobs(handle.path, _agent.command(), [j.uid for j in chosen], timeout, True)
-    except BatchAITimeoutError:
-        raise _any_timed_out(chosen, timeout) from None
+    except BatchAITimeoutError as e:
+        raise _any_timed_out(chosen, timeout, e) from None
     except KeyboardInterrupt as e:
         e.add_note("the jobs keep running: Ctrl-C stopped only the wait; stop one with job.terminate()")
         raise
@@ -865,6 +929,8 @@ def wait_any(jobs: Iterable[Job], timeout: float | None = None) -> Job:
 
 async def wait_any_async(jobs: Iterable[Job], timeout: float | None = None) -> Job:
     """``await batchai.wait_any_async(jobs)``: :func:`wait_any` without blocking the event loop.
+
+    Cancelling the awaiting task or closing its event loop ends the wait at once.
 
     Args:
         jobs: Jobs of one workspace.
@@ -875,13 +941,14 @@ async def wait_any_async(jobs: Iterable[Job], timeout: float | None = None) -> J
 
     Raises:
         BatchAITimeoutError: None has ended after ``timeout`` seconds.
+        NotFoundError: The first to end was deleted.
         ValidationError: ``jobs`` is empty or spans workspaces.
     """
     chosen, handle = _pending(jobs)
     try:
         ended = await _core.wait_jobs_async(handle.path, _agent.command(), [j.uid for j in chosen], timeout, True)
-    except BatchAITimeoutError:
-        raise _any_timed_out(chosen, timeout) from None
+    except BatchAITimeoutError as e:
+        raise _any_timed_out(chosen, timeout, e) from None
     return _first_ended(chosen, ended)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import _agent, _core
 from ._convert import dumps, python_field_names
-from .exceptions import BatchAITimeoutError, ValidationError
+from .exceptions import AgentError, BatchAITimeoutError, NotFoundError, ValidationError
 from .settings import ExecutionState
 from .sweep import GridSampler, Policy, Sampler, Space, TPESampler
 from .sweep._space import Param
@@ -365,48 +365,87 @@ class Sweep:
 
     def wait(self, timeout: float | None = None, *, progress: bool = False) -> Sweep:
         """Wait until the sweep ends (its state is no longer ``running``); returns it refreshed.
-        ``progress=True`` shows a progress bar (``tqdm``, from ``batchai[notebook]``)."""
+        ``progress=True`` shows a progress bar (``tqdm``, from ``batchai[notebook]``).
+
+        Raises:
+            BatchAITimeoutError: It still runs after ``timeout`` seconds (saying so when the
+                workspace agent is not answering).
+            NotFoundError: The sweep was deleted while waited on (a sweep created again under
+                its name is another one: the wait does not follow it).
+        """
         from ._progress import Progress, sweep_status
 
         deadline = None if timeout is None else time.monotonic() + timeout
+        created = self._data.get("created")
         delay = 0.02
         next_check = 0.0
+        silent = ""
         with Progress(self.max_trials, desc=self.name, enabled=progress) as bar:
             while True:
                 if time.monotonic() >= next_check:
-                    self._ensure_agent()
+                    silent = self._ensure_agent(deadline)
                     next_check = time.monotonic() + 2.0
-                self.refresh()
+                self._reload_waited(created)
                 bar.update(*sweep_status(self._data))
                 if self.done:
                     return self
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise BatchAITimeoutError(self._timeout_message(timeout))
+                    raise BatchAITimeoutError(self._timeout_message(timeout, silent))
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.1)
 
     async def wait_async(self, timeout: float | None = None) -> Sweep:
         """Like :meth:`wait`, without blocking the event loop (for notebooks and async code)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        created = self._data.get("created")
         delay = 0.02
         next_check = 0.0
+        silent = ""
         while True:
             if time.monotonic() >= next_check:
-                await asyncio.to_thread(self._ensure_agent)
+                silent = await asyncio.to_thread(self._ensure_agent, deadline)
                 next_check = time.monotonic() + 2.0
-            if (await asyncio.to_thread(self.refresh)).done:
+            if (await asyncio.to_thread(self._reload_waited, created)).done:
                 break
             if deadline is not None and time.monotonic() >= deadline:
-                raise BatchAITimeoutError(self._timeout_message(timeout))
+                raise BatchAITimeoutError(self._timeout_message(timeout, silent))
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.1)
         return self
 
-    def _ensure_agent(self) -> None:
+    def _reload_waited(self, created: str | None) -> Sweep:
+        """Reload during a wait, insisting on the sweep waited on: one created again under its
+        name (told by its creation time, unique to it) is another sweep, which the wait does
+        not follow."""
+        data = json.loads(self._handle.sweep(self._experiment, self.name))
+        if created is not None and data.get("created") != created:
+            label = f"{self._experiment}/{self.name}"
+            raise NotFoundError(
+                f"sweep '{label}' (created {created}) was deleted while it was waited on; the sweep named "
+                f"'{self.name}' now is another one (created {data.get('created')}), which the wait does not "
+                f"follow: get it with experiment.sweep('{self.name}') to wait on it",
+                "sweep",
+                self.name,
+            )
+        self._data = data
+        return self
+
+    def _ensure_agent(self, deadline: float | None = None) -> str:
+        """Start the agent if the sweep runs and none does; returns why the agent is not
+        answering, or "" when it answered."""
         # The agent drives the sweep; one that died more often than its launcher restarts it
-        # (or a machine that rebooted) is started again by whoever waits.
-        if self.state == "running":
-            _core.agent_start(self._handle.path, _agent.command())
+        # (or a machine that rebooted) is started again by whoever waits. A stopped agent (SIGSTOP)
+        # must not hold the wait past its deadline: it gets a second at most.
+        if self.state != "running":
+            return ""
+        patience = 1.0 if deadline is None else min(1.0, max(deadline - time.monotonic(), 0.05))
+        try:
+            _core.agent_start(self._handle.path, _agent.command(), patience)
+        except AgentError as e:
+            if "did not answer" not in str(e):
+                raise
+            return str(e)
+        return ""
 
     def _records(self) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = json.loads(self._handle.sweep_trials(self._experiment, self.name))
@@ -449,9 +488,10 @@ class Sweep:
         self.refresh()
         return sweep_html(self._data, self._records())
 
-    def _timeout_message(self, timeout: float | None) -> str:
+    def _timeout_message(self, timeout: float | None, silent: str = "") -> str:
         counts = ", ".join(f"{n} {k}" for k, n in self.counts.items() if n)
-        return f"sweep '{self.name}' is still running after {timeout} s ({counts or 'no trials yet'})"
+        message = f"sweep '{self.name}' is still running after {timeout} s ({counts or 'no trials yet'})"
+        return f"{message}; {silent}" if silent else message
 
     def __repr__(self) -> str:
         best = self.best_trial

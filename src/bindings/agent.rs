@@ -1,12 +1,10 @@
 //! The agent from Python: its process entry point, and the client calls (start, wait, status, stop).
 //!
-//! Waiting releases the GIL and blocks in short slices, re-taking the GIL between them only to
-//! let Ctrl-C (a pending KeyboardInterrupt) through.
+//! A blocking wait releases the GIL and blocks in short slices, re-taking the GIL between them
+//! only to let Ctrl-C (a pending KeyboardInterrupt) through; an async wait is a task of
+//! `waits`.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
@@ -14,7 +12,7 @@ use pyo3::prelude::*;
 use crate::engine::Error;
 use crate::engine::agent::client::{self, Launcher};
 use crate::engine::agent::daemon::{self, Options};
-use crate::engine::agent::protocol::{Reply, Request};
+use crate::engine::agent::watch::{Watch, watch_blocking};
 use crate::engine::paths::Layout;
 
 /// The launcher from Python's `_agent.command()`: the program, then its arguments.
@@ -43,11 +41,14 @@ pub fn node_launcher_main(py: Python<'_>, run_dir: String) -> i32 {
     py.detach(|| crate::engine::launcher::node::main(std::path::Path::new(&run_dir)))
 }
 
-/// Start the workspace's agent if none runs, and have it look at the store. Returns once it has.
+/// Start the workspace's agent if none runs, and have it look at the store. Returns once it has;
+/// raises AgentError when it has not answered within `timeout` seconds (it is stopped or hung).
 #[pyfunction]
-pub fn agent_start(py: Python<'_>, workspace_path: String, command: Vec<String>) -> PyResult<()> {
+#[pyo3(signature = (workspace_path, command, timeout=60.0))]
+pub fn agent_start(py: Python<'_>, workspace_path: String, command: Vec<String>, timeout: f64) -> PyResult<()> {
     let launcher = launcher(command)?;
-    py.detach(|| client::wake(&Layout::new(workspace_path), &launcher)).map_err(PyErr::from)
+    let answer = Duration::from_secs_f64(if timeout.is_finite() { timeout.max(0.001) } else { 1e9 });
+    py.detach(|| client::wake_within(&Layout::new(workspace_path), &launcher, answer)).map_err(PyErr::from)
 }
 
 /// The agent's status as JSON, or None when no agent runs.
@@ -65,62 +66,10 @@ pub fn agent_stop(py: Python<'_>, workspace_path: String, timeout: f64) -> PyRes
     py.detach(|| client::stop(&Layout::new(workspace_path), timeout)).map_err(PyErr::from)
 }
 
-/// One watch: ask the agent to report when each job ends; collect answers until all are in (with
-/// `first`, until one is), the deadline passes, `cancelled` is set, or `between` (run every
-/// slice) fails.
-fn watch(
-    layout: &Layout,
-    launcher: &Launcher,
-    uids: &[String],
-    first: bool,
-    deadline: Option<Instant>,
-    cancelled: &AtomicBool,
-    mut between: impl FnMut() -> PyResult<()>,
-) -> PyResult<Vec<(String, String)>> {
-    let mut ended: Vec<(String, String)> = Vec::new();
-    let mut left: HashSet<String> = uids.iter().cloned().collect();
-    let slice = Duration::from_millis(50);
-    'reconnect: loop {
-        let mut connection = client::connect_or_start(layout, launcher)?;
-        connection.send(&Request::Watch { jobs: left.iter().cloned().collect() })?;
-        while !left.is_empty() && (!first || ended.is_empty()) {
-            between()?;
-            if cancelled.load(Ordering::Relaxed) {
-                return Ok(ended);
-            }
-            let wait = match deadline {
-                Some(at) => {
-                    let now = Instant::now();
-                    if now >= at {
-                        return Err(Error::Timeout(format!(
-                            "{} job(s) still running when the wait timed out",
-                            left.len()
-                        ))
-                        .into());
-                    }
-                    slice.min(at - now)
-                }
-                None => slice,
-            };
-            match connection.receive(Some(wait)) {
-                Ok(Some(Reply::JobEnded { job, state })) => {
-                    if left.remove(&job) {
-                        ended.push((job, state));
-                    }
-                }
-                Ok(Some(Reply::Error { message })) => return Err(Error::Agent(message).into()),
-                Ok(Some(_)) | Ok(None) => {}
-                // The agent went away (stopped or killed): start it again and keep watching.
-                Err(_) => continue 'reconnect,
-            }
-        }
-        return Ok(ended);
-    }
-}
-
 /// Block until every job (by uid) has ended or was deleted, or with `first` until one has;
-/// returns `(uid, state)` pairs of those that ended. Raises BatchAITimeoutError after `timeout`
-/// seconds, KeyboardInterrupt on Ctrl-C.
+/// returns `(uid, state)` pairs of those that ended (`state` is `deleted` for a deleted job).
+/// Raises BatchAITimeoutError after `timeout` seconds (saying so when the agent is not
+/// answering), KeyboardInterrupt on Ctrl-C.
 #[pyfunction]
 #[pyo3(signature = (workspace_path, command, uids, timeout=None, first=false))]
 pub fn wait_jobs(
@@ -133,14 +82,13 @@ pub fn wait_jobs(
 ) -> PyResult<Vec<(String, String)>> {
     let launcher = launcher(command)?;
     let layout = Layout::new(workspace_path);
-    let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
-    let never = AtomicBool::new(false);
+    let watch = Watch::new(&uids, first, deadline(timeout));
     // Each slice blocks without the GIL; between slices, pending signals (Ctrl-C) are raised.
-    py.detach(|| watch(&layout, &launcher, &uids, first, deadline, &never, || Python::attach(|py| py.check_signals())))
+    py.detach(|| watch_blocking(&layout, &launcher, watch, || Python::attach(|py| py.check_signals())))
 }
 
-/// `await`able twin of `wait_jobs`: runs the wait on a worker thread; cancelling the awaiting
-/// task stops it.
+/// `await`able twin of `wait_jobs`: a future of the running loop, served without a thread of its
+/// own; cancelling it (or closing its loop) ends the wait and closes its connection at once.
 #[pyfunction]
 #[pyo3(signature = (workspace_path, command, uids, timeout=None, first=false))]
 pub fn wait_jobs_async<'py>(
@@ -152,24 +100,10 @@ pub fn wait_jobs_async<'py>(
     first: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let launcher = launcher(command)?;
-    let layout = Layout::new(workspace_path);
-    let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
-    let cancelled = Arc::new(AtomicBool::new(false));
-    let guard = CancelOnDrop(cancelled.clone());
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let _guard = guard;
-        let flag = cancelled.clone();
-        tokio::task::spawn_blocking(move || watch(&layout, &launcher, &uids, first, deadline, &flag, || Ok(())))
-            .await
-            .map_err(|e| PyErr::from(Error::Agent(format!("wait task failed: {e}"))))?
-    })
+    let watch = Watch::new(&uids, first, deadline(timeout));
+    super::waits::start(py, Layout::new(workspace_path), launcher, watch)
 }
 
-/// Sets the flag when the future is dropped (its task was cancelled).
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
+fn deadline(timeout: Option<f64>) -> Option<Instant> {
+    timeout.map(|t| Instant::now() + Duration::from_secs_f64(if t.is_finite() { t.max(0.0) } else { 1e9 }))
 }

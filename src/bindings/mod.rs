@@ -11,6 +11,7 @@ mod metrics;
 mod submitter;
 mod sweep;
 mod sweep_types;
+mod waits;
 mod workspace;
 
 use pyo3::prelude::*;

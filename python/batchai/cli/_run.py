@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import _jobfiles
 from ..exceptions import BatchAITimeoutError, NotFoundError, ValidationError
-from ..job import TERMINAL, Job, OutputFile, _primary_names
+from ..job import TERMINAL, Job, OutputFile, _agent_note, _primary_names
 from ..node import Node, SlurmNode
 from ._commands import JOB_COLUMNS, open_workspace
 from ._output import Column
@@ -70,6 +70,7 @@ def _job_wait(args: argparse.Namespace, job: Job) -> Any:
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     last_state = None
     reported_start = False
+    silent = ""
     while True:
         state = job.execution_state
         if state != last_state:
@@ -86,12 +87,15 @@ def _job_wait(args: argparse.Namespace, job: Job) -> Any:
             left = deadline - time.monotonic()
             if left <= 0:
                 why = f": {job.wait_reason}" if job.wait_reason else ""
-                raise BatchAITimeoutError(f"job '{label}' is still {state} after {args.timeout} s{why}")
+                silence = f"; {silent}" if silent else ""
+                raise BatchAITimeoutError(f"job '{label}' is still {state} after {args.timeout} s{why}{silence}")
             slice_s = min(slice_s, left)
         try:
             job = job.wait(slice_s)
-        except BatchAITimeoutError:
-            job = job.refresh()
+        except BatchAITimeoutError as e:
+            # The job waited on, by uid: one deleted and created again under its name is not it.
+            silent = _agent_note(e)
+            job = job._reload_waited()
     info = job.execution_info
     took = f"; execution took {info.end_time - info.start_time}" if info.end_time and info.start_time else ""
     if state == "succeeded":

@@ -5,13 +5,13 @@
 //! a waiting client uses no CPU. If the agent dies during a wait, the client restarts it and
 //! watches again.
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use super::protocol::{AgentStatus, Reply, Request};
 use crate::engine::error::{Error, Result};
-use crate::engine::launcher::protocol::{SpawnRequest, read_line, write_line};
+use crate::engine::launcher::protocol::{SpawnRequest, write_line};
 use crate::engine::launcher::{socket, spawn};
 use crate::engine::paths::Layout;
 
@@ -26,6 +26,8 @@ pub struct Launcher {
 pub struct Connection {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    /// A reply whose end has not arrived yet: a read that times out mid-line keeps what it got.
+    partial: String,
 }
 
 fn agent_error(context: &str, e: impl std::fmt::Display) -> Error {
@@ -42,18 +44,26 @@ impl Connection {
     /// The next reply; `Ok(None)` when the wait ran out, an error when the agent went away.
     pub fn receive(&mut self, timeout: Option<Duration>) -> Result<Option<Reply>> {
         self.reader.get_ref().set_read_timeout(timeout).map_err(|e| agent_error("agent socket", e))?;
-        match read_line::<Reply>(&mut self.reader) {
-            Ok(Some(reply)) => Ok(Some(reply)),
-            Ok(None) => Err(Error::Agent("the agent closed the connection".into())),
+        match self.reader.read_line(&mut self.partial) {
+            Ok(_) if self.partial.ends_with('\n') => {
+                let line = std::mem::take(&mut self.partial);
+                serde_json::from_str(&line).map(Some).map_err(|e| agent_error("reading from the agent", e))
+            }
+            Ok(_) => Err(Error::Agent("the agent closed the connection".into())),
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
             Err(e) => Err(agent_error("reading from the agent", e)),
         }
+    }
+
+    /// The socket itself, for a caller that reads and writes it another way (a tokio wait).
+    pub fn into_stream(self) -> UnixStream {
+        self.writer
     }
 }
 
 pub fn try_connect(layout: &Layout) -> io::Result<Connection> {
     let stream = socket::connect(&socket::name(&layout.root, "agent"))?;
-    Ok(Connection { reader: BufReader::new(stream.try_clone()?), writer: stream })
+    Ok(Connection { reader: BufReader::new(stream.try_clone()?), writer: stream, partial: String::new() })
 }
 
 /// Connect to the agent, starting one (detached) if none answers.
@@ -176,19 +186,27 @@ fn file_tail(path: &std::path::Path, max: u64) -> String {
     text
 }
 
-/// Tell the agent to look at the store, starting it if needed; returns once it has acted.
+/// Tell the agent to look at the store, starting it if needed; returns once it has acted (an
+/// error if it does not answer within a minute).
 pub fn wake(layout: &Layout, launcher: &Launcher) -> Result<()> {
+    wake_within(layout, launcher, WAKE_ANSWER)
+}
+
+/// `wake`, with an error when the agent has not answered within `answer`.
+pub fn wake_within(layout: &Layout, launcher: &Launcher, answer: Duration) -> Result<()> {
     // An agent killed after accepting the connection and before answering drops it: connect
     // again (which starts a new agent once the dead one's lock is free). A few times only: an
     // agent that dies at every wake-up is an error to report.
     let mut lost = 0;
     loop {
-        match wake_on(connect_or_start(layout, launcher)?) {
+        match wake_on(connect_or_start(layout, launcher)?, answer) {
+            Ok(true) => return Ok(()),
+            Ok(false) => return Err(not_answering(layout, "a wake-up", answer)),
             Err(Error::Agent(message)) if lost < 3 && connection_lost(&message) => {
                 lost += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }
-            other => return other,
+            Err(e) => return Err(e),
         }
     }
 }
@@ -200,15 +218,46 @@ fn connection_lost(message: &str) -> bool {
         || message == "the agent closed the connection"
 }
 
-/// Send a wake-up on `connection`; returns once the agent has acted.
-pub fn wake_on(mut connection: Connection) -> Result<()> {
+/// How long `wake` (an explicit `agent start`) waits for the agent to act.
+const WAKE_ANSWER: Duration = Duration::from_secs(60);
+
+/// The error of a `request` (`a wake-up`) the agent did not answer within `answer`: it holds the
+/// workspace but does not run (stopped, hung) or is very busy; its process state tells which
+/// when its pid is known (from its lock file).
+pub fn not_answering(layout: &Layout, request: &str, answer: Duration) -> Error {
+    let within = format!("did not answer {request} within {:.1} s", answer.as_secs_f64());
+    Error::Agent(match super::lock::holder_pid(&layout.agent_lock()) {
+        Some(pid) if is_stopped(pid) => format!(
+            "the workspace agent (pid {pid}) {within}: it is stopped (SIGSTOP, Ctrl-Z or a debugger); \
+             `kill -CONT {pid}` resumes it"
+        ),
+        Some(pid) => format!("the workspace agent (pid {pid}) {within}: it is hung or very busy"),
+        None => format!("the workspace agent {within}: it is stopped (SIGSTOP, a debugger), hung or very busy"),
+    })
+}
+
+/// Whether process `pid` is stopped by a signal or a debugger (state `T` or `t`).
+fn is_stopped(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state follows the command name, which is in parentheses and may hold anything.
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_some_and(|s| s == "T" || s == "t")
+}
+
+/// Send a wake-up on `connection`: true once the agent has acted, false when it has not
+/// answered within `answer`. The request stays in the agent's socket either way, so a stopped
+/// agent acts on it when it runs again.
+pub fn wake_on(mut connection: Connection, answer: Duration) -> Result<bool> {
     connection.send(&Request::Wake)?;
+    let deadline = Instant::now() + answer;
     loop {
-        match connection.receive(Some(Duration::from_secs(60)))? {
-            Some(Reply::Awake) => return Ok(()),
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        match connection.receive(Some(left))? {
+            Some(Reply::Awake) => return Ok(true),
             Some(Reply::Error { message }) => return Err(Error::Agent(message)),
-            Some(_) => continue,
-            None => return Err(Error::Agent("the agent did not answer a wake-up within 60 s".into())),
+            Some(_) | None => continue,
         }
     }
 }
@@ -216,9 +265,11 @@ pub fn wake_on(mut connection: Connection) -> Result<()> {
 pub fn status(layout: &Layout) -> Result<Option<AgentStatus>> {
     let Ok(mut connection) = try_connect(layout) else { return Ok(None) };
     connection.send(&Request::Status)?;
-    match connection.receive(Some(Duration::from_secs(10)))? {
+    let answer = Duration::from_secs(10);
+    match connection.receive(Some(answer))? {
         Some(Reply::Status(status)) => Ok(Some(status)),
-        other => Err(Error::Agent(format!("unexpected answer to status: {other:?}"))),
+        None => Err(not_answering(layout, "a status request", answer)),
+        Some(other) => Err(Error::Agent(format!("unexpected answer to status: {other:?}"))),
     }
 }
 
@@ -279,6 +330,23 @@ mod tests {
             log_tail(&layout),
             format!("{}: old 98 | old 99 | old 100 | new 1 | new 2", layout.agent_log().display())
         );
+    }
+
+    #[test]
+    fn a_stopped_process_is_told_from_a_running_one() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        assert!(!is_stopped(pid));
+        // SAFETY: signalling the child we started.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !is_stopped(pid) {
+            assert!(Instant::now() < deadline, "the child never showed as stopped");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!is_stopped(pid), "a reaped process is not stopped");
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn main(root: PathBuf, options: Options) -> i32 {
         // SAFETY: leave without running the parent's destructors.
         _ => unsafe { libc::_exit(0) },
     }
+    lock.record_pid();
     let supervisor = match connect_supervisor(&layout) {
         Ok(stream) => stream,
         Err(e) => {

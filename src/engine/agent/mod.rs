@@ -27,3 +27,4 @@ pub mod daemon;
 pub mod lock;
 pub mod protocol;
 mod server;
+pub mod watch;

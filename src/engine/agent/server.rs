@@ -23,7 +23,10 @@ use crate::engine::launcher::socket;
 use crate::engine::paths::Layout;
 use crate::engine::store::Store;
 
-/// How often the agent looks whether its workspace still exists.
+/// How often the agent looks whether its workspace still exists. Like every event, the check
+/// ends in a turn, which reads what others committed (SQLite's `data_version` says whether
+/// anything was): so work committed without a wake-up (the agent was stopped or unreachable when
+/// the client woke it) is found within this time too.
 const FOLDER_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What connection tasks hand to the loop.

@@ -108,7 +108,7 @@ impl Workspace {
     }
 
     /// How long a wake-up after a commit keeps trying before the call returns anyway (default
-    /// `BATCHAI_WAKE_PATIENCE_SECONDS`, else 10 s).
+    /// `BATCHAI_WAKE_PATIENCE_SECONDS`, else 1 s).
     pub fn set_wake_patience(&mut self, patience: Duration) {
         self.wake_patience = patience;
     }

@@ -551,13 +551,24 @@ impl Core {
 
     /// Record a job's end: its final state is in `changes`; watchers hear after the commit.
     fn job_ended(&mut self, id: i64, state: ExecutionState) {
+        self.job_gone(id, state, state.as_str());
+    }
+
+    /// Record the end of a job that was deleted: a failure to its sweep, but `deleted` to its
+    /// watchers, who wait on this job (by uid) and must not take the end for an outcome (nor
+    /// a job created since under its name for it).
+    fn deleted_job_ended(&mut self, id: i64) {
+        self.job_gone(id, ExecutionState::Failed, "deleted");
+    }
+
+    fn job_gone(&mut self, id: i64, state: ExecutionState, told: &'static str) {
         self.trial_job_ended(id, state);
         self.dequeue(id);
         self.running.remove(&id);
         self.terminate_pending.remove(&id);
         if let Some(entry) = self.jobs.remove(&id) {
             self.by_uid.remove(&entry.job.uid);
-            self.ended.push((entry.job.uid, state.as_str()));
+            self.ended.push((entry.job.uid, told));
         }
     }
 }

@@ -334,7 +334,7 @@ impl Core {
         let Some(run) = entry.run.as_mut() else {
             return match reason {
                 StopReason::Requeue => {}
-                StopReason::Deleted => self.job_ended(id, ExecutionState::Failed),
+                StopReason::Deleted => self.deleted_job_ended(id),
                 StopReason::Terminated => self
                     .finish_unstarted(id, ErrorInfo::new("JobTerminated", "the job was terminated before it started")),
                 StopReason::WallClock => {}
@@ -447,7 +447,7 @@ impl Core {
                 self.enqueue(id);
                 return;
             }
-            Some(StopReason::Deleted) => return self.job_ended(id, ExecutionState::Failed),
+            Some(StopReason::Deleted) => return self.deleted_job_ended(id),
             Some(StopReason::Terminated) => (
                 ExecutionState::Failed,
                 vec![ErrorInfo::new("JobTerminated", "the job was terminated by a user request")],

@@ -354,3 +354,25 @@ fn a_lost_run_fails_when_the_cluster_says_terminate_and_a_terminate_keeps_its_re
         (ExecutionState::Failed, "JobTerminated")
     );
 }
+
+#[test]
+fn watchers_of_a_deleted_job_hear_that_it_was_deleted_not_an_outcome() {
+    use crate::engine::agent::protocol::{Reply, Request};
+    let mut h = one_node_cluster();
+    let running = h.submit("r", ONE_NODE);
+    let queued = h.submit("q", ONE_NODE); // the one node is taken: it waits
+    assert_eq!((h.state("r"), h.state("q")), (ExecutionState::Running, ExecutionState::Queued));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    h.core.on_client(Request::Watch { jobs: vec![running.clone(), queued.clone()] }, tx);
+    h.client.delete_job("e", "q").unwrap();
+    h.client.delete_job("e", "r").unwrap();
+    h.turn();
+    h.exit(&format!("task:{running}:1:0"), 128 + libc::SIGTERM);
+    h.turn();
+    let mut heard = Vec::new();
+    while let Ok(reply) = rx.try_recv() {
+        heard.push(reply);
+    }
+    let deleted = |job: &str| Reply::JobEnded { job: job.to_string(), state: "deleted".into() };
+    assert_eq!(heard, [deleted(&queued), deleted(&running)]);
+}
