@@ -64,3 +64,8 @@ site=$(mktemp -d)
 mkdocs build --strict --quiet --site-dir "$site"
 rm -rf "$site"
 pytest -q -p no:cacheprovider tests
+
+# Issue 14: the release wheel as a user gets it: built with zig (manylinux_2_31, checked by
+# auditwheel), installed into a fresh venv with no cargo or rustc on PATH, where the demo, a smoke
+# subset of these tests and the extras run; the sdist's contents; actionlint on the workflows.
+bash dev/wheel-test.sh
