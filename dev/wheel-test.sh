@@ -129,10 +129,11 @@ with tarfile.open(sys.argv[1]) as t:
     names = t.getnames()
 top = names[0].split("/")[0]
 rel = {n[len(top) + 1 :] for n in names if "/" in n}
-need = ["PKG-INFO", "pyproject.toml", "Cargo.toml", "Cargo.lock", "README.md", "src/lib.rs",
+# Cargo.lock: [tool.maturin] locked; tests/supervisor.rs: Cargo.toml's [[test]] must find its file.
+need = ["PKG-INFO", "pyproject.toml", "Cargo.toml", "Cargo.lock", "README.md", "src/lib.rs", "tests/supervisor.rs",
         "python/batchai/__init__.py", "python/batchai/_core.pyi", "python/batchai/py.typed"]
 missing = [n for n in need if n not in rel]
-stray = sorted(n for n in rel if n.endswith(".so") or n.startswith(("target/", ".venv/", "tests/")))
+stray = sorted(n for n in rel if n.endswith(".so") or n.startswith(("target/", ".venv/", "dist/")))
 if missing or stray:
     sys.exit(f"wheel-test: FAILED: sdist {top}: missing {missing}, should not carry {stray[:5]}")
 print(f"   {top}.tar.gz: {len(rel)} files, {sum(n.startswith('src/') for n in rel)} under src/")
