@@ -54,10 +54,11 @@ if [ -z "$wheel" ]; then
     # posix_spawn_file_actions_addchdir_np, libm's exp/log/pow), and manylinux_2_31 is the oldest
     # policy auditwheel defines above those. zig links against that glibc whatever the build
     # machine has, so no manylinux container is needed.
-    echo "== wheel: maturin build --release --zig --compatibility manylinux_2_31"
+    # --profile dist: Cargo.toml's release profile with fat LTO and one codegen unit (stripped).
+    echo "== wheel: maturin build --profile dist --zig --compatibility manylinux_2_31"
     rm -f "$out"/batchai-*.whl "$out"/batchai-*.tar.gz
     t=$SECONDS
-    PATH="$tools:$PATH" maturin build --release --locked --zig --compatibility manylinux_2_31 --out "$out" -q
+    PATH="$tools:$PATH" maturin build --profile dist --locked --zig --compatibility manylinux_2_31 --out "$out"
     echo "   built in $((SECONDS - t)) s"
     wheel=$(echo "$out"/batchai-*.whl)
     [ -f "$wheel" ] || fail "no wheel in $out"
@@ -119,7 +120,7 @@ fi
 
 if [ -n "$built" ]; then
     echo "== sdist: maturin sdist, and what 'pip install batchai-X.tar.gz' needs is in it"
-    PATH="$tools:$PATH" maturin sdist --out "$out" -q >/dev/null
+    PATH="$tools:$PATH" maturin sdist --out "$out" >/dev/null 2>&1 || PATH="$tools:$PATH" maturin sdist --out "$out"
     sdist=$(echo "$out"/batchai-*.tar.gz)
     [ -f "$sdist" ] || fail "no sdist in $out"
     "$tools/python" - "$sdist" <<'EOF'
