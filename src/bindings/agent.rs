@@ -62,8 +62,19 @@ pub fn agent_status(py: Python<'_>, workspace_path: String) -> PyResult<Option<S
 #[pyfunction]
 #[pyo3(signature = (workspace_path, timeout=30.0))]
 pub fn agent_stop(py: Python<'_>, workspace_path: String, timeout: f64) -> PyResult<bool> {
-    let timeout = Duration::from_secs_f64(timeout.max(0.0));
-    py.detach(|| client::stop(&Layout::new(workspace_path), timeout)).map_err(PyErr::from)
+    py.detach(|| client::stop(&Layout::new(workspace_path), duration(timeout))).map_err(PyErr::from)
+}
+
+/// Seconds from Python as a Duration: NaN and negative as 0, infinity and what no Duration
+/// holds as the longest (`Duration::from_secs_f64` panics on those).
+fn duration(seconds: f64) -> Duration {
+    Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)
+}
+
+/// The deadline of a wait of `timeout` seconds; None (no deadline) for one too long for the
+/// clock (`Instant + Duration` panics past its range).
+fn deadline(timeout: Option<f64>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(duration(t)))
 }
 
 /// Block until every job (by uid) has ended or was deleted, or with `first` until one has;
@@ -102,8 +113,4 @@ pub fn wait_jobs_async<'py>(
     let launcher = launcher(command)?;
     let watch = Watch::new(&uids, first, deadline(timeout));
     super::waits::start(py, Layout::new(workspace_path), launcher, watch)
-}
-
-fn deadline(timeout: Option<f64>) -> Option<Instant> {
-    timeout.map(|t| Instant::now() + Duration::from_secs_f64(if t.is_finite() { t.max(0.0) } else { 1e9 }))
 }

@@ -194,22 +194,34 @@ pub fn wake(layout: &Layout, launcher: &Launcher) -> Result<()> {
 
 /// `wake`, with an error when the agent has not answered within `answer`.
 pub fn wake_within(layout: &Layout, launcher: &Launcher, answer: Duration) -> Result<()> {
-    // An agent killed after accepting the connection and before answering drops it: connect
-    // again (which starts a new agent once the dead one's lock is free). A few times only: an
+    // An agent killed after accepting the connection and before answering drops it, and so
+    // does one that a `batchai agent stop` (perhaps several, at once) is stopping: connect
+    // again (which starts a new agent once the old one's lock is free). A few times only: an
     // agent that dies at every wake-up is an error to report.
     let mut lost = 0;
     loop {
         match wake_on(connect_or_start(layout, launcher)?, answer) {
             Ok(true) => return Ok(()),
             Ok(false) => return Err(not_answering(layout, "a wake-up", answer)),
-            Err(Error::Agent(message)) if lost < 3 && connection_lost(&message) => {
+            Err(Error::Agent(message)) if connection_lost(&message) => {
                 lost += 1;
+                if lost > WAKE_RETRIES {
+                    return Err(Error::Agent(format!(
+                        "the agent went away {lost} times while being woken ({message}); if no 'batchai agent \
+                         stop' ran meanwhile, it is dying: {}",
+                        log_tail(layout)
+                    )));
+                }
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(e) => return Err(e),
         }
     }
 }
+
+/// How many lost connections a wake-up survives: enough for a burst of concurrent stops, few
+/// enough that an agent that crashes at every start is reported within a second or two.
+const WAKE_RETRIES: u32 = 10;
 
 /// Whether an agent error says the connection went away (the agent died), not that it refused.
 fn connection_lost(message: &str) -> bool {
@@ -262,25 +274,37 @@ pub fn wake_on(mut connection: Connection, answer: Duration) -> Result<bool> {
     }
 }
 
+/// The agent's status; None when no agent runs, or when the one that accepted the connection
+/// dropped it unanswered: it was stopping (a concurrent `batchai agent stop`) or died.
 pub fn status(layout: &Layout) -> Result<Option<AgentStatus>> {
     let Ok(mut connection) = try_connect(layout) else { return Ok(None) };
-    connection.send(&Request::Status)?;
     let answer = Duration::from_secs(10);
-    match connection.receive(Some(answer))? {
-        Some(Reply::Status(status)) => Ok(Some(status)),
-        None => Err(not_answering(layout, "a status request", answer)),
-        Some(other) => Err(Error::Agent(format!("unexpected answer to status: {other:?}"))),
+    let reply = connection.send(&Request::Status).and_then(|()| connection.receive(Some(answer)));
+    match reply {
+        Ok(Some(Reply::Status(status))) => Ok(Some(status)),
+        Ok(None) => Err(not_answering(layout, "a status request", answer)),
+        Ok(Some(other)) => Err(Error::Agent(format!("unexpected answer to status: {other:?}"))),
+        Err(Error::Agent(message)) if connection_lost(&message) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
 /// Stop the agent; returns once it has exited (its lock is free). False when none was running.
+/// An agent that drops the connection before taking the request is already on its way out
+/// (another stop got there first): this waits for it the same way. A `timeout` too long for the
+/// clock waits as long as it takes.
 pub fn stop(layout: &Layout, timeout: Duration) -> Result<bool> {
     let Ok(mut connection) = try_connect(layout) else { return Ok(false) };
-    connection.send(&Request::Stop)?;
-    let _ = connection.receive(Some(Duration::from_secs(10)));
-    let deadline = Instant::now() + timeout;
+    match connection.send(&Request::Stop) {
+        Ok(()) => {
+            let _ = connection.receive(Some(Duration::from_secs(10)));
+        }
+        Err(Error::Agent(message)) if connection_lost(&message) => {}
+        Err(e) => return Err(e),
+    }
+    let deadline = Instant::now().checked_add(timeout);
     while super::lock::is_held(&layout.agent_lock()) {
-        if Instant::now() > deadline {
+        if deadline.is_some_and(|deadline| Instant::now() > deadline) {
             return Err(Error::Timeout(format!("the agent did not stop within {} s", timeout.as_secs())));
         }
         std::thread::sleep(Duration::from_millis(5));
