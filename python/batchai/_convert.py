@@ -19,6 +19,7 @@ import typing
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
+from ._text import check_text
 from .exceptions import ValidationError
 
 T = TypeVar("T")
@@ -47,10 +48,25 @@ def snake_path(path: str) -> str:
     return ".".join(parts)
 
 
-def to_json_value(value: Any, field: str = "") -> Any:
+# Deeper than any Batch AI document: deeper input is refused before Python's recursion limit
+# (about 1000 frames) turns it into a RecursionError.
+MAX_DEPTH = 64
+
+
+def to_json_value(value: Any, field: str = "", _depth: int = 0) -> Any:
     """Convert a settings value to plain JSON data (camelCase keys, no ``None`` members)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        return check_text(field or "value", value)
+    if value is None or isinstance(value, (bool, int, float)):
         return value
+    if _depth > MAX_DEPTH:
+        raise ValidationError(
+            f"invalid {field or 'value'}: nested more than {MAX_DEPTH} levels deep",
+            field,
+            "",
+            f"must be nested at most {MAX_DEPTH} levels deep",
+        )
+    depth = _depth + 1
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(value):
@@ -58,20 +74,24 @@ def to_json_value(value: Any, field: str = "") -> Any:
             if item is None:
                 continue
             key = f.metadata.get("json", camel(f.name))
-            out[key] = to_json_value(item, f"{field}.{f.name}" if field else f.name)
+            out[key] = to_json_value(item, f"{field}.{f.name}" if field else f.name, depth)
         return out
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     if isinstance(value, os.PathLike):
-        return os.fspath(value)
+        return to_json_value(os.fspath(value), field, depth)
     if isinstance(value, Mapping):
-        return {str(k): to_json_value(v, f"{field}.{k}") for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            key = check_text(f"{field}.{k!r}" if field else "key", str(k))
+            out[key] = to_json_value(v, f"{field}.{k}" if field else key, depth)
+        return out
     if isinstance(value, (list, tuple)):
-        return [to_json_value(v, f"{field}[{i}]") for i, v in enumerate(value)]
+        return [to_json_value(v, f"{field}[{i}]", depth) for i, v in enumerate(value)]
     raise ValidationError(
-        f"invalid {field or 'value'}: {value!r} is not a JSON value",
+        f"invalid {field or 'value'}: {value!r:.200} is not a JSON value",
         field,
         repr(value)[:80],
         "must be a string, number, boolean, list, mapping or a batchai settings object",

@@ -13,6 +13,7 @@ from . import _agent, _core
 from ._convert import dumps, python_field_names, to_json_value
 from ._keywords import check_keywords, keyword_names, suggest_keywords
 from ._resource import Resource
+from ._text import check_text, read_text
 from .exceptions import BatchAIWarning, ValidationError
 from .job import Job
 from .settings import (
@@ -46,12 +47,21 @@ EnvLike = Mapping[str, str] | Sequence[EnvironmentVariable]
 SecretsLike = Mapping[str, str] | Sequence[SecretVariable]
 
 
-def _variables(value: EnvLike | SecretsLike | None) -> list[dict[str, Any]] | None:
+def _variables(value: EnvLike | SecretsLike | None) -> Any:
     if value is None:
         return None
     if isinstance(value, Mapping):
         return [{"name": k, "value": v} for k, v in value.items()]
+    if not isinstance(value, (list, tuple)):
+        return value  # the core says what it must be
     return [to_json_value(v) for v in value]
+
+
+def _listed(value: Any) -> Any:
+    """A sequence as a list; anything else as it is, for the core to say what it must be."""
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return list(value)
+    return value
 
 
 def job_spec(
@@ -123,10 +133,10 @@ def job_spec(
         "mountVolumes": mount_volumes,
         "containerSettings": container_settings,
         "jobPreparation": JobPreparation(job_preparation) if isinstance(job_preparation, str) else job_preparation,
-        "stdOutErrPathPrefix": os.fspath(std_out_err_path_prefix) if std_out_err_path_prefix is not None else None,
-        "inputDirectories": list(input_directories) if input_directories is not None else None,
-        "outputDirectories": list(output_directories) if output_directories is not None else None,
-        "pythonInterpreterPath": os.fspath(python_interpreter_path) if python_interpreter_path is not None else None,
+        "stdOutErrPathPrefix": std_out_err_path_prefix,
+        "inputDirectories": _listed(input_directories),
+        "outputDirectories": _listed(output_directories),
+        "pythonInterpreterPath": python_interpreter_path,
     }
     for key, item in optional.items():
         if item is not None:
@@ -611,8 +621,16 @@ class Experiment(Resource):
 
 def _json_text(source: str | os.PathLike[str] | Mapping[str, Any]) -> str:
     if isinstance(source, Mapping):
-        return json.dumps(source)
+        # Through to_json_value: keys and strings checked, nesting bounded (json.dumps alone
+        # would raise RecursionError, and the core's conversion UnicodeEncodeError).
+        return json.dumps(to_json_value(source))
     if isinstance(source, os.PathLike) or (isinstance(source, str) and not source.lstrip().startswith(("{", "["))):
-        with open(source, encoding="utf-8") as f:
-            return f.read()
-    return source
+        return read_text(source)
+    if not isinstance(source, str):
+        raise ValidationError(
+            f"invalid source: {source!r:.80} is not a path, JSON text or a mapping",
+            "source",
+            repr(source)[:80],
+            "must be a path, JSON text or a mapping",
+        )
+    return check_text("(document)", source)

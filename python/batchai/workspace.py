@@ -12,12 +12,13 @@ import os
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from . import _agent, _core
 from ._convert import dumps, parse_time, python_field_names
+from ._text import CheckedHandle, checked
 from .cluster import Cluster
-from .exceptions import AlreadyExistsError, BatchAIWarning, ValidationError
+from .exceptions import AgentError, AlreadyExistsError, BatchAIWarning, ValidationError
 from .experiment import Experiment, _json_text
 from .file_server import FileServer
 from .job import Job
@@ -45,7 +46,7 @@ def _resolve(name: str | None, path: str | os.PathLike[str] | None) -> tuple[str
             name = os.path.basename(folder.rstrip("/")) or "default"
         return name, folder
     name = "default" if name is None else name
-    return name, _core.named_workspace_path(name)
+    return name, checked(_core.named_workspace_path)(name)
 
 
 class Workspace:
@@ -60,13 +61,15 @@ class Workspace:
 
     def __init__(self, name: str | None = None, *, path: str | os.PathLike[str] | None = None) -> None:
         ws_name, folder = _resolve(name, path)
-        self._handle = _core.WorkspaceHandle.open_or_create_workspace(folder, ws_name, _agent.command())
+        handle = checked(_core.WorkspaceHandle.open_or_create_workspace)(folder, ws_name, _agent.command())
+        self._handle: _core.WorkspaceHandle = cast(_core.WorkspaceHandle, CheckedHandle(handle))
         self._data: dict[str, Any] = json.loads(self._handle.workspace())
 
     @classmethod
     def _wrap(cls, handle: _core.WorkspaceHandle) -> Workspace:
         ws = cls.__new__(cls)
-        ws._handle = handle
+        # Surrogates in names reach every method of the handle: checked once, here.
+        ws._handle = cast(_core.WorkspaceHandle, CheckedHandle(handle))
         ws._data = json.loads(handle.workspace())
         return ws
 
@@ -88,7 +91,7 @@ class Workspace:
         """
         ws_name, folder = _resolve(name, path)
         with python_field_names():
-            handle = _core.WorkspaceHandle.create_workspace(
+            handle = checked(_core.WorkspaceHandle.create_workspace)(
                 folder, ws_name, json.dumps(dict(tags or {})), _agent.command()
             )
         return cls._wrap(handle)
@@ -105,7 +108,7 @@ class Workspace:
             WorkspaceNotFoundError: No workspace is there.
         """
         _, folder = _resolve(name, path)
-        return cls._wrap(_core.WorkspaceHandle.open_workspace(folder, _agent.command()))
+        return cls._wrap(checked(_core.WorkspaceHandle.open_workspace)(folder, _agent.command()))
 
     # -- the workspace itself -------------------------------------------------------------
 
@@ -380,6 +383,10 @@ class Workspace:
         return resource
 
 
+# How many times Agent.start starts an agent that a concurrent stop keeps stopping.
+START_TRIES = 5
+
+
 class Agent:
     """The per-workspace agent process. It starts itself when needed; these are for inspection
     and for stopping it (running jobs stay with the launcher and are picked up on restart)."""
@@ -390,10 +397,17 @@ class Agent:
     def start(self) -> dict[str, Any]:
         """Start the agent if none runs (it also starts by itself when needed); returns its
         :meth:`status`."""
-        _core.agent_start(self._path, _agent.command())
-        status = self.status()
-        assert status is not None
-        return status
+        # A stop between the start and the status (`batchai agent stop` at the same time) leaves
+        # no agent to report on: start again, a few times, then say what happened.
+        for _ in range(START_TRIES):
+            _core.agent_start(self._path, _agent.command())
+            status = self.status()
+            if status is not None:
+                return status
+        raise AgentError(
+            f"the agent of {self._path} was stopped each time it started ({START_TRIES} times): "
+            "something is stopping it (batchai agent stop, at the same time?); start it again when that is done"
+        )
 
     def status(self) -> dict[str, Any] | None:
         """``{"pid", "supervisor_pid", "started", "queued_jobs", "running_jobs", "nodes",

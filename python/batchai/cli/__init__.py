@@ -21,13 +21,16 @@ line. See docs/cli.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from ..exceptions import AlreadyExistsError, BatchAIError, BatchAITimeoutError, BatchAIWarning
+from .._text import check_text
+from ..exceptions import AlreadyExistsError, BatchAIError, BatchAITimeoutError, BatchAIWarning, ValidationError
 from . import _az as az
 from . import _commands as c
 from . import _groups as g
@@ -403,16 +406,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Arguments that name files Python opens itself: a file name that is not UTF-8 is still a file.
+FILE_ARGUMENTS = ("config_file", "file")
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """The parser, built once per process: building it takes tens of milliseconds (argparse
+    looks up translations for every flag), which callers of main() in a loop (tests, the fuzz
+    run) would pay per call. Parsing leaves it as it was."""
+    return build_parser()
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse; an unknown flag is refused on one line with the closest flag of its command."""
-    parser = build_parser()
+    parser = _parser()
     args, extras = parser.parse_known_args(argv)
     if extras:
         parser.error(az.unrecognized(getattr(args, "leaf_parser", parser), extras))
+    _check_utf8(parser, args)
     return args
 
 
+def _check_utf8(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, naming the argument, a value that was not UTF-8 on the command line (Python
+    keeps such bytes as surrogate escapes, which names, paths in the store and JSON cannot
+    hold); caught here, a bad byte is a command-line error, not a failure deep in a command."""
+    leaf = getattr(args, "leaf_parser", parser)
+    for action in (*parser._actions, *leaf._actions):
+        if action.dest in FILE_ARGUMENTS or not hasattr(args, action.dest):
+            continue
+        value = getattr(args, action.dest)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                label = "/".join(action.option_strings) or action.dest
+                try:
+                    check_text(action.dest, item, label=f"argument {label}")
+                except ValidationError as e:
+                    parser.error(str(e))
+
+
+BUG = "this is a bug in batchai, please report it"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command line; returns the exit status. Errors are one line on stderr; an
+    unexpected exception too, saying it is a bug (``BATCHAI_DEBUG=1`` adds its traceback)."""
+    try:
+        return _main(argv)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as e:  # the last resort; PanicException derives from BaseException
+        if os.environ.get("BATCHAI_DEBUG") == "1":
+            traceback.print_exc()
+            hint = ""
+        else:
+            hint = " (BATCHAI_DEBUG=1 shows where)"
+        what = " ".join(str(e).split())[:300]
+        print(f"batchai: error: {type(e).__name__}: {what}: {BUG}{hint}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parse(argv)
 
     def show_warning(

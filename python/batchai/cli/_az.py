@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from .._text import read_text
+
 # Where `az batchai` took an account name and key for the placeholders of -f files.
 ACCOUNT_PLACEHOLDER = "<AZURE_BATCHAI_STORAGE_ACCOUNT>"
 KEY_PLACEHOLDER = "<AZURE_BATCHAI_STORAGE_KEY>"
@@ -220,8 +222,7 @@ def config_text(args: argparse.Namespace) -> str:
     before it is parsed, and the account name of an Azure file share that has none taken from its
     ``azureFileUrl``. A flag given for a file without its placeholder is noted as having no
     effect."""
-    with open(args.config_file, encoding="utf-8") as f:
-        text = f.read()
+    text = read_text(args.config_file)
     for placeholder, flag, env in (
         (ACCOUNT_PLACEHOLDER, "storage_account_name", ACCOUNT_ENV),
         (KEY_PLACEHOLDER, "storage_account_key", KEY_ENV),
@@ -244,11 +245,12 @@ def _account_names_from_urls(text: str) -> str:
     ``azureFileUrl`` (``https://<account>.file.core.windows.net/<share>``)."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past Python's recursion limit
         return text  # the engine's parser says what is wrong, where
     changed = False
     for volumes in _mount_volumes(data):
-        for share in volumes.get("azureFileShares") or []:
+        shares = volumes.get("azureFileShares")
+        for share in shares if isinstance(shares, list) else []:  # not a list: the loader says so
             if isinstance(share, dict) and not share.get("accountName"):
                 m = _FILE_URL.match(str(share.get("azureFileUrl") or ""))
                 if m:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._text import read_text
 from ..exceptions import ValidationError
 from . import _aml_search, _aml_trial
 from ._aml_fields import Section, fail, missing, show
@@ -97,16 +98,30 @@ def load_sweep_yaml(
         import yaml
     except ImportError as e:  # pragma: no cover - pyyaml is a dependency
         raise ImportError("reading Azure ML YAML needs PyYAML: pip install pyyaml") from e
+    text = read_text(file)
     try:
-        with open(file, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ValidationError(f"{file}: not valid YAML: {e}", "(file)", "", "must be YAML") from None
+    except RecursionError:
+        # PyYAML's parser recurses once per level of nesting; no sweep file nests so deep.
+        raise _too_deep(file) from None
     try:
         folder = file.resolve().parent
         return convert(data, folder, cluster=cluster, experiment=experiment, name=name, stem=file.stem)
     except ValidationError as e:
         raise ValidationError(f"{file}: {e}", e.field, e.value, e.rule) from None
+    except RecursionError:
+        raise _too_deep(file) from None
+
+
+def _too_deep(file: Path) -> ValidationError:
+    return ValidationError(
+        f"{file}: nested too deeply to read (Python's recursion limit): a sweep job file nests a few levels",
+        "(file)",
+        "",
+        "must be nested at most a few hundred levels deep",
+    )
 
 
 def convert(
