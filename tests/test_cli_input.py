@@ -185,6 +185,41 @@ def test_a_file_name_that_is_not_utf8_still_names_a_file(
     assert experiment.job("j").name == "j"
 
 
+def test_environment_variables_that_are_not_utf8_are_named(tmp_path: Path, ws: batchai.Workspace) -> None:
+    """A home that is not UTF-8 made workspaces in another folder (its lossy copy, with U+FFFD
+    for the bad byte); a storage placeholder's variable reached the JSON parser as a lone
+    surrogate escape ("line 1 column 113: lone leading surrogate")."""
+    env = dict(os.environb)
+    home = os.fsencode(tmp_path) + b"/h\xff"
+    done = subprocess.run(
+        [sys.executable, "-m", "batchai.cli", "workspace", "create", "-n", "x"],
+        capture_output=True,
+        env={**env, b"BATCHAI_HOME": home},
+        timeout=60,
+    )
+    assert done.returncode == 1
+    err = one_line_error(done.stderr.decode())
+    assert "invalid BATCHAI_HOME: " in err and "is not valid UTF-8: set it to a UTF-8 path" in err, err
+    assert not [name for name in os.listdir(tmp_path) if name.startswith("h\ufffd")]
+
+    ws.create_experiment("exp")
+    path = tmp_path / "job.json"
+    path.write_text(
+        json.dumps({"properties": {**JOB["properties"], "stdOutErrPathPrefix": "<AZURE_BATCHAI_STORAGE_ACCOUNT>"}})
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "batchai.cli", "job", "create", "-w", "ws", "-e", "exp", "-n", "j", "-f", str(path)],
+        capture_output=True,
+        env={**env, b"AZURE_BATCHAI_STORAGE_ACCOUNT": b"acc\xff"},
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert one_line_error(done.stderr.decode()) == (
+        "batchai: error: $AZURE_BATCHAI_STORAGE_ACCOUNT: b'acc\\xff' is not valid UTF-8 "
+        "(byte 0xff at byte offset 3): give it in UTF-8\n"
+    )
+
+
 def test_the_api_refuses_names_that_are_not_utf8_as_validation_errors(ws: batchai.Workspace) -> None:
     experiment = ws.create_experiment("exp")
     for call in (

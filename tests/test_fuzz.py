@@ -39,7 +39,7 @@ from batchai.cli import main
 from . import fuzzing as fz
 
 SEED = int(os.environ.get("BATCHAI_FUZZ_SEED", "1302"))
-CASES = int(os.environ.get("BATCHAI_FUZZ_CASES", "2000"))
+CASES = int(os.environ.get("BATCHAI_FUZZ_CASES", "4000"))
 # Real processes cost ~0.15 s of Python start-up each: a few dozen prove the entry point.
 PROCESS_CASES = max(1, int(os.environ.get("BATCHAI_FUZZ_PROCESS_CASES", "36")))
 CASE_TIMEOUT = 20.0
@@ -136,6 +136,11 @@ def api_outcome(call: Callable[[], Any]) -> str:
         if any(mark in text for mark in CRASH_MARKS):
             return f"FAIL: {type(e).__name__} says {text[:300]!r}"
         return type(e).__name__
+    except TypeError as e:
+        # As designed: a keyword that does not exist (here, a mutated key of a sweep's trial).
+        if "got an unexpected keyword argument" in str(e):
+            return "TypeError (unknown keyword)"
+        return f"FAIL: TypeError: {str(e)[:300]!r}"
     except BaseException as e:  # PanicException derives from BaseException
         return f"FAIL: {type(e).__module__}.{type(e).__name__}: {str(e)[:300]!r}"
     return "ok"
@@ -148,7 +153,7 @@ def api_case(run: Run, ws: batchai.Workspace, exp: batchai.Experiment) -> None:
     rng = run.rng
     name = f"n{run.cases}" if rng.random() < 0.85 else fz.nasty_string(rng)
     kind = rng.choice(
-        ["job", "job", "job", "cluster", "cluster", "file_server", "sweep", "kw_job", "kw_cluster", "get"]
+        ["job", "job", "job", "cluster", "cluster", "file_server", "sweep", "kw_sweep", "kw_job", "kw_cluster", "get"]
     )
     if kind in fz.SPECS:
         doc = fz.mutate(rng.choice(fz.SPECS[kind]), rng)
@@ -176,6 +181,44 @@ def api_case(run: Run, ws: batchai.Workspace, exp: batchai.Experiment) -> None:
             )
 
         run.case(f"api sweep: {short(doc_text)}", lambda: api_outcome(sweep))
+    elif kind == "kw_sweep":
+        value = fz.nasty_value
+        a, b, c = value(rng), value(rng), value(rng)
+        sw = batchai.sweep
+        makers: dict[str, Callable[[], Any]] = {
+            "uniform": lambda: sw.uniform(a, b),
+            "loguniform": lambda: sw.loguniform(a, b),
+            "quniform": lambda: sw.quniform(a, b, c),
+            "normal": lambda: sw.normal(a, b),
+            "choice": lambda: sw.choice(a),
+            "randint": lambda: sw.randint(a, b),
+            "linspace": lambda: sw.linspace(a, b, c),
+            "arange": lambda: sw.arange(a, b, c),
+            "geomspace": lambda: sw.geomspace(a, b, c),
+            "tied": lambda: sw.tied(a),
+            "fixed": lambda: a,
+        }
+        which = rng.choice(sorted(makers))
+        make = makers[which]
+        kwargs = {
+            "metric": "loss",
+            "trial": {"cluster": fz.CLUSTER, "command_line": "echo ${{search_space.x}}"},
+            "max_trials": 2,
+        }
+        for key in rng.sample(
+            ["metric", "trial", "mode", "max_trials", "max_concurrent_trials", "timeout", "trial_timeout"],
+            rng.randrange(0, 3),
+        ):
+            changed = fz.mutate({"v": kwargs.get(key, 1)}, rng)
+            kwargs[key] = changed.get("v") if isinstance(changed, dict) else changed
+
+        def create_sweep() -> None:
+            exp.create_sweep(name, search_space={"x": make(), "y": batchai.sweep.choice([1, 2])}, **kwargs)
+
+        run.case(
+            f"api create_sweep({short(name)}, {which}{short((a, b, c))}, {short(kwargs)})",
+            lambda: api_outcome(create_sweep),
+        )
     elif kind == "kw_job":
         kwargs: dict[str, Any] = {"cluster": fz.CLUSTER, "command_line": "true"}
         for key in rng.sample(

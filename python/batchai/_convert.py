@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import math
 import os
 import re
 import types
@@ -57,15 +58,17 @@ def to_json_value(value: Any, field: str = "", _depth: int = 0) -> Any:
     """Convert a settings value to plain JSON data (camelCase keys, no ``None`` members)."""
     if isinstance(value, str):
         return check_text(field or "value", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        # json.dumps would write NaN or Infinity, which the core's parser refuses as a syntax
+        # error of the whole document: name the field instead.
+        rule = "must be a finite number (JSON has no NaN or infinity)"
+        raise ValidationError(f"invalid {field or 'value'}: {value} {rule}", field, str(value), rule)
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if _depth > MAX_DEPTH:
-        raise ValidationError(
-            f"invalid {field or 'value'}: nested more than {MAX_DEPTH} levels deep",
-            field,
-            "",
-            f"must be nested at most {MAX_DEPTH} levels deep",
-        )
+        shown = field if len(field) <= 80 else field[:60] + "..."  # the path is as deep as the value
+        rule = f"must be nested at most {MAX_DEPTH} levels deep"
+        raise ValidationError(f"invalid {shown or 'value'}: {rule}", field, f"(more than {MAX_DEPTH} levels)", rule)
     depth = _depth + 1
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}

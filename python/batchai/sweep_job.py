@@ -45,12 +45,15 @@ def _float(value: Any) -> float | None:
 def _seconds(field: str, value: dt.timedelta | float | None) -> float | None:
     if value is None:
         return None
-    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+    try:
+        seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+    except (TypeError, ValueError, OverflowError):  # not a number: the error below says what is
+        seconds = math.nan
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValidationError(
-            f"invalid {field}: {value!r} must be a positive number of seconds",
+            f"invalid {field}: {value!r:.80} must be a positive number of seconds",
             field,
-            repr(value),
+            repr(value)[:80],
             "must be a positive number of seconds (or a timedelta), or None for no limit",
         )
     return seconds
@@ -162,6 +165,9 @@ def sweep_spec(
     from .experiment import JOB_KEYWORDS, job_spec
     from .sweep._aml import default_seed
 
+    if not isinstance(trial, Mapping):
+        rule = "must be a mapping of Experiment.create_job keywords, e.g. {'cluster': 'c', 'command_line': '...'}"
+        raise ValidationError(f"invalid trial: {trial!r:.80} {rule}", "trial", repr(trial)[:80], rule)
     check_keywords("Experiment.create_sweep", trial, JOB_KEYWORDS, " in trial")
 
     space = search_space if isinstance(search_space, Space) else Space(search_space)

@@ -11,19 +11,30 @@ use crate::engine::error::{Error, Result};
 
 pub const DB_FILE: &str = "workspace.db";
 
-/// `$BATCHAI_HOME`, else `~/.batchai`.
+/// `$BATCHAI_HOME`, else `~/.batchai`. Either must be UTF-8: workspace paths are kept as text
+/// (in the store, in Python), and a lossy copy would name another folder.
 pub fn home() -> Result<PathBuf> {
     if let Some(home) = std::env::var_os("BATCHAI_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(home));
+        return Ok(PathBuf::from(utf8("BATCHAI_HOME", home)?));
     }
     match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        Some(h) => Ok(PathBuf::from(h).join(".batchai")),
+        Some(h) => Ok(PathBuf::from(utf8("HOME", h)?).join(".batchai")),
         None => Err(Error::invalid(
             "BATCHAI_HOME",
             "null",
             "must be set when HOME is not (batchai needs a folder for workspaces)",
         )),
     }
+}
+
+fn utf8(variable: &str, value: std::ffi::OsString) -> Result<String> {
+    value.into_string().map_err(|value| {
+        Error::invalid(
+            variable,
+            format!("{:?}", value.to_string_lossy()),
+            "is not valid UTF-8: set it to a UTF-8 path (workspace paths are kept as text)",
+        )
+    })
 }
 
 /// The folder of the named workspace under the home.

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .._text import read_text
+from .._text import check_text, read_text
 
 # Where `az batchai` took an account name and key for the placeholders of -f files.
 ACCOUNT_PLACEHOLDER = "<AZURE_BATCHAI_STORAGE_ACCOUNT>"
@@ -229,6 +229,8 @@ def config_text(args: argparse.Namespace) -> str:
     ):
         given = getattr(args, flag, None)
         value = given if given is not None else os.environ.get(env)
+        if value is not None and given is None:
+            check_text(env, value, label=f"${env}")  # from bytes that were not UTF-8
         if placeholder in text and value is not None:
             text = text.replace(placeholder, json.dumps(value)[1:-1])
         elif given is not None and placeholder not in text:

@@ -7,7 +7,7 @@ mapping of names to distributions; :class:`Space` validates it as a whole and en
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, overload
 
@@ -173,8 +173,10 @@ def choice(values: Sequence[Scalar] | Mapping[str, Mapping[str, Param | Scalar]]
     ``choice({"adam": {"lr": loguniform(1e-4, 1e-1)}, "sgd": {"lr": ..., "momentum": ...}})``."""
     if isinstance(values, Mapping):
         return conditional(values)
-    # A string goes to the core as it is, which refuses it rather than splitting it.
-    return Choice(values if isinstance(values, str) else tuple(values))  # type: ignore[arg-type]
+    # A string, or anything else that is not a sequence, goes to the core as it is, which
+    # refuses it (naming values) rather than splitting it or failing in tuple().
+    listed = isinstance(values, Iterable) and not isinstance(values, (str, bytes))
+    return Choice(tuple(values) if listed else values)  # type: ignore[arg-type]
 
 
 def conditional(options: Mapping[str, Mapping[str, Param | Scalar]]) -> Conditional:
@@ -249,7 +251,9 @@ def geomspace(low: float, high: float, num: int, *, integer: bool = False) -> Ch
 
 def tied(values: Sequence[Mapping[str, Scalar]]) -> Tied:
     """Options that set several parameters together, e.g. ``[{"lr": 0.1, "bs": 32}, ...]``."""
-    return Tied(tuple(dict(v) for v in values))
+    if not isinstance(values, Iterable) or isinstance(values, (str, bytes, Mapping)):
+        return Tied(values)  # type: ignore[arg-type]  # the core refuses it, naming values
+    return Tied(tuple(dict(v) if isinstance(v, Mapping) else v for v in values))
 
 
 def files(folder: str, pattern: str = "**") -> Files:

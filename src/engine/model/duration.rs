@@ -24,6 +24,19 @@ impl WallClock {
     }
 }
 
+/// The longest length batchai takes, in seconds (about 31,700 years): a longer one fits no
+/// Duration or date (Duration::from_secs_f64 panics past u64::MAX seconds, on infinity too, which
+/// 400 digits parse to).
+pub const MAX_SECONDS: f64 = 1e12;
+
+fn to_duration(seconds: f64) -> Result<Duration, String> {
+    if seconds.is_finite() && (0.0..MAX_SECONDS).contains(&seconds) {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!("{seconds:e} seconds is not a usable length (at most {MAX_SECONDS:e})"))
+    }
+}
+
 fn parse_number(text: &str) -> Result<f64, String> {
     if text.is_empty() || !text.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return Err(format!("'{text}' is not a number"));
@@ -67,7 +80,7 @@ fn parse_iso8601(text: &str) -> Result<Duration, String> {
     if body.is_empty() {
         return Err("'P' alone gives no duration".to_string());
     }
-    Ok(Duration::from_secs_f64(seconds))
+    to_duration(seconds)
 }
 
 /// `[d.]hh:mm:ss[.fraction]`, the .NET `TimeSpan` form.
@@ -87,7 +100,7 @@ fn parse_timespan(text: &str) -> Result<Duration, String> {
     if m >= 60.0 || s >= 60.0 {
         return Err("minutes and seconds must be below 60".to_string());
     }
-    Ok(Duration::from_secs_f64(days * 86_400.0 + h * 3600.0 + m * 60.0 + s))
+    to_duration(days * 86_400.0 + h * 3600.0 + m * 60.0 + s)
 }
 
 impl fmt::Display for WallClock {
@@ -137,7 +150,9 @@ impl<'de> Deserialize<'de> for WallClock {
             Text(String),
         }
         match Form::deserialize(deserializer)? {
-            Form::Seconds(s) if s.is_finite() && (0.0..1e12).contains(&s) => Ok(WallClock(Duration::from_secs_f64(s))),
+            Form::Seconds(s) if s.is_finite() && (0.0..MAX_SECONDS).contains(&s) => {
+                Ok(WallClock(Duration::from_secs_f64(s)))
+            }
             Form::Seconds(s) => {
                 Err(serde::de::Error::custom(format!("invalid duration: {s} seconds is not a usable length")))
             }
@@ -154,6 +169,17 @@ mod tests {
 
     fn secs(text: &str) -> u64 {
         WallClock::parse(text).unwrap().0.as_secs()
+    }
+
+    #[test]
+    fn lengths_past_any_clock_are_errors_not_panics() {
+        let digits = "9".repeat(400); // parses to infinity
+        for text in
+            [format!("P{digits}W"), format!("PT{digits}S"), format!("{digits}.00:00:00"), "P99999999999999W".into()]
+        {
+            let why = WallClock::parse(&text).unwrap_err();
+            assert!(why.contains("is not a usable length"), "{text}: {why}");
+        }
     }
 
     #[test]

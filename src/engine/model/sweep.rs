@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::engine::error::ValidationError;
 use crate::engine::model::JobSpec;
 use crate::engine::model::common::EnvironmentVariable;
-use crate::engine::model::duration::WallClock;
+use crate::engine::model::duration::{MAX_SECONDS, WallClock};
 use crate::engine::model::validate;
 use crate::engine::sweep::conditional::NAME;
 use crate::engine::sweep::{Direction, Param, Policy, Sampler, Space};
@@ -104,11 +104,13 @@ impl SweepSpec {
             validate::fail("maxConcurrentTrials", &0, "must be at least 1")?;
         }
         for (field, value) in [("timeout", self.timeout), ("trialTimeout", self.trial_timeout)] {
-            if let Some(v) = value.filter(|v| !v.is_finite() || *v <= 0.0) {
+            // Bounded: the agent adds the timeout to the sweep's start (a date), which overflowed
+            // (a panic, at every start of the agent) for 1e300.
+            if let Some(v) = value.filter(|v| !v.is_finite() || *v <= 0.0 || *v > MAX_SECONDS) {
                 validate::fail(
                     field,
                     &v.to_string(),
-                    "must be a positive number of seconds, or left out for no limit",
+                    "must be a positive number of seconds (at most 1e12), or left out for no limit",
                 )?;
             }
         }
@@ -165,8 +167,10 @@ impl SweepSpec {
         let mut value = serde_json::to_value(&self.trial).unwrap_or(Value::Null);
         substitute(&mut value, params);
         let mut spec: JobSpec = serde_json::from_value(value).unwrap_or_else(|_| self.trial.clone());
-        if let Some(seconds) = self.trial_timeout {
-            spec.constraints.max_wall_clock_time = WallClock(std::time::Duration::from_secs_f64(seconds));
+        // Validated at create; a sweep stored before the bound is clamped rather than panicking.
+        if let Some(Ok(limit)) = self.trial_timeout.map(|s| std::time::Duration::try_from_secs_f64(s.min(MAX_SECONDS)))
+        {
+            spec.constraints.max_wall_clock_time = WallClock(limit);
         }
         spec
     }

@@ -15,6 +15,9 @@
 //! `geomspace`) produce a `choice` of numbers, as Batch AI's `NumericParameter` produced a list.
 //! Every constructor and [`Space::new`] validates; errors name the field, value and rule.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -108,9 +111,7 @@ impl Param {
     /// `num` evenly spaced numbers from `low` to `high`, both included (numpy's linspace).
     pub fn linspace(low: f64, high: f64, num: u64, integer: bool) -> Result<Param, ValidationError> {
         bounds("", low, high, false)?;
-        if num < 2 {
-            fail("num", &num, "must be at least 2 (the two end points)")?;
-        }
+        grid_size(num)?;
         grid_choice((0..num).map(|i| low + (high - low) * i as f64 / (num - 1) as f64), integer)
     }
 
@@ -120,19 +121,18 @@ impl Param {
         if !(step.is_finite() && step > 0.0) {
             fail("step", &step, "must be a positive number")?;
         }
-        let count = ((high - low) / step + 1e-9).floor() as u64 + 1;
-        if count > MAX_GRID {
-            fail("step", &step, &format!("gives {count} values; at most {MAX_GRID} are allowed"))?;
+        // Counted in floating point: a tiny step gives more values than u64 holds.
+        let count = ((high - low) / step + 1e-9).floor() + 1.0;
+        if count > MAX_GRID as f64 {
+            fail("step", &step, &format!("gives {count:e} values; at most {MAX_GRID} are allowed"))?;
         }
-        grid_choice((0..count).map(|i| low + step * i as f64), integer)
+        grid_choice((0..count as u64).map(|i| low + step * i as f64), integer)
     }
 
     /// `num` numbers from `low` to `high` evenly spaced on a log scale (numpy's geomspace).
     pub fn geomspace(low: f64, high: f64, num: u64, integer: bool) -> Result<Param, ValidationError> {
         bounds("", low, high, true)?;
-        if num < 2 {
-            fail("num", &num, "must be at least 2 (the two end points)")?;
-        }
+        grid_size(num)?;
         let (a, b) = (low.ln(), high.ln());
         let values = (0..num).map(|i| match i {
             0 => low,
@@ -150,12 +150,22 @@ impl Param {
                 if values.is_empty() {
                     fail(&field("values"), values, "must list at least one value")?;
                 }
+                // Each value's first place, by what `same` compares: a look-up, not a scan of the
+                // values before it (a grid may hold millions).
+                let mut seen: HashMap<ScalarKey, usize> = HashMap::with_capacity(values.len());
                 for (i, v) in values.iter().enumerate() {
                     if !(v.is_string() || v.is_number() || v.is_boolean()) {
                         fail(&field(&format!("values[{i}]")), v, "must be a string, a number or a boolean")?;
                     }
                     // 1 and 1.0 are one number to samplers (and equal in Python): one option.
-                    if let Some(j) = values[..i].iter().position(|w| same(w, v)) {
+                    let first = scalar_key(v).and_then(|key| match seen.entry(key) {
+                        Entry::Occupied(e) => Some(*e.get()),
+                        Entry::Vacant(e) => {
+                            e.insert(i);
+                            None
+                        }
+                    });
+                    if let Some(j) = first {
                         let rule = if values[j] == *v {
                             "is listed twice; each value must be unique".to_string()
                         } else {
@@ -561,12 +571,42 @@ fn grid_choice(values: impl Iterator<Item = f64>, integer: bool) -> Result<Param
     let mut out: Vec<Value> = Vec::new();
     for v in values {
         let v = number(v, integer);
-        // Rounding to integers can merge neighbours; a grid lists each value once.
-        if !out.contains(&v) {
+        // Rounding to integers can merge neighbours; a grid lists each value once. The values
+        // rise, so a repeat is the last one (searching the whole list made big grids quadratic).
+        if out.last() != Some(&v) {
             out.push(v);
         }
     }
     Ok(Param::Choice { values: out })
+}
+
+/// A grid's `num`: at least its two ends, at most MAX_GRID values.
+fn grid_size(num: u64) -> Check {
+    if num < 2 {
+        fail("num", &num, "must be at least 2 (the two end points)")?;
+    }
+    if num > MAX_GRID {
+        fail("num", &num, &format!("must be at most {MAX_GRID}"))?;
+    }
+    Ok(())
+}
+
+/// A choice value as `same` compares it: numbers by their f64 value (1 and 1.0 are one; -0.0
+/// is 0.0), strings and booleans as they are; None for anything else.
+#[derive(PartialEq, Eq, Hash)]
+enum ScalarKey<'a> {
+    Number(u64),
+    Text(&'a str),
+    Bool(bool),
+}
+
+fn scalar_key(v: &Value) -> Option<ScalarKey<'_>> {
+    match v {
+        Value::Number(n) => n.as_f64().map(|x| ScalarKey::Number(if x == 0.0 { 0 } else { x.to_bits() })),
+        Value::String(s) => Some(ScalarKey::Text(s)),
+        Value::Bool(b) => Some(ScalarKey::Bool(*b)),
+        _ => None,
+    }
 }
 
 /// A sweep's parameters, in order. Serialized as a JSON object `{name: param}`.
@@ -822,6 +862,32 @@ mod tests {
 
     fn space(v: Value) -> Result<Space, ValidationError> {
         Space::from_value(v)
+    }
+
+    #[test]
+    fn grids_too_big_for_memory_or_u64_are_refused_not_panics() {
+        // A tiny step counted past u64::MAX and overflowed (a panic in debug builds).
+        let e = Param::arange(0.0, 1.0, 1e-300, false).unwrap_err();
+        assert_eq!(e.field, "step");
+        let e = Param::linspace(0.0, 1.0, 1_000_000_000_000, false).unwrap_err();
+        assert_eq!((e.field.as_str(), e.rule.as_str()), ("num", "must be at most 10000000"));
+        assert!(Param::geomspace(1.0, 2.0, u64::MAX, false).is_err());
+    }
+
+    #[test]
+    fn a_big_choice_is_checked_in_linear_time() {
+        // Each value was compared with every one before it: a million took minutes.
+        let started = std::time::Instant::now();
+        let grid = Param::linspace(0.0, 1.0, 1_000_000, false).unwrap();
+        grid.validate("x").unwrap();
+        let values: Vec<Value> = (0..1_000_000).map(|i| json!(format!("v{i}"))).collect();
+        Param::choice(values).unwrap();
+        assert!(started.elapsed().as_secs_f64() < 20.0, "{:?}", started.elapsed());
+        // What `same` says is one value still is: 1 and 1.0, 0 and -0.0.
+        let e = Param::choice(vec![json!(1), json!("1"), json!(1.0)]).unwrap_err();
+        assert_eq!((e.field.as_str(), e.value.as_str()), ("values[2]", "1.0"));
+        assert!(Param::choice(vec![json!(0.0), json!(-0.0)]).is_err());
+        assert!(Param::choice(vec![json!(true), json!("true"), json!(1)]).is_ok());
     }
 
     #[test]

@@ -93,8 +93,8 @@ fn seconds_from_env(name: &str, default: Duration) -> Duration {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        // try_: from_secs_f64 panics on 1e300 as on infinity.
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .unwrap_or(default)
 }
 

@@ -29,6 +29,7 @@ use super::runs::StopReason;
 use crate::engine::error::Result;
 use crate::engine::metrics::{MetricPoint, MetricsTail, Offsets, metrics_dir};
 use crate::engine::model::ExecutionState;
+use crate::engine::model::duration::MAX_SECONDS;
 use crate::engine::model::sweep::{SweepState, TrialStatus};
 use crate::engine::store::{Change, StoredPoint, SweepChange, SweepRow};
 use crate::engine::sweep::{Report, Search, Space, Trial, TrialState};
@@ -123,7 +124,10 @@ impl Core {
             .any(|l| self.jobs.get(&l.job_id).is_some_and(|e| e.run.is_some()));
         let poll = if running { self.sweeps.next_poll } else { None };
         let timeouts = self.sweeps.driven.values().filter(|d| d.ending.is_none()).filter_map(|d| {
-            let end = d.row.created + chrono::Duration::microseconds((d.row.spec.timeout? * 1e6) as i64);
+            // Checked: a sweep stored with a timeout past the calendar (before create bounded it)
+            // made the agent panic here at every start.
+            let timeout = d.row.spec.timeout?.min(MAX_SECONDS);
+            let end = d.row.created.checked_add_signed(chrono::Duration::microseconds((timeout * 1e6) as i64))?;
             let left = (end - self.now.wall).to_std().unwrap_or_default();
             Some(self.now.instant + left)
         });
