@@ -108,7 +108,47 @@ def test_create_sweep_refuses_bad_values_naming_the_field(cluster: batchai.Clust
         with pytest.raises(batchai.ValidationError) as e:
             experiment.create_sweep("s", **{**ok, **change})
         assert e.value.field == field and rule in str(e.value), (change, e.value.field, str(e.value))
+    # A name that is not UTF-8 reached the seed's hash as UnicodeEncodeError
+    with pytest.raises(batchai.ValidationError, match="is not valid UTF-8"):
+        experiment.create_sweep("s\ud800", **ok)
     assert experiment.sweeps() == []
     experiment.create_sweep("s", **ok)  # and the agent still runs
     assert ws.agent.status() is not None
     assert "panicked" not in (ws.path / "agent.log").read_text(errors="replace")
+
+
+SWEEP_YAML = """\
+type: sweep
+compute: azureml:local
+trial:
+  code: ./src
+  command: echo ${{search_space.x}}
+sampling_algorithm: random
+search_space:
+  x: {type: quniform, min_value: 1, max_value: 9, q: 2}
+objective: {goal: minimize, primary_metric: loss}
+limits: {max_total_trials: 2}
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # math.remainder(low, 0) raised ValueError: math domain error
+        (("q: 2", "q: 0"), "search_space.x.q"),
+        (("min_value: 1", "min_value: .inf"), "search_space.x"),
+        # PyYAML raised ValueError for an integer of more than 4300 digits
+        (("max_total_trials: 2", "max_total_trials: " + "1" * 5000), "not valid YAML"),
+        # Path.resolve()/is_dir() raised OSError: File name too long
+        (("code: ./src", "code: ./" + "s" * 5000), "File name too long"),
+    ],
+)
+def test_sweep_files_refuse_bad_values_naming_them(
+    change: tuple[str, str], expected: str, tmp_path: Any, cluster: batchai.Cluster, ws: batchai.Workspace
+) -> None:
+    (tmp_path / "src").mkdir()
+    path = tmp_path / "sweep.yml"
+    path.write_text(SWEEP_YAML.replace(*change))
+    with pytest.raises(batchai.ValidationError, match=expected.replace(".", r"\.")):
+        definition = sweep.load_sweep_yaml(path, experiment="exp")
+        ws.create_experiment("exp").create_sweep(definition.name, **definition.kwargs)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import _agent, _core
 from ._convert import dumps, python_field_names
+from ._text import check_text
 from .exceptions import AgentError, BatchAITimeoutError, NotFoundError, ValidationError
 from .settings import ExecutionState
 from .sweep import GridSampler, Policy, Sampler, Space, TPESampler
@@ -223,6 +224,8 @@ class Sweep:
 
     @classmethod
     def _create(cls, handle: _core.WorkspaceHandle, experiment: str, name: str, exist_ok: bool, **kwargs: Any) -> Sweep:
+        if isinstance(name, str):  # before the seed is derived from it (encoding it raised)
+            check_text("name", name)
         with python_field_names():
             spec = sweep_spec(seed_source=(experiment, name), **kwargs)
             text = handle.create_sweep(experiment, name, dumps(spec), exist_ok)

@@ -101,7 +101,7 @@ def load_sweep_yaml(
     text = read_text(file)
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: an integer of more than 4300 digits
         raise ValidationError(f"{file}: not valid YAML: {e}", "(file)", "", "must be YAML") from None
     except RecursionError:
         # PyYAML's parser recurses once per level of nesting; no sweep file nests so deep.
@@ -113,6 +113,9 @@ def load_sweep_yaml(
         raise ValidationError(f"{file}: {e}", e.field, e.value, e.rule) from None
     except RecursionError:
         raise _too_deep(file) from None
+    except OSError as e:  # checking a path the file names: too long, not readable...
+        rule = "must name paths that can be looked at"
+        raise ValidationError(f"{file}: {e.strerror or e}: {str(e.filename)[:200]}", "(file)", "", rule) from None
 
 
 def _too_deep(file: Path) -> ValidationError:

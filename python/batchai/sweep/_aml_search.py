@@ -82,7 +82,9 @@ def _param(name: str, spec: Any, warnings: list[str]) -> _space.Param:
                 f"so values reach e^{high:g}; for values up to {high:g}, write max_value: {math.log(high):.4g}"
             )
         low, high = _exp(s, "min_value", low), _exp(s, "max_value", high)
-    if q is not None and not math.isclose(math.remainder(low, q), 0.0, abs_tol=1e-9 * max(1.0, abs(q))):
+    # remainder() raises for a zero or infinite q and an infinite low: those are refused below.
+    sane = q is not None and q != 0 and math.isfinite(q) and math.isfinite(low)
+    if sane and not math.isclose(math.remainder(low, q), 0.0, abs_tol=1e-9 * max(1.0, abs(q))):  # type: ignore[arg-type]
         warnings.append(
             f"{s.path}: batchai rounds to {low:g} + k*{q:g}, Azure ML to multiples of {q:g}; "
             f"they agree when the low end is a multiple of q"
