@@ -99,6 +99,7 @@ def test_create_sweep_refuses_bad_values_naming_the_field(cluster: batchai.Clust
     }
     for change, field, rule in [
         ({"trial": None}, "trial", "must be a mapping"),  # TypeError iterating None
+        ({"trial": {"command_line": "true"}}, "trial.cluster", "is required"),  # TypeError from job_spec()
         ({"timeout": {"a": 1}}, "timeout", "must be a positive number of seconds"),  # TypeError in float()
         ({"max_trials": float("nan")}, "max_trials", "must be a finite number"),
         # Accepted, then the agent panicked adding it to the sweep's start, at each of its starts

@@ -170,6 +170,9 @@ def sweep_spec(
         rule = "must be a mapping of Experiment.create_job keywords, e.g. {'cluster': 'c', 'command_line': '...'}"
         raise ValidationError(f"invalid trial: {trial!r:.80} {rule}", "trial", repr(trial)[:80], rule)
     check_keywords("Experiment.create_sweep", trial, JOB_KEYWORDS, " in trial")
+    if "cluster" not in trial:  # job_spec(**trial) raised TypeError for the missing argument
+        rule = "is required: the cluster the trials run on, e.g. trial={'cluster': 'local', ...}"
+        raise ValidationError(ValidationError.describe("trial.cluster", "null", rule), "trial.cluster", "null", rule)
 
     space = search_space if isinstance(search_space, Space) else Space(search_space)
     # A seed the caller did not choose is derived from the sweep's experiment and name, so that
