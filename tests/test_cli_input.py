@@ -263,6 +263,11 @@ def test_agent_stop_takes_any_timeout(ws: batchai.Workspace) -> None:
     assert ws.agent.stop(timeout=float("inf")) is True
     assert ws.agent.stop(timeout=1e300) is False
     assert ws.agent.stop(timeout=float("nan")) is False
+    # The core's start takes a timeout too (1e300 panicked there as well).
+    from batchai import _agent, _core
+
+    _core.agent_start(str(ws.path), _agent.command(), 1e300)
+    assert ws.agent.status() is not None
 
 
 # -- the last resort ----------------------------------------------------------------------------

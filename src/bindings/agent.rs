@@ -47,7 +47,8 @@ pub fn node_launcher_main(py: Python<'_>, run_dir: String) -> i32 {
 #[pyo3(signature = (workspace_path, command, timeout=60.0))]
 pub fn agent_start(py: Python<'_>, workspace_path: String, command: Vec<String>, timeout: f64) -> PyResult<()> {
     let launcher = launcher(command)?;
-    let answer = Duration::from_secs_f64(if timeout.is_finite() { timeout.max(0.001) } else { 1e9 });
+    // Clamped: from_secs_f64 panics past u64 seconds (1e300), as on infinity.
+    let answer = Duration::from_secs_f64(if timeout.is_finite() { timeout.clamp(0.001, 1e9) } else { 1e9 });
     py.detach(|| client::wake_within(&Layout::new(workspace_path), &launcher, answer)).map_err(PyErr::from)
 }
 
