@@ -40,8 +40,10 @@ pub(super) fn patience() -> Duration {
     std::env::var("BATCHAI_WAKE_PATIENCE_SECONDS")
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
+        // At most a day: from_secs_f64 panics past Duration's range, and a wake-up that waits
+        // longer than that is not one.
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
         .unwrap_or(Duration::from_secs(1))
 }
 
