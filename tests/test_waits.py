@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -334,3 +335,13 @@ def test_a_sweep_wait_on_a_stopped_agent_keeps_its_timeout_and_says_why(
         )
     s.cancel(timeout=30)
     assert s.state == "cancelled"
+
+
+def test_a_nan_timeout_is_refused_naming_the_field(ws: batchai.Workspace) -> None:
+    cluster = ws.create_cluster("local", target_node_count=1)
+    job = ws.create_experiment("e").create_job("j", cluster=cluster, command_line="sleep 30")
+    for wait in (lambda: job.wait(timeout=math.nan), lambda: batchai.wait_any([job], timeout=math.nan)):
+        with pytest.raises(batchai.ValidationError) as raised:
+            wait()
+        assert raised.value.field == "timeout" and "NaN" in str(raised.value)
+    job.terminate()

@@ -387,7 +387,7 @@ class Sweep:
         """
         from ._progress import Progress, sweep_status
 
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else time.monotonic() + _checked_timeout(timeout)
         created = self._data.get("created")
         delay = 0.02
         next_check = 0.0
@@ -408,7 +408,7 @@ class Sweep:
 
     async def wait_async(self, timeout: float | None = None) -> Sweep:
         """Like :meth:`wait`, without blocking the event loop (for notebooks and async code)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else time.monotonic() + _checked_timeout(timeout)
         created = self._data.get("created")
         delay = 0.02
         next_check = 0.0
@@ -509,3 +509,12 @@ class Sweep:
         best = self.best_trial
         shown = "none yet" if best is None else f"{self.metric}={best.value} (trial {best.id})"
         return f"Sweep({self.name!r}, {self.state}, {sum(self.counts.values())}/{self.max_trials} trials, best {shown})"
+
+
+def _checked_timeout(timeout: float) -> float:
+    """A wait's timeout in seconds: NaN is refused (it never compares past a deadline, so such a
+    wait would never time out)."""
+    if math.isnan(timeout):
+        rule = "must be a number of seconds (None waits as long as it takes)"
+        raise ValidationError(f"invalid timeout: NaN {rule}", "timeout", "NaN", rule)
+    return timeout

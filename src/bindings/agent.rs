@@ -78,6 +78,20 @@ fn deadline(timeout: Option<f64>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(duration(t)))
 }
 
+/// A wait's timeout as given: NaN is refused (it compared false with every clock reading, so
+/// such a wait timed out at once); below zero is zero, as before.
+fn wait_deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
+    match timeout {
+        Some(t) if t.is_nan() => Err(crate::engine::Error::invalid(
+            "timeout",
+            "NaN",
+            "must be a number of seconds (None waits as long as it takes)",
+        )
+        .into()),
+        _ => Ok(deadline(timeout)),
+    }
+}
+
 /// Block until every job (by uid) has ended or was deleted, or with `first` until one has;
 /// returns `(uid, state)` pairs of those that ended (`state` is `deleted` for a deleted job).
 /// Raises BatchAITimeoutError after `timeout` seconds (saying so when the agent is not
@@ -94,7 +108,7 @@ pub fn wait_jobs(
 ) -> PyResult<Vec<(String, String)>> {
     let launcher = launcher(command)?;
     let layout = Layout::new(workspace_path);
-    let watch = Watch::new(&uids, first, deadline(timeout));
+    let watch = Watch::new(&uids, first, wait_deadline(timeout)?);
     // Each slice blocks without the GIL; between slices, pending signals (Ctrl-C) are raised.
     py.detach(|| watch_blocking(&layout, &launcher, watch, || Python::attach(|py| py.check_signals())))
 }
@@ -112,6 +126,6 @@ pub fn wait_jobs_async<'py>(
     first: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let launcher = launcher(command)?;
-    let watch = Watch::new(&uids, first, deadline(timeout));
+    let watch = Watch::new(&uids, first, wait_deadline(timeout)?);
     super::waits::start(py, Layout::new(workspace_path), launcher, watch)
 }
