@@ -385,3 +385,22 @@ def test_an_empty_or_blank_workspace_name_is_an_error_not_the_default_workspace(
         batchai.Workspace(name, path=tmp_path / "folder")
     assert not (tmp_path / "folder").exists()
     assert not (home / "workspaces" / "default").exists(), "the default workspace was not opened instead"
+
+
+def test_a_workspace_is_never_made_in_a_folder_that_holds_files(tmp_path: Path) -> None:
+    # A workspace makes its folder 0700: done to `/` or `/tmp`, that stops every other user's
+    # programs (it happened to this machine's `/`). A folder that holds anything is refused.
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "theirs.txt").write_text("kept")
+    used.chmod(0o755)
+    for make in (lambda: batchai.Workspace.create("ws", path=used), lambda: batchai.Workspace("ws", path=used)):
+        with pytest.raises(batchai.ValidationError) as raised:
+            make()
+        assert raised.value.field == "path" and "new or empty folder" in str(raised.value)
+    assert used.stat().st_mode & 0o777 == 0o755
+    assert sorted(p.name for p in used.iterdir()) == ["theirs.txt"], "nothing written there"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    batchai.Workspace.create("ws2", path=empty)
+    assert empty.stat().st_mode & 0o777 == 0o700

@@ -142,8 +142,15 @@ impl Store {
                 detail: Some(format!("workspace '{name}' already exists at {}", layout.root.display())),
             });
         }
-        permissions::create_root(&layout.root)
-            .map_err(|e| Error::file("creating the workspace folder", &layout.root, e))?;
+        permissions::create_root(&layout.root).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::invalid(
+                "path",
+                format!("{:?}", layout.root.display().to_string()),
+                "must be a new or empty folder: this one already holds files, and a workspace makes its \
+                 folder private (0700); give a folder of its own, for example a new one inside it",
+            ),
+            _ => Error::file("creating the workspace folder", &layout.root, e),
+        })?;
         let mut store = Store::connect(layout, true)?;
         store.insert_workspace(name, tags, now)?;
         store.name = name.to_string();

@@ -30,9 +30,20 @@ pub fn restrict(path: &Path, mode: u32) -> io::Result<()> {
     }
 }
 
-/// Create the workspace folder (and its parents) with the folder itself 0700.
+/// Create the workspace folder (and its parents) with the folder itself 0700. An existing folder
+/// is made 0700 only when it is empty: one that holds anything (`/`, `/tmp`, a home folder) is
+/// someone's folder, whose mode is not batchai's to change (making `/` 0700 stops every other
+/// user's programs), so it is refused with `AlreadyExists`.
 pub fn create_root(root: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(root)?;
+    match std::fs::read_dir(root) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "the folder already holds files"));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::create_dir_all(root)?,
+        Err(e) => return Err(e),
+    }
     restrict(root, DIR_MODE)
 }
 
@@ -84,6 +95,26 @@ mod tests {
         assert_eq!(mode(&layout.db()), 0o600);
         assert_eq!(mode(&layout.agent_log()), 0o600);
         assert!(!layout.agent_lock().exists(), "a missing file is not created");
+    }
+
+    #[test]
+    fn only_a_new_or_empty_folder_becomes_a_workspace_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("a/b/ws");
+        create_root(&new).unwrap();
+        assert_eq!(mode(&new), 0o700);
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        std::fs::set_permissions(&empty, Permissions::from_mode(0o755)).unwrap();
+        create_root(&empty).unwrap();
+        assert_eq!(mode(&empty), 0o700);
+        // Someone's folder (this is how `/` became 0700): refused, its mode untouched.
+        let used = dir.path().join("used");
+        std::fs::create_dir(&used).unwrap();
+        std::fs::write(used.join("theirs"), "").unwrap();
+        std::fs::set_permissions(&used, Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(create_root(&used).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(mode(&used), 0o755);
     }
 
     #[test]
