@@ -419,9 +419,13 @@ def process_outcome(argv: list[str]) -> str:
 def test_fuzz_the_api_and_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A few thousand mutated specs and command lines (seed BATCHAI_FUZZ_SEED, count
     BATCHAI_FUZZ_CASES): 0 panics, 0 tracebacks, 0 last-resort errors, 0 hangs."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "train.py").write_text("print(1)\n")
+    # Three folders down: relative paths the cases make up ("../../etc" as a workspace path)
+    # stay under tmp_path, whose workspaces the conftest deletes with their agents.
+    cwd = tmp_path / "cwd" / "a" / "b"
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)
+    (cwd / "src").mkdir()
+    (cwd / "src" / "train.py").write_text("print(1)\n")
     folder = tmp_path / "cases"
     folder.mkdir()
     ws = batchai.Workspace.create("fuzz")
