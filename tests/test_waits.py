@@ -345,3 +345,20 @@ def test_a_nan_timeout_is_refused_naming_the_field(ws: batchai.Workspace) -> Non
             wait()
         assert raised.value.field == "timeout" and "NaN" in str(raised.value)
     job.terminate()
+
+
+def test_following_a_log_follows_the_job_not_its_name(ws: batchai.Workspace, tmp_path: Path) -> None:
+    cluster = ws.create_cluster("local", target_node_count=1)
+    exp = ws.create_experiment("e")
+    old = exp.create_job("j", cluster=cluster, command_line="echo old; sleep 600")
+    chunks = old.stream(poll_interval=0.05, timeout=60)
+    assert next(chunks) == "old\n"
+    old.terminate()
+    old.wait(timeout=30)
+    exp.job("j").delete()
+    exp.create_job("j", cluster=cluster, command_line="echo new; sleep 600")
+    # The follower of the deleted job ends saying so; it never shows the new job's log.
+    with pytest.raises(batchai.NotFoundError) as raised:
+        for chunk in chunks:
+            assert "new" not in chunk
+    assert old.uid in str(raised.value)

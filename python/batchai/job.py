@@ -604,7 +604,7 @@ class Job(Resource):
                     return found[0]
             except NotFoundError:  # not started yet
                 pass
-            if self.refresh().execution_state in TERMINAL:
+            if self._reload_waited().execution_state in TERMINAL:  # by uid, as waits
                 return "stdout.txt"
             if deadline is not None and time.monotonic() > deadline:
                 raise BatchAITimeoutError(f"job '{self.name}' wrote no output within {timeout} s")
@@ -751,7 +751,7 @@ class Job(Resource):
         offset = 0
         try:
             while True:
-                ended = self.refresh().execution_state in TERMINAL
+                ended = self._reload_waited().execution_state in TERMINAL  # by uid, as waits
                 if fd is None:
                     try:
                         fd = self._open_output(output_directory_id, parts)

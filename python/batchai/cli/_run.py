@@ -116,7 +116,7 @@ def _primary_log_name(job: Job, stream: str, poll_interval: float) -> str | None
     """Wait until the job's primary log exists (or the job has ended without one). A link in its
     place counts as there: opening it is refused with a clear error."""
     while True:
-        ended = job.refresh().execution_state in TERMINAL
+        ended = job._reload_waited().execution_state in TERMINAL  # by uid, as waits
         try:
             root, below = job._folder()
         except NotFoundError:
