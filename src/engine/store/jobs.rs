@@ -473,15 +473,7 @@ impl Store {
     /// the cost for many jobs. A spec that is not an object's text is an error (damaged row).
     pub fn stored_jobs(&mut self, experiment: Option<&str>) -> Result<Vec<StoredJob>> {
         let jobs = self.stored_jobs_unchecked(experiment)?;
-        if let Some((bad, why)) = jobs.iter().find_map(|j| Some((j, j.spec_problem()?))) {
-            return Err(Error::Store {
-                path: String::new(),
-                message: format!(
-                    "jobs row uid='{}', column spec: invalid JSON ({why}); the workspace database is damaged: restore it from a backup or delete the job",
-                    bad.uid
-                ),
-            });
-        }
+        check_specs(jobs.iter())?;
         Ok(jobs)
     }
 
@@ -517,15 +509,7 @@ impl Store {
         // stay in the connection's cache (up to 64 MiB, sized for bulk inserts), so a reader's
         // memory grew with the number of jobs listed until the cache was full.
         self.conn.execute_batch("PRAGMA shrink_memory")?;
-        if let Some((bad, why)) = jobs.iter().find_map(|(_, j)| Some((j, j.spec_problem()?))) {
-            return Err(Error::Store {
-                path: String::new(),
-                message: format!(
-                    "jobs row uid='{}', column spec: invalid JSON ({why}); the workspace database is damaged: restore it from a backup or delete the job",
-                    bad.uid
-                ),
-            });
-        }
+        check_specs(jobs.iter().map(|(_, j)| j))?;
         Ok(jobs)
     }
 
@@ -577,6 +561,24 @@ impl Store {
         self.scrub_after(erased);
         Ok(())
     }
+}
+
+/// A listed job whose stored spec is not an object's text is a damaged row: say which, and what
+/// to do, rather than hand the caller text it cannot parse.
+fn check_specs<'a>(jobs: impl Iterator<Item = &'a StoredJob>) -> Result<()> {
+    for job in jobs {
+        if let Some(why) = job.spec_problem() {
+            return Err(Error::Store {
+                path: String::new(),
+                message: format!(
+                    "jobs row uid='{}', column spec: invalid JSON ({why}); the workspace database is damaged: \
+                     restore it from a backup or delete the job",
+                    job.uid
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
