@@ -427,12 +427,8 @@ class Job(Resource):
             except KeyboardInterrupt as e:
                 self._note_still_running(e)
                 raise
-            if ended and ended[0][1] == "deleted":
-                raise self._gone(uid)
-        self._reload_waited()
-        if check:
-            self._check()
-        return self
+            self._not_deleted(uid, ended)
+        return self._waited(check)
 
     async def wait_async(self, timeout: float | None = None, *, check: bool = False) -> Self:
         """``await job.wait_async()``: the same as :meth:`wait` without blocking the event loop.
@@ -458,8 +454,16 @@ class Job(Resource):
                 ended = await _core.wait_jobs_async(self._handle.path, _agent.command(), [uid], timeout)
             except BatchAITimeoutError as e:
                 raise self._timed_out(timeout, e) from None
-            if ended and ended[0][1] == "deleted":
-                raise self._gone(uid)
+            self._not_deleted(uid, ended)
+        return self._waited(check)
+
+    def _not_deleted(self, uid: str, ended: list[tuple[str, str]]) -> None:
+        """A wait's answer that the job was deleted is an error (see :meth:`_gone`)."""
+        if ended and ended[0][1] == "deleted":
+            raise self._gone(uid)
+
+    def _waited(self, check: bool) -> Self:
+        """The end of :meth:`wait` and :meth:`wait_async`: reload by uid, check if asked."""
         self._reload_waited()
         if check:
             self._check()

@@ -164,6 +164,13 @@ def _node_exec_args(parser: argparse.ArgumentParser) -> None:
     az.ignored(parser, "-k", "--ssh-private-key")
 
 
+def _az_job_args(p: argparse.ArgumentParser) -> None:
+    """A job as ``az batchai job node`` names it: ``-w``, ``-e`` and ``-j`` (not ``-n``)."""
+    _workspace_arg(p)
+    p.add_argument("-e", "--experiment", required=True)
+    p.add_argument("-j", "--job", dest="name", required=True, help="job name")
+
+
 def _az_subgroups(cl: Any, jb: Any) -> None:
     """``az batchai``'s ``cluster node``, ``job node`` and ``job file`` subgroups."""
     nodes = cl.add_parser("node", help="a cluster's nodes (az batchai cluster node)")
@@ -180,13 +187,9 @@ def _az_subgroups(cl: Any, jb: Any) -> None:
     nodes = jb.add_parser("node", help="the nodes a job ran on (az batchai job node)")
     verbs = nodes.add_subparsers(dest="subverb", required=True)
     p = _verb(verbs, "list", g.job_node_list, "list the nodes the job ran on")
-    _workspace_arg(p)
-    p.add_argument("-e", "--experiment", required=True)
-    p.add_argument("-j", "--job", dest="name", required=True, help="job name")
+    _az_job_args(p)
     p = _verb(verbs, "exec", g.job_node_exec, "run a command on a node of the job (the first by default)")
-    _workspace_arg(p)
-    p.add_argument("-e", "--experiment", required=True)
-    p.add_argument("-j", "--job", dest="name", required=True, help="job name")
+    _az_job_args(p)
     _node_exec_args(p)
 
     files = jb.add_parser("file", help="a job's output files (az batchai job file)")
